@@ -1,0 +1,12 @@
+//! kafka-blocking: an Apache Kafka producer for plain threaded Rust programs.
+#![warn(missing_docs)]
+
+pub mod compression;
+pub mod config;
+pub mod error;
+pub mod network;
+pub mod producer;
+pub mod protocol;
+
+pub use error::{Error, ErrorKind, KafkaCode, Result};
+pub use producer::partitioner;

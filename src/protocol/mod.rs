@@ -1,0 +1,94 @@
+//! The Kafka wire protocol: bytes on the wire, no I/O, no threads.
+//!
+//! One module per API, each mirroring the Java client's JSON message definition
+//! (`clients/src/main/resources/common/message/*.json`) field by field, with its version
+//! range and first flexible version as data: `VERSIONS` and `FLEXIBLE_FROM` on [`Request`].
+//! Requests encode into a caller's `Vec<u8>`; responses decode from `&[u8]` through
+//! [`primitives::Reader`] and fail with a `Protocol` error, never a panic, on bad bytes.
+
+pub mod api_versions;
+pub mod header;
+pub mod metadata;
+pub mod primitives;
+pub mod produce;
+pub mod record_batch;
+
+use crate::error::Result;
+use primitives::Reader;
+use std::ops::RangeInclusive;
+
+/// Kafka API keys this crate speaks (numbers from the protocol guide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i16)]
+pub enum ApiKey {
+    /// Produce (0).
+    Produce = 0,
+    /// Metadata (3).
+    Metadata = 3,
+    /// ApiVersions (18).
+    ApiVersions = 18,
+}
+
+impl ApiKey {
+    /// The key's number on the wire.
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    /// The Java name of the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiKey::Produce => "Produce",
+            ApiKey::Metadata => "Metadata",
+            ApiKey::ApiVersions => "ApiVersions",
+        }
+    }
+}
+
+/// A request message body for one API.
+pub trait Request {
+    /// The API this request belongs to.
+    const API_KEY: ApiKey;
+    /// The versions this crate can encode and decode, lowest to highest.
+    const VERSIONS: RangeInclusive<i16>;
+    /// The first flexible version (compact strings, tagged fields, header v2);
+    /// `i16::MAX` when the API has none.
+    const FLEXIBLE_FROM: i16;
+    /// The matching response body.
+    type Response: Response;
+
+    /// Appends the body (no header, no size prefix) for `version` to `buf`.
+    fn encode(&self, version: i16, buf: &mut Vec<u8>) -> Result<()>;
+
+    /// Whether `version` is flexible.
+    fn is_flexible(version: i16) -> bool {
+        version >= Self::FLEXIBLE_FROM
+    }
+}
+
+/// A response message body.
+pub trait Response: Sized {
+    /// Decodes the body (after the response header) of `version`.
+    fn decode(r: &mut Reader<'_>, version: i16) -> Result<Self>;
+}
+
+/// The highest version both we (`ours`) and the broker (`broker_min..=broker_max`) support,
+/// or `None` when the ranges do not meet.
+pub fn negotiate(ours: &RangeInclusive<i16>, broker_min: i16, broker_max: i16) -> Option<i16> {
+    let hi = (*ours.end()).min(broker_max);
+    let lo = (*ours.start()).max(broker_min);
+    (lo <= hi).then_some(hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_picks_highest_common_version() {
+        assert_eq!(negotiate(&(3..=12), 0, 9), Some(9));
+        assert_eq!(negotiate(&(3..=12), 0, 13), Some(12));
+        assert_eq!(negotiate(&(3..=12), 0, 2), None);
+        assert_eq!(negotiate(&(3..=12), 13, 14), None);
+    }
+}
