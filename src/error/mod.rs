@@ -8,7 +8,7 @@
 //!
 //! Broker error codes live in one table, [`codes`], one row per Kafka error code (as the
 //! Java client's `Errors` enum and franz-go's `kerr` do). A code the table does not know
-//! is still carried as a [`KafkaCode`] and reported as `UNKNOWN_SERVER_ERROR(<code>)`.
+//! is still carried as a [`KafkaCode`] and reported as `UNKNOWN(<code>)`.
 //!
 //! Errors are cheap to clone (the source is shared), because one broker error fails every
 //! record of a batch.

@@ -1,1 +1,365 @@
-//! (in progress)
+//! The cluster view: brokers, topics, partitions and their leaders.
+//!
+//! Threads: the sender thread alone fetches metadata and publishes each new view as an
+//! immutable `Arc<Cluster>`. Application threads read the current view without blocking the
+//! sender, and wait on a condition variable when a topic they send to is not known yet.
+//!
+//! Locks: `Metadata::state` guards the published view, the set of topics application threads
+//! asked for, and the last error seen per topic. It is held only to swap or read those fields,
+//! never across I/O.
+
+use crate::error::{Error, ErrorKind, KafkaCode, Result};
+use crate::protocol::metadata::MetadataResponse;
+use crate::protocol::primitives::Uuid;
+use parking_lot::{Condvar, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A broker as metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerInfo {
+    /// Node id.
+    pub id: i32,
+    /// `host:port` to connect to.
+    pub addr: String,
+    /// Rack, if the broker has one.
+    pub rack: Option<String>,
+}
+
+/// One partition of a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// The leader's node id, or -1 when there is none right now.
+    pub leader: i32,
+    /// The leader epoch (-1 when the broker does not say).
+    pub leader_epoch: i32,
+}
+
+/// One topic's partitions.
+#[derive(Debug, Clone)]
+pub struct TopicInfo {
+    /// The topic id (zero when the broker does not give one).
+    pub id: Uuid,
+    /// Partitions, indexed by partition number.
+    pub partitions: Vec<PartitionInfo>,
+    /// Partition numbers whose leader is known, for the sticky partitioner.
+    pub available: Vec<i32>,
+}
+
+/// An immutable snapshot of the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    /// Brokers by node id.
+    pub brokers: HashMap<i32, BrokerInfo>,
+    /// Topics by name.
+    pub topics: HashMap<String, Arc<TopicInfo>>,
+    /// The controller's id, or -1.
+    pub controller: i32,
+}
+
+impl Cluster {
+    /// The topic's info, if metadata has it.
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicInfo>> {
+        self.topics.get(name)
+    }
+
+    /// The leader of a partition, if known.
+    pub fn leader_for(&self, topic: &str, partition: i32) -> Option<i32> {
+        let p = self.topics.get(topic)?.partitions.get(usize::try_from(partition).ok()?)?;
+        (p.leader >= 0).then_some(p.leader)
+    }
+
+    /// Builds a new view from a Metadata response, keeping topics the response did not mention
+    /// from `previous` (a request lists only some topics).
+    pub fn from_response(previous: &Cluster, resp: &MetadataResponse) -> (Cluster, HashMap<String, KafkaCode>) {
+        let mut brokers = HashMap::with_capacity(resp.brokers.len());
+        for b in &resp.brokers {
+            brokers.insert(
+                b.node_id,
+                BrokerInfo { id: b.node_id, addr: format!("{}:{}", b.host, b.port), rack: b.rack.clone() },
+            );
+        }
+        let mut topics = previous.topics.clone();
+        let mut errors = HashMap::new();
+        for t in &resp.topics {
+            let Some(name) = t.name.clone() else { continue };
+            let code = KafkaCode(t.error_code);
+            if !code.is_ok() {
+                errors.insert(name.clone(), code);
+                if code != KafkaCode::LEADER_NOT_AVAILABLE || t.partitions.is_empty() {
+                    topics.remove(&name);
+                    continue;
+                }
+            }
+            let count = t.partitions.iter().map(|p| p.partition_index + 1).max().unwrap_or(0).max(0) as usize;
+            let mut partitions = vec![PartitionInfo { leader: -1, leader_epoch: -1 }; count];
+            for p in &t.partitions {
+                if p.partition_index < 0 {
+                    continue;
+                }
+                let ok = KafkaCode(p.error_code).is_ok() || p.error_code == KafkaCode::REPLICA_NOT_AVAILABLE.0;
+                let leader = if ok && brokers.contains_key(&p.leader_id) { p.leader_id } else { -1 };
+                partitions[p.partition_index as usize] = PartitionInfo { leader, leader_epoch: p.leader_epoch };
+            }
+            let available = (0..count as i32).filter(|&i| partitions[i as usize].leader >= 0).collect();
+            topics.insert(name, Arc::new(TopicInfo { id: t.topic_id, partitions, available }));
+        }
+        (Cluster { brokers, topics, controller: resp.controller_id }, errors)
+    }
+}
+
+struct State {
+    // guards: the published view, wanted topics, per-topic errors, update bookkeeping
+    cluster: Arc<Cluster>,
+    wanted: HashSet<String>,
+    errors: HashMap<String, KafkaCode>,
+    need_update: bool,
+    last_update: Option<Instant>,
+    version: u64,
+    fatal: Option<Error>,
+}
+
+/// Shared metadata: published by the sender thread, read and awaited by application threads.
+pub struct Metadata {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metadata {
+    /// An empty view that needs an update.
+    pub fn new() -> Self {
+        Metadata {
+            state: Mutex::new(State {
+                cluster: Arc::new(Cluster::default()),
+                wanted: HashSet::new(),
+                errors: HashMap::new(),
+                need_update: true,
+                last_update: None,
+                version: 0,
+                fatal: None,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// The current view.
+    pub fn cluster(&self) -> Arc<Cluster> {
+        self.state.lock().cluster.clone()
+    }
+
+    /// Runs on: application threads. Waits until `topic` is known (and, for an explicit
+    /// partition, until it has that partition) or `deadline` passes. `wake` asks the sender
+    /// thread to fetch metadata.
+    pub fn wait_for_topic(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        deadline: Instant,
+        max_block: Duration,
+        wake: impl Fn(),
+    ) -> Result<Arc<Cluster>> {
+        let mut st = self.state.lock();
+        let mut asked = false;
+        loop {
+            if let Some(e) = &st.fatal {
+                return Err(e.clone());
+            }
+            if let Some(t) = st.cluster.topics.get(topic) {
+                match partition {
+                    None => return Ok(st.cluster.clone()),
+                    Some(p) if p >= 0 && (p as usize) < t.partitions.len() => return Ok(st.cluster.clone()),
+                    Some(_) => {}
+                }
+            }
+            if let Some(code) = st.errors.get(topic) {
+                if !code.is_retriable() {
+                    return Err(Error::broker(*code, format!("metadata for topic '{topic}'")));
+                }
+            }
+            if !asked || !st.wanted.contains(topic) {
+                if !st.wanted.contains(topic) {
+                    st.wanted.insert(topic.to_owned());
+                }
+                st.need_update = true;
+                asked = true;
+                wake();
+            }
+            if self.changed.wait_until(&mut st, deadline).timed_out() {
+                let count = st.cluster.topics.get(topic).map(|t| t.partitions.len());
+                let last = st.errors.get(topic).map(|c| format!("; last broker answer: {}", c.name())).unwrap_or_default();
+                let ms = max_block.as_millis();
+                return Err(match (partition, count) {
+                    (Some(p), Some(n)) => Error::new(
+                        ErrorKind::InvalidRecord,
+                        format!("partition {p} of topic '{topic}' with partition count {n} is not present in metadata after {ms} ms (max.block.ms)"),
+                    ),
+                    _ if st.errors.get(topic) == Some(&KafkaCode::UNKNOWN_TOPIC_OR_PARTITION) => Error::new(
+                        ErrorKind::UnknownTopicOrPartition,
+                        format!("topic '{topic}' not present in metadata after {ms} ms (max.block.ms){last}"),
+                    ),
+                    _ => Error::timeout(format!("topic '{topic}' not present in metadata after {ms} ms (max.block.ms){last}")),
+                });
+            }
+        }
+    }
+
+    /// Runs on: sender thread. Topics to ask for: those wanted plus those known.
+    pub fn topics_to_request(&self) -> Vec<String> {
+        let st = self.state.lock();
+        let mut v: Vec<String> = st.wanted.iter().cloned().collect();
+        for t in st.cluster.topics.keys() {
+            if !st.wanted.contains(t) {
+                v.push(t.clone());
+            }
+        }
+        v
+    }
+
+    /// Runs on: sender thread. Whether a fetch is due: asked for, a wanted topic is unknown,
+    /// or the view is older than `max_age`.
+    pub fn update_due(&self, now: Instant, max_age: Duration) -> bool {
+        let st = self.state.lock();
+        st.need_update
+            || st.last_update.map_or(true, |t| now.duration_since(t) >= max_age)
+            || st.wanted.iter().any(|t| !st.cluster.topics.contains_key(t))
+    }
+
+    /// Runs on: any thread. Asks for a fetch soon (leader moved, unknown partition, ...).
+    pub fn request_update(&self) {
+        self.state.lock().need_update = true;
+    }
+
+    /// Runs on: sender thread. Publishes a new view built from a response.
+    pub fn update(&self, resp: &MetadataResponse, now: Instant) {
+        let mut st = self.state.lock();
+        let (cluster, errors) = Cluster::from_response(&st.cluster, resp);
+        let missing_leader = cluster.topics.values().any(|t| t.available.len() < t.partitions.len());
+        for (t, c) in &errors {
+            st.errors.insert(t.clone(), *c);
+        }
+        for t in cluster.topics.keys() {
+            st.errors.remove(t);
+        }
+        st.cluster = Arc::new(cluster);
+        // A topic that was wanted and is now known stays in the request set via `topics`.
+        let known: Vec<String> = st.wanted.iter().filter(|t| st.cluster.topics.contains_key(*t)).cloned().collect();
+        for t in known {
+            st.wanted.remove(&t);
+        }
+        st.need_update = missing_leader || !errors.is_empty() && !st.wanted.is_empty();
+        st.last_update = Some(now);
+        st.version += 1;
+        self.changed.notify_all();
+    }
+
+    /// Runs on: sender thread. Wakes waiters after a failed fetch, so they re-check.
+    pub fn failed_update(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Fails every current and future wait with `err` (the producer is closing or broken).
+    pub fn fail_all(&self, err: Error) {
+        let mut st = self.state.lock();
+        st.fatal = Some(err);
+        self.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::metadata::{MetadataBroker, MetadataPartition, MetadataTopic};
+
+    fn resp(topics: Vec<MetadataTopic>) -> MetadataResponse {
+        MetadataResponse {
+            throttle_time_ms: 0,
+            brokers: vec![
+                MetadataBroker { node_id: 1, host: "h1".into(), port: 9092, rack: None },
+                MetadataBroker { node_id: 2, host: "h2".into(), port: 9093, rack: None },
+            ],
+            cluster_id: None,
+            controller_id: 1,
+            topics,
+        }
+    }
+
+    fn part(i: i32, leader: i32) -> MetadataPartition {
+        MetadataPartition {
+            error_code: 0,
+            partition_index: i,
+            leader_id: leader,
+            leader_epoch: 3,
+            replica_nodes: vec![leader],
+            isr_nodes: vec![leader],
+            offline_replicas: vec![],
+        }
+    }
+
+    fn topic(name: &str, code: i16, parts: Vec<MetadataPartition>) -> MetadataTopic {
+        MetadataTopic { error_code: code, name: Some(name.into()), topic_id: [0; 16], is_internal: false, partitions: parts }
+    }
+
+    #[test]
+    fn builds_view_with_leaders_and_available_partitions() {
+        let r = resp(vec![topic("a", 0, vec![part(1, 2), part(0, 1), part(2, 7)])]);
+        let (c, errs) = Cluster::from_response(&Cluster::default(), &r);
+        assert!(errs.is_empty());
+        assert_eq!(c.brokers[&2].addr, "h2:9093");
+        assert_eq!(c.leader_for("a", 0), Some(1));
+        assert_eq!(c.leader_for("a", 1), Some(2));
+        assert_eq!(c.leader_for("a", 2), None, "leader 7 is not a known broker");
+        assert_eq!(c.topic("a").unwrap().available, vec![0, 1]);
+        assert_eq!(c.leader_for("a", 9), None);
+        assert_eq!(c.leader_for("a", -1), None);
+    }
+
+    #[test]
+    fn unknown_topic_is_reported_and_wait_times_out_with_its_name() {
+        let m = Metadata::new();
+        m.update(&resp(vec![topic("nope", 3, vec![])]), Instant::now());
+        let e = m
+            .wait_for_topic("nope", None, Instant::now() + Duration::from_millis(20), Duration::from_millis(20), || {})
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnknownTopicOrPartition);
+        assert!(e.to_string().contains("'nope'") && e.to_string().contains("20 ms"), "{e}");
+    }
+
+    #[test]
+    fn non_retriable_topic_error_fails_at_once() {
+        let m = Metadata::new();
+        m.update(&resp(vec![topic("bad name", 17, vec![])]), Instant::now());
+        let e = m
+            .wait_for_topic("bad name", None, Instant::now() + Duration::from_secs(5), Duration::from_secs(5), || {})
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Broker(KafkaCode(17)));
+    }
+
+    #[test]
+    fn explicit_partition_beyond_count_waits_then_names_both() {
+        let m = Metadata::new();
+        m.update(&resp(vec![topic("t", 0, vec![part(0, 1)])]), Instant::now());
+        assert!(m.wait_for_topic("t", Some(0), Instant::now(), Duration::ZERO, || {}).is_ok());
+        let e = m
+            .wait_for_topic("t", Some(5), Instant::now() + Duration::from_millis(10), Duration::from_millis(10), || {})
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidRecord);
+        assert!(e.to_string().contains("partition 5") && e.to_string().contains("count 1"), "{e}");
+    }
+
+    #[test]
+    fn wanted_topics_are_requested_until_known() {
+        let m = Metadata::new();
+        let _ = m.wait_for_topic("x", None, Instant::now(), Duration::ZERO, || {});
+        assert_eq!(m.topics_to_request(), vec!["x".to_string()]);
+        m.update(&resp(vec![topic("x", 0, vec![part(0, 1)])]), Instant::now());
+        assert_eq!(m.topics_to_request(), vec!["x".to_string()]);
+        assert!(!m.update_due(Instant::now(), Duration::from_secs(300)));
+    }
+}

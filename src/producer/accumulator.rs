@@ -1,1 +1,626 @@
-//! (in progress)
+//! The record accumulator: per-partition queues of batches, striped by partition.
+//!
+//! Threads: application threads append (inside `send`); the sender thread checks readiness,
+//! drains, re-enqueues retries and expires batches.
+//!
+//! Locks:
+//! - `topics` (RwLock, guards: the topic map) is written only when a topic is first seen.
+//! - `TopicQueues::partitions` (RwLock, guards: the partition vector) is written only when a
+//!   partition is first seen.
+//! - `PartitionQueue::batches` (Mutex, guards: that partition's deque) is the lock appends
+//!   take; two threads contend only when they append to the same partition. It is held to
+//!   copy one record into a buffer or to move a batch in or out, never across I/O, pool waits
+//!   or compression.
+//! - `incomplete` (Mutex, guards: ids of batches not yet resolved) serves `flush`.
+
+use super::buffer_pool::BufferPool;
+use super::future::{BatchAck, BatchCompletion, SendFuture};
+use super::partitioner::StickyPartition;
+use crate::compression::CompressionType;
+use crate::error::{Error, ErrorKind, Result};
+use crate::network::metadata::Cluster;
+use crate::protocol::record_batch::{Header, ProducerState, RecordBatchBuilder, SealedBatch, BATCH_HEADER_LEN};
+use crossbeam_channel::Sender;
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest number of bytes a record can add to a batch beyond its key, value and headers'
+/// own bytes: length, attributes, timestamp delta, offset delta and the varint lengths.
+fn record_overhead_bound(headers: usize) -> usize {
+    5 + 1 + 10 + 5 + 5 + 5 + 5 + headers * 10
+}
+
+/// An upper bound of the bytes one record takes in a batch of its own (header included).
+pub(crate) fn record_size_bound(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header<'_>]) -> usize {
+    let hdr_bytes: usize = headers.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len)).sum();
+    BATCH_HEADER_LEN
+        + record_overhead_bound(headers.len())
+        + key.map_or(0, <[u8]>::len)
+        + value.map_or(0, <[u8]>::len)
+        + hdr_bytes
+}
+
+enum Body {
+    Open(RecordBatchBuilder),
+    Sealed(SealedBatch),
+    /// Transitional, while sealing.
+    Empty,
+}
+
+/// A batch of records for one partition, from its first append to its result.
+pub(crate) struct ProducerBatch {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    body: Body,
+    completion: Option<BatchCompletion>,
+    pub(crate) created: Instant,
+    /// Bytes reserved from the pool for this batch's buffer.
+    reserved: usize,
+    record_count: u32,
+    /// Produce attempts so far.
+    pub(crate) attempts: u32,
+    /// Not to be sent again before this instant (retry backoff).
+    pub(crate) retry_at: Option<Instant>,
+    full: bool,
+    id: u64,
+}
+
+impl ProducerBatch {
+    /// Records in the batch.
+    pub(crate) fn record_count(&self) -> u32 {
+        self.record_count
+    }
+
+    /// The wire bytes (sealed batches only).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match &self.body {
+            Body::Sealed(s) => s.bytes(),
+            _ => &[],
+        }
+    }
+
+    /// Size used to fit batches into a request: the sealed size, or the open size.
+    pub(crate) fn size(&self) -> usize {
+        match &self.body {
+            Body::Open(b) => b.size_in_bytes(),
+            Body::Sealed(s) => s.bytes().len(),
+            Body::Empty => 0,
+        }
+    }
+
+    fn try_append(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header<'_>],
+    ) -> Option<SendFuture> {
+        if self.full {
+            return None;
+        }
+        let Body::Open(b) = &mut self.body else { return None };
+        let need = b.record_size(timestamp, key, value, headers);
+        if b.record_count() > 0 && b.size_in_bytes() + need > self.reserved {
+            self.full = true;
+            return None;
+        }
+        let delta = b.append(timestamp, key, value, headers);
+        self.record_count += 1;
+        self.completion.as_ref().map(|c| c.future(delta, timestamp))
+    }
+
+    /// Runs on: sender thread. Compresses and closes the batch; idempotent.
+    pub(crate) fn seal(&mut self, compression: CompressionType, level: Option<i32>, producer: ProducerState) -> Result<()> {
+        if let Body::Open(_) = self.body {
+            let Body::Open(b) = std::mem::replace(&mut self.body, Body::Empty) else { unreachable!() };
+            self.body = Body::Sealed(b.seal(compression, level, producer)?);
+        }
+        Ok(())
+    }
+
+    /// The partition as `topic-partition`, for messages.
+    pub(crate) fn tp(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+}
+
+/// One partition's queue of batches.
+pub(crate) struct PartitionQueue {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    // guards: this partition's batches, oldest first
+    batches: Mutex<VecDeque<ProducerBatch>>,
+}
+
+struct TopicQueues {
+    name: Arc<str>,
+    // guards: queues by partition number
+    partitions: RwLock<Vec<Arc<PartitionQueue>>>,
+    sticky: StickyPartition,
+}
+
+/// The outcome of a readiness check.
+#[derive(Default)]
+pub(crate) struct Readiness {
+    /// Nodes with at least one batch to send now, with every queue they lead that has a
+    /// sendable first batch.
+    pub(crate) nodes: HashMap<i32, Vec<Arc<PartitionQueue>>>,
+    /// When the next batch becomes ready (linger or backoff), if any is waiting.
+    pub(crate) next_check: Option<Duration>,
+    /// Some queue has batches but its partition's leader is unknown.
+    pub(crate) unknown_leader: bool,
+}
+
+/// Batch settings the accumulator needs.
+#[derive(Debug, Clone)]
+pub(crate) struct AccumulatorConfig {
+    pub(crate) batch_size: usize,
+    pub(crate) linger: Duration,
+    pub(crate) max_block: Duration,
+}
+
+/// Per-partition batches plus the buffer pool behind them.
+pub(crate) struct Accumulator {
+    config: AccumulatorConfig,
+    pool: BufferPool,
+    // guards: topic map
+    topics: RwLock<HashMap<Arc<str>, Arc<TopicQueues>>>,
+    next_batch_id: AtomicU64,
+    // guards: ids of unresolved batches
+    incomplete: Mutex<BTreeSet<u64>>,
+    completed: Condvar,
+    flushes: AtomicUsize,
+    closed: AtomicBool,
+    wake: Sender<()>,
+}
+
+impl Accumulator {
+    pub(crate) fn new(config: AccumulatorConfig, buffer_memory: usize, wake: Sender<()>) -> Self {
+        Accumulator {
+            pool: BufferPool::new(buffer_memory, config.batch_size),
+            config,
+            topics: RwLock::new(HashMap::new()),
+            next_batch_id: AtomicU64::new(0),
+            incomplete: Mutex::new(BTreeSet::new()),
+            completed: Condvar::new(),
+            flushes: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            wake,
+        }
+    }
+
+    pub(crate) fn pool(&self) -> &BufferPool {
+        &self.pool
+    }
+
+    fn wake_sender(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    fn topic(&self, topic: &str) -> Arc<TopicQueues> {
+        if let Some(t) = self.topics.read().get(topic) {
+            return t.clone();
+        }
+        let mut map = self.topics.write();
+        map.entry(Arc::from(topic))
+            .or_insert_with_key(|name| {
+                Arc::new(TopicQueues {
+                    name: name.clone(),
+                    partitions: RwLock::new(Vec::new()),
+                    sticky: StickyPartition::new(),
+                })
+            })
+            .clone()
+    }
+
+    fn queue(&self, t: &TopicQueues, partition: i32) -> Arc<PartitionQueue> {
+        let idx = partition as usize;
+        if let Some(q) = t.partitions.read().get(idx) {
+            return q.clone();
+        }
+        let mut parts = t.partitions.write();
+        while parts.len() <= idx {
+            let p = parts.len() as i32;
+            parts.push(Arc::new(PartitionQueue { topic: t.name.clone(), partition: p, batches: Mutex::new(VecDeque::new()) }));
+        }
+        parts[idx].clone()
+    }
+
+    /// Runs on: application threads. The partition for a keyless record (uniform sticky).
+    pub(crate) fn sticky_partition(&self, topic: &str, available: &[i32], num_partitions: i32) -> i32 {
+        self.topic(topic).sticky.partition(available, num_partitions)
+    }
+
+    /// Runs on: application threads. Copies the record into the partition's open batch,
+    /// starting a new batch (memory from the pool, waiting up to `deadline`) if needed.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn append(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header<'_>],
+        deadline: Instant,
+        sticky: Option<(&[i32], i32)>,
+    ) -> Result<SendFuture> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
+        let t = self.topic(topic);
+        let q = self.queue(&t, partition);
+        let bound = record_size_bound(key, value, headers);
+        let note_sticky = |bytes: usize| {
+            if let Some((available, n)) = sticky {
+                t.sticky.on_append(partition, bytes, self.config.batch_size, available, n);
+            }
+        };
+        {
+            let mut dq = q.batches.lock();
+            if let Some(last) = dq.back_mut() {
+                if let Some(f) = last.try_append(timestamp, key, value, headers) {
+                    drop(dq);
+                    note_sticky(bound - BATCH_HEADER_LEN);
+                    return Ok(f);
+                }
+                if last.full && dq.len() == 1 {
+                    // The first batch just filled up: tell the sender.
+                    self.wake_sender();
+                }
+            }
+        }
+        let size = self.config.batch_size.max(bound);
+        let buf = self.pool.allocate(size, deadline, self.config.max_block)?;
+        let mut dq = q.batches.lock();
+        if self.closed.load(Ordering::Acquire) {
+            drop(dq);
+            self.pool.deallocate(buf, size);
+            return Err(closed_error());
+        }
+        if let Some(last) = dq.back_mut() {
+            if let Some(f) = last.try_append(timestamp, key, value, headers) {
+                drop(dq);
+                self.pool.deallocate(buf, size);
+                note_sticky(bound - BATCH_HEADER_LEN);
+                return Ok(f);
+            }
+        }
+        let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
+        let mut batch = ProducerBatch {
+            topic: q.topic.clone(),
+            partition,
+            body: Body::Open(RecordBatchBuilder::new(buf, timestamp)),
+            completion: Some(BatchCompletion::new(q.topic.clone(), partition)),
+            created: Instant::now(),
+            reserved: size,
+            record_count: 0,
+            attempts: 0,
+            retry_at: None,
+            full: false,
+            id,
+        };
+        let f = batch.try_append(timestamp, key, value, headers).ok_or_else(|| {
+            Error::new(ErrorKind::IllegalState, format!("a record did not fit a fresh batch of {size} bytes"))
+        })?;
+        self.incomplete.lock().insert(id);
+        dq.push_back(batch);
+        drop(dq);
+        note_sticky(bound - BATCH_HEADER_LEN);
+        self.wake_sender();
+        Ok(f)
+    }
+
+    fn for_each_queue(&self, mut f: impl FnMut(&Arc<PartitionQueue>)) {
+        let topics: Vec<Arc<TopicQueues>> = self.topics.read().values().cloned().collect();
+        for t in topics {
+            for q in t.partitions.read().iter() {
+                f(q);
+            }
+        }
+    }
+
+    /// Runs on: sender thread. Which nodes have batches to send now, and when to look again.
+    /// `muted(queue)` tells whether a partition must not send (ordering guarantees).
+    pub(crate) fn ready(&self, cluster: &Cluster, now: Instant, closing: bool, muted: impl Fn(&PartitionQueue) -> bool) -> Readiness {
+        let mut r = Readiness::default();
+        let urgent = closing || self.flushes.load(Ordering::Acquire) > 0 || self.pool.has_waiters();
+        let linger = self.config.linger;
+        let mut candidates: HashMap<i32, (bool, Vec<Arc<PartitionQueue>>)> = HashMap::new();
+        self.for_each_queue(|q| {
+            let dq = q.batches.lock();
+            let Some(first) = dq.front() else { return };
+            let Some(leader) = cluster.leader_for(&q.topic, q.partition) else {
+                r.unknown_leader = true;
+                return;
+            };
+            if muted(q) {
+                return;
+            }
+            if let Some(at) = first.retry_at {
+                if at > now {
+                    r.next_check = min_opt(r.next_check, at - now);
+                    return;
+                }
+            }
+            let full = dq.len() > 1 || first.full || first.retry_at.is_some();
+            let waited = now.saturating_duration_since(first.created);
+            let ready = full || urgent || waited >= linger;
+            if !ready {
+                r.next_check = min_opt(r.next_check, linger - waited);
+            }
+            let e = candidates.entry(leader).or_default();
+            e.0 |= ready;
+            e.1.push(q.clone());
+        });
+        r.nodes = candidates.into_iter().filter(|(_, (ready, _))| *ready).map(|(n, (_, qs))| (n, qs)).collect();
+        r
+    }
+
+    /// Runs on: sender thread. Takes at most one batch per queue, starting at `start` and
+    /// going round, until `max_bytes` would be exceeded (the first batch is always taken).
+    /// Returns the batches (not sealed yet) and the index to start from next time.
+    pub(crate) fn drain(&self, queues: &[Arc<PartitionQueue>], start: usize, max_bytes: usize, now: Instant) -> (Vec<ProducerBatch>, usize) {
+        let mut out: Vec<ProducerBatch> = Vec::new();
+        let mut size = 0;
+        let n = queues.len();
+        let mut next = start;
+        for i in 0..n {
+            let idx = (start + i) % n;
+            let q = &queues[idx];
+            let mut dq = q.batches.lock();
+            let Some(first) = dq.front() else { continue };
+            if first.retry_at.is_some_and(|at| at > now) {
+                continue;
+            }
+            let bsize = first.size();
+            if !out.is_empty() && size + bsize > max_bytes {
+                next = idx;
+                break;
+            }
+            let b = dq.pop_front().expect("front exists");
+            drop(dq);
+            size += bsize;
+            out.push(b);
+            next = (idx + 1) % n.max(1);
+        }
+        (out, next)
+    }
+
+    /// Runs on: sender thread. Puts a batch back at the front of its queue for a retry.
+    pub(crate) fn reenqueue(&self, mut batch: ProducerBatch, retry_at: Instant) {
+        batch.retry_at = Some(retry_at);
+        let t = self.topic(&batch.topic);
+        let q = self.queue(&t, batch.partition);
+        q.batches.lock().push_front(batch);
+    }
+
+    /// Runs on: sender thread. Resolves a batch and gives its memory back.
+    pub(crate) fn complete(&self, mut batch: ProducerBatch, result: Result<BatchAck>) {
+        if let Some(c) = batch.completion.take() {
+            c.complete(result);
+        }
+        let buf = match std::mem::replace(&mut batch.body, Body::Empty) {
+            Body::Open(b) => b.into_buffer(),
+            Body::Sealed(s) => s.into_buffer(),
+            Body::Empty => Vec::new(),
+        };
+        self.pool.deallocate(buf, batch.reserved);
+        let mut inc = self.incomplete.lock();
+        inc.remove(&batch.id);
+        self.completed.notify_all();
+    }
+
+    /// Runs on: sender thread. Removes batches that have waited `delivery_timeout` since
+    /// they were created.
+    pub(crate) fn expired(&self, now: Instant, delivery_timeout: Duration) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        self.for_each_queue(|q| {
+            let mut dq = q.batches.lock();
+            while dq.front().is_some_and(|b| now.saturating_duration_since(b.created) >= delivery_timeout) {
+                out.push(dq.pop_front().expect("front exists"));
+            }
+        });
+        out
+    }
+
+    /// Runs on: sender thread. Removes every queued batch (forced close).
+    pub(crate) fn drain_all(&self) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        self.for_each_queue(|q| out.extend(q.batches.lock().drain(..)));
+        out
+    }
+
+    /// Whether any batch is queued (not counting batches in flight).
+    pub(crate) fn has_queued(&self) -> bool {
+        let mut any = false;
+        self.for_each_queue(|q| any |= !q.batches.lock().is_empty());
+        any
+    }
+
+    /// Whether any batch is unresolved (queued or in flight).
+    pub(crate) fn has_incomplete(&self) -> bool {
+        !self.incomplete.lock().is_empty()
+    }
+
+    /// Runs on: application threads. Makes every batch ready now and waits until every
+    /// batch that existed when it was called is resolved (or `deadline`).
+    pub(crate) fn flush(&self, deadline: Option<Instant>) -> Result<()> {
+        self.flushes.fetch_add(1, Ordering::AcqRel);
+        self.wake_sender();
+        let upto = self.next_batch_id.load(Ordering::Acquire);
+        let mut inc = self.incomplete.lock();
+        let mut result = Ok(());
+        while inc.first().is_some_and(|&id| id < upto) {
+            match deadline {
+                Some(d) => {
+                    if self.completed.wait_until(&mut inc, d).timed_out() {
+                        result = Err(Error::timeout("flush did not complete in time"));
+                        break;
+                    }
+                }
+                None => self.completed.wait(&mut inc),
+            }
+        }
+        drop(inc);
+        self.flushes.fetch_sub(1, Ordering::AcqRel);
+        result
+    }
+
+    /// Stops accepting records; queued batches stay to be sent.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+fn min_opt(a: Option<Duration>, b: Duration) -> Option<Duration> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+pub(crate) fn closed_error() -> Error {
+    Error::new(ErrorKind::Closed, "producer is closed: send() after close() is refused")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::metadata::{BrokerInfo, PartitionInfo, TopicInfo};
+
+    fn acc(batch_size: usize, memory: usize, linger_ms: u64) -> (Accumulator, crossbeam_channel::Receiver<()>) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let cfg = AccumulatorConfig { batch_size, linger: Duration::from_millis(linger_ms), max_block: Duration::from_millis(20) };
+        (Accumulator::new(cfg, memory, tx), rx)
+    }
+
+    fn cluster(parts: usize) -> Cluster {
+        let mut c = Cluster::default();
+        c.brokers.insert(1, BrokerInfo { id: 1, addr: "h:1".into(), rack: None });
+        c.topics.insert(
+            "t".into(),
+            Arc::new(TopicInfo {
+                id: [0; 16],
+                partitions: vec![PartitionInfo { leader: 1, leader_epoch: 0 }; parts],
+                available: (0..parts as i32).collect(),
+            }),
+        );
+        c
+    }
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[test]
+    fn appends_share_a_batch_until_full() {
+        let (a, wake) = acc(200, 10_000, 1000);
+        let v = [7u8; 40];
+        let f1 = a.append("t", 0, 1, None, Some(&v), &[], far(), None).unwrap();
+        assert!(wake.try_recv().is_ok(), "a new batch wakes the sender");
+        let mut n = 1;
+        while a.topic("t").partitions.read()[0].batches.lock().len() == 1 {
+            a.append("t", 0, 1, None, Some(&v), &[], far(), None).unwrap();
+            n += 1;
+        }
+        assert!(n >= 3, "several records share the 200-byte batch (got {n})");
+        assert_eq!(f1.partition(), 0);
+        let r = a.ready(&cluster(1), Instant::now(), false, |_| false);
+        assert!(r.nodes.contains_key(&1), "a full batch is ready before linger");
+    }
+
+    #[test]
+    fn linger_controls_readiness_and_next_check() {
+        let (a, _w) = acc(16384, 100_000, 50);
+        a.append("t", 0, 1, Some(b"k"), Some(b"v"), &[], far(), None).unwrap();
+        let now = Instant::now();
+        let r = a.ready(&cluster(1), now, false, |_| false);
+        assert!(r.nodes.is_empty());
+        assert!(r.next_check.unwrap() <= Duration::from_millis(50));
+        let r = a.ready(&cluster(1), now + Duration::from_millis(60), false, |_| false);
+        assert_eq!(r.nodes[&1].len(), 1);
+        let r = a.ready(&cluster(1), now, true, |_| false);
+        assert_eq!(r.nodes[&1].len(), 1, "closing makes batches ready at once");
+    }
+
+    #[test]
+    fn unknown_leader_is_reported() {
+        let (a, _w) = acc(16384, 100_000, 0);
+        a.append("t", 3, 1, None, Some(b"v"), &[], far(), None).unwrap();
+        let r = a.ready(&cluster(1), Instant::now(), false, |_| false);
+        assert!(r.unknown_leader);
+        assert!(r.nodes.is_empty());
+    }
+
+    #[test]
+    fn drain_respects_max_bytes_and_rotates() {
+        let (a, _w) = acc(100, 100_000, 0);
+        for p in 0..3 {
+            a.append("t", p, 1, None, Some(&[1u8; 50]), &[], far(), None).unwrap();
+        }
+        let r = a.ready(&cluster(3), Instant::now(), false, |_| false);
+        let mut qs = r.nodes[&1].clone();
+        qs.sort_by_key(|q| q.partition);
+        let (batches, next) = a.drain(&qs, 1, 150, Instant::now());
+        assert_eq!(batches.iter().map(|b| b.partition).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(next, 0);
+        let (batches, _) = a.drain(&qs, next, 1, Instant::now());
+        assert_eq!(batches.len(), 1, "the first batch is always taken");
+    }
+
+    #[test]
+    fn completion_frees_memory_and_resolves_futures() {
+        let (a, _w) = acc(100, 1000, 0);
+        let f = a.append("t", 0, 7, Some(b"k"), Some(b"v"), &[], far(), None).unwrap();
+        assert_eq!(a.pool().available_memory(), 900);
+        let (mut bs, _) = a.drain(&[a.queue(&a.topic("t"), 0)], 0, 1 << 20, Instant::now());
+        let mut b = bs.pop().unwrap();
+        b.seal(CompressionType::None, None, ProducerState::none()).unwrap();
+        assert!(b.bytes().len() > BATCH_HEADER_LEN);
+        a.complete(b, Ok(BatchAck { base_offset: 10, log_append_time: -1 }));
+        assert_eq!(f.wait().unwrap().offset(), 10);
+        assert_eq!(a.pool().available_memory(), 1000);
+        assert!(!a.has_incomplete());
+    }
+
+    #[test]
+    fn full_pool_blocks_then_fails_with_buffer_error() {
+        let (a, _w) = acc(100, 100, 0);
+        a.append("t", 0, 1, None, Some(b"v"), &[], far(), None).unwrap();
+        let e = a.append("t", 1, 1, None, Some(b"v"), &[], Instant::now() + Duration::from_millis(20), None).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BufferExhausted);
+    }
+
+    #[test]
+    fn expired_batches_are_removed_and_closed_refuses() {
+        let (a, _w) = acc(100, 1000, 0);
+        a.append("t", 0, 1, None, Some(b"v"), &[], far(), None).unwrap();
+        assert!(a.expired(Instant::now(), Duration::from_secs(60)).is_empty());
+        let ex = a.expired(Instant::now() + Duration::from_secs(61), Duration::from_secs(60));
+        assert_eq!(ex.len(), 1);
+        a.close();
+        assert_eq!(a.append("t", 0, 1, None, None, &[], far(), None).unwrap_err().kind(), ErrorKind::Closed);
+    }
+
+    #[test]
+    fn reenqueued_batch_waits_for_backoff_and_goes_first() {
+        let (a, _w) = acc(100, 10_000, 0);
+        a.append("t", 0, 1, None, Some(&[1u8; 80]), &[], far(), None).unwrap();
+        a.append("t", 0, 1, None, Some(&[2u8; 80]), &[], far(), None).unwrap();
+        let q = a.queue(&a.topic("t"), 0);
+        let (mut bs, _) = a.drain(&[q.clone()], 0, 1 << 20, Instant::now());
+        let first_id = bs[0].id;
+        let now = Instant::now();
+        a.reenqueue(bs.pop().unwrap(), now + Duration::from_millis(100));
+        let r = a.ready(&cluster(1), now, false, |_| false);
+        assert!(r.nodes.is_empty(), "the retry waits for its backoff");
+        assert!(r.next_check.unwrap() <= Duration::from_millis(100));
+        let (bs, _) = a.drain(&[q], 0, 1 << 20, now + Duration::from_millis(101));
+        assert_eq!(bs[0].id, first_id);
+    }
+}

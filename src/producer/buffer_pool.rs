@@ -1,1 +1,281 @@
-//! (in progress)
+//! The bounded buffer pool: `buffer.memory` bytes, handed out as batch buffers.
+//!
+//! Buffers of exactly `batch.size` bytes are recycled through a free list (Java's
+//! `BufferPool`); other sizes are allocated and freed. When the pool cannot serve a request,
+//! the caller blocks for at most `max.block.ms`; waiters are served in arrival order, and a
+//! request never allocates past the bound.
+//!
+//! Threads: application threads allocate (inside `send`); the sender thread frees when a
+//! batch completes. Locks: `state` (guards: free list, unpooled byte count, waiter queue,
+//! closed flag) is held for bookkeeping only; the allocation itself happens outside it.
+
+use crate::error::{Error, ErrorKind, Result};
+use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+struct State {
+    // guards: everything below
+    free: Vec<Vec<u8>>,
+    /// Bytes not held by any buffer (neither lent out nor on the free list).
+    unpooled_available: usize,
+    /// Tickets of blocked callers, in arrival order.
+    waiters: VecDeque<u64>,
+    next_ticket: u64,
+    closed: bool,
+}
+
+/// `buffer.memory` accounting and batch-buffer recycling.
+pub(crate) struct BufferPool {
+    total: usize,
+    poolable: usize,
+    state: Mutex<State>,
+    changed: Condvar,
+    waiting: AtomicUsize,
+}
+
+impl BufferPool {
+    /// A pool of `total` bytes that recycles buffers of `poolable` bytes.
+    pub(crate) fn new(total: usize, poolable: usize) -> Self {
+        BufferPool {
+            total,
+            poolable,
+            state: Mutex::new(State {
+                free: Vec::new(),
+                unpooled_available: total,
+                waiters: VecDeque::new(),
+                next_ticket: 0,
+                closed: false,
+            }),
+            changed: Condvar::new(),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// The pool's size (`buffer.memory`).
+    pub(crate) fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Runs on: application threads. Returns an empty buffer with capacity for `size` bytes,
+    /// blocking until `deadline` for memory. `max_block` is only used in the error message.
+    pub(crate) fn allocate(&self, size: usize, deadline: Instant, max_block: Duration) -> Result<Vec<u8>> {
+        if size > self.total {
+            return Err(Error::new(
+                ErrorKind::RecordTooLarge,
+                format!("a batch of {size} bytes exceeds buffer.memory={}", self.total),
+            ));
+        }
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(closed());
+        }
+        if st.waiters.is_empty() {
+            if let Some(buf) = self.try_take(&mut st, size) {
+                return Ok(self.materialize(buf, size));
+            }
+        }
+        let ticket = st.next_ticket;
+        st.next_ticket += 1;
+        st.waiters.push_back(ticket);
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let outcome = loop {
+            if st.closed {
+                break Err(closed());
+            }
+            if st.waiters.front() == Some(&ticket) {
+                if let Some(buf) = self.try_take(&mut st, size) {
+                    break Ok(buf);
+                }
+            }
+            if self.changed.wait_until(&mut st, deadline).timed_out() {
+                // One last look: memory may have come back just now.
+                if st.waiters.front() == Some(&ticket) {
+                    if let Some(buf) = self.try_take(&mut st, size) {
+                        break Ok(buf);
+                    }
+                }
+                break Err(Error::new(
+                    ErrorKind::BufferExhausted,
+                    format!(
+                        "failed to allocate {size} bytes within {} ms (max.block.ms): buffer.memory={} is full; \
+                         records are produced faster than they can be sent",
+                        max_block.as_millis(),
+                        self.total
+                    ),
+                ));
+            }
+        };
+        st.waiters.retain(|&t| t != ticket);
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        // The next waiter may now be at the front and able to go.
+        self.changed.notify_all();
+        drop(st);
+        outcome.map(|buf| self.materialize(buf, size))
+    }
+
+    /// Takes `size` bytes from the accounting: a recycled buffer when the size is poolable,
+    /// or a claim on unpooled memory (freeing recycled buffers if needed). `Some(vec)` with
+    /// capacity 0 means "allocate outside the lock".
+    fn try_take(&self, st: &mut State, size: usize) -> Option<Vec<u8>> {
+        if size == self.poolable {
+            if let Some(buf) = st.free.pop() {
+                return Some(buf);
+            }
+        }
+        let free_bytes = st.free.len() * self.poolable;
+        if st.unpooled_available + free_bytes < size {
+            return None;
+        }
+        while st.unpooled_available < size {
+            st.free.pop();
+            st.unpooled_available += self.poolable;
+        }
+        st.unpooled_available -= size;
+        Some(Vec::new())
+    }
+
+    fn materialize(&self, mut buf: Vec<u8>, size: usize) -> Vec<u8> {
+        if buf.capacity() == 0 && size > 0 {
+            buf = Vec::with_capacity(size);
+        }
+        buf.clear();
+        buf
+    }
+
+    /// Runs on: sender thread (or an application thread giving back an unused buffer).
+    /// Returns `reserved` bytes, with the buffer that held them.
+    pub(crate) fn deallocate(&self, buf: Vec<u8>, reserved: usize) {
+        let mut st = self.state.lock();
+        if reserved == self.poolable && buf.capacity() >= self.poolable && buf.capacity() <= self.poolable * 2 {
+            st.free.push(buf);
+        } else {
+            st.unpooled_available += reserved;
+            drop(buf);
+        }
+        if !st.waiters.is_empty() {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Whether an application thread is blocked waiting for memory (batches are then sent
+    /// without waiting for `linger.ms`, as in Java).
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) > 0
+    }
+
+    /// Bytes neither lent out nor waiting on the free list, plus the free list.
+    pub(crate) fn available_memory(&self) -> usize {
+        let st = self.state.lock();
+        st.unpooled_available + st.free.len() * self.poolable
+    }
+
+    /// Wakes every waiter with a `Closed` error and refuses further requests.
+    pub(crate) fn close(&self) {
+        let mut st = self.state.lock();
+        st.closed = true;
+        self.changed.notify_all();
+    }
+}
+
+fn closed() -> Error {
+    Error::new(ErrorKind::Closed, "producer is closed; no more buffer memory is handed out")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    const NO_WAIT: Duration = Duration::ZERO;
+
+    #[test]
+    fn recycles_poolable_buffers_and_accounts_others() {
+        let p = BufferPool::new(1000, 100);
+        let a = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
+        assert!(a.capacity() >= 100);
+        let b = p.allocate(300, Instant::now(), NO_WAIT).unwrap();
+        assert_eq!(p.available_memory(), 600);
+        let ptr = a.as_ptr();
+        p.deallocate(a, 100);
+        p.deallocate(b, 300);
+        assert_eq!(p.available_memory(), 1000);
+        let c = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
+        assert_eq!(c.as_ptr(), ptr, "the poolable buffer is reused");
+    }
+
+    #[test]
+    fn exhausted_pool_times_out_with_buffer_full_error() {
+        let p = BufferPool::new(200, 100);
+        let _a = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
+        let _b = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
+        let t = Instant::now();
+        let e = p.allocate(100, Instant::now() + Duration::from_millis(50), Duration::from_millis(50)).unwrap_err();
+        assert!(t.elapsed() >= Duration::from_millis(45));
+        assert_eq!(e.kind(), ErrorKind::BufferExhausted);
+        assert!(e.to_string().contains("buffer.memory=200") && e.to_string().contains("50 ms"), "{e}");
+        assert!(!p.has_waiters());
+    }
+
+    #[test]
+    fn too_large_for_pool_fails_at_once() {
+        let p = BufferPool::new(200, 100);
+        let e = p.allocate(201, Instant::now() + Duration::from_secs(10), Duration::from_secs(10)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RecordTooLarge);
+    }
+
+    #[test]
+    fn waiters_are_served_in_arrival_order() {
+        let p = Arc::new(BufferPool::new(100, 100));
+        let held = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut hs = Vec::new();
+        for i in 0..3 {
+            let (p, order) = (p.clone(), order.clone());
+            hs.push(std::thread::spawn(move || {
+                let b = p.allocate(100, Instant::now() + Duration::from_secs(10), Duration::from_secs(10)).unwrap();
+                order.lock().push(i);
+                std::thread::sleep(Duration::from_millis(5));
+                p.deallocate(b, 100);
+            }));
+            // Let thread i queue before thread i+1.
+            while p.state.lock().waiters.len() < i + 1 {
+                std::thread::yield_now();
+            }
+        }
+        assert!(p.has_waiters());
+        p.deallocate(held, 100);
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert_eq!(*order.lock(), vec![0, 1, 2]);
+        assert_eq!(p.available_memory(), 100);
+    }
+
+    #[test]
+    fn non_poolable_request_frees_recycled_buffers() {
+        let p = BufferPool::new(300, 100);
+        let bufs: Vec<_> = (0..3).map(|_| p.allocate(100, Instant::now(), NO_WAIT).unwrap()).collect();
+        for b in bufs {
+            p.deallocate(b, 100);
+        }
+        let big = p.allocate(250, Instant::now(), NO_WAIT).unwrap();
+        assert_eq!(p.available_memory(), 50);
+        p.deallocate(big, 250);
+        assert_eq!(p.available_memory(), 300);
+    }
+
+    #[test]
+    fn close_wakes_waiters() {
+        let p = Arc::new(BufferPool::new(100, 100));
+        let _held = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
+        let p2 = p.clone();
+        let h = std::thread::spawn(move || p2.allocate(100, Instant::now() + Duration::from_secs(30), Duration::from_secs(30)));
+        while !p.has_waiters() {
+            std::thread::yield_now();
+        }
+        p.close();
+        assert_eq!(h.join().unwrap().unwrap_err().kind(), ErrorKind::Closed);
+    }
+}

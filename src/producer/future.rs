@@ -1,1 +1,172 @@
-//! (in progress)
+//! [`SendFuture`]: the handle `send` returns, resolved by the sender thread through a channel.
+//!
+//! One completion is shared by all records of a batch: the sender thread stores the batch's
+//! result once and then drops the batch's end of a crossbeam channel. Every future of that
+//! batch is blocked in `recv` on the other end and wakes on the disconnect, so resolving a
+//! batch of any size is one store and one drop, and a record costs no allocation of its own.
+//! If a batch were ever dropped without a result, its futures wake too and report that,
+//! instead of hanging.
+//!
+//! Threads: the sender thread completes; application threads wait.
+
+use super::record::RecordMetadata;
+use crate::error::{Error, ErrorKind, Result};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Where a batch landed, as the broker acknowledged it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchAck {
+    pub(crate) base_offset: i64,
+    /// The broker's LogAppendTime, or -1 when the topic uses CreateTime.
+    pub(crate) log_append_time: i64,
+}
+
+#[derive(Debug)]
+pub(crate) struct BatchShared {
+    result: OnceLock<Result<BatchAck>>,
+    done: Receiver<()>,
+    topic: Arc<str>,
+    partition: i32,
+}
+
+/// The sender thread's side of a batch's completion.
+#[derive(Debug)]
+pub(crate) struct BatchCompletion {
+    shared: Arc<BatchShared>,
+    done: Sender<()>,
+}
+
+impl BatchCompletion {
+    pub(crate) fn new(topic: Arc<str>, partition: i32) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(0);
+        BatchCompletion { shared: Arc::new(BatchShared { result: OnceLock::new(), done: rx, topic, partition }), done: tx }
+    }
+
+    /// A future for the record at `offset_delta` in this batch.
+    pub(crate) fn future(&self, offset_delta: u32, timestamp: i64) -> SendFuture {
+        SendFuture { shared: self.shared.clone(), offset_delta, timestamp }
+    }
+
+    /// Resolves every future of the batch.
+    pub(crate) fn complete(self, result: Result<BatchAck>) {
+        let _ = self.shared.result.set(result);
+        drop(self.done);
+    }
+}
+
+/// The pending result of one `send`. Call [`wait`](SendFuture::wait) to block until the
+/// broker acknowledged the record (or it failed).
+///
+/// A future may be waited on from any thread, more than once, and cloned.
+#[derive(Debug, Clone)]
+pub struct SendFuture {
+    shared: Arc<BatchShared>,
+    offset_delta: u32,
+    timestamp: i64,
+}
+
+impl SendFuture {
+    /// Blocks until the record is acknowledged or fails. Every accepted record is resolved
+    /// within `delivery.timeout.ms`.
+    pub fn wait(&self) -> Result<RecordMetadata> {
+        let _ = self.shared.done.recv();
+        self.resolved()
+    }
+
+    /// Like [`wait`](SendFuture::wait), but gives up after `timeout` with a `Timeout` error;
+    /// the record is still in flight and the future can be waited on again.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<RecordMetadata> {
+        match self.shared.done.recv_timeout(timeout) {
+            Err(RecvTimeoutError::Timeout) => Err(Error::timeout(format!(
+                "record for {}-{} not acknowledged within {} ms (wait_timeout); it is still in flight",
+                self.shared.topic,
+                self.shared.partition,
+                timeout.as_millis()
+            ))),
+            _ => self.resolved(),
+        }
+    }
+
+    /// Whether the result is in (then `wait` returns at once).
+    pub fn is_done(&self) -> bool {
+        matches!(self.shared.done.try_recv(), Err(TryRecvError::Disconnected))
+    }
+
+    /// The topic the record was sent to.
+    pub fn topic(&self) -> &str {
+        &self.shared.topic
+    }
+
+    /// The partition chosen for the record.
+    pub fn partition(&self) -> i32 {
+        self.shared.partition
+    }
+
+    fn resolved(&self) -> Result<RecordMetadata> {
+        match self.shared.result.get() {
+            Some(Ok(ack)) => Ok(RecordMetadata {
+                topic: self.shared.topic.clone(),
+                partition: self.shared.partition,
+                offset: if ack.base_offset < 0 { -1 } else { ack.base_offset + self.offset_delta as i64 },
+                timestamp: if ack.log_append_time >= 0 { ack.log_append_time } else { self.timestamp },
+            }),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(Error::new(
+                ErrorKind::IllegalState,
+                format!(
+                    "the batch for {}-{} was dropped without a result (internal error)",
+                    self.shared.topic, self.shared.partition
+                ),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_futures_of_a_batch_resolve_with_their_offsets() {
+        let c = BatchCompletion::new("t".into(), 2);
+        let f0 = c.future(0, 100);
+        let f1 = c.future(1, 101);
+        assert!(!f0.is_done());
+        let h = std::thread::spawn(move || f1.wait().unwrap());
+        c.complete(Ok(BatchAck { base_offset: 40, log_append_time: -1 }));
+        let m1 = h.join().unwrap();
+        assert_eq!((m1.partition(), m1.offset(), m1.timestamp()), (2, 41, 101));
+        assert!(f0.is_done());
+        assert_eq!(f0.wait().unwrap().offset(), 40);
+        assert_eq!(f0.wait().unwrap().to_string(), "t/2@40");
+    }
+
+    #[test]
+    fn log_append_time_and_acks0_offsets() {
+        let c = BatchCompletion::new("t".into(), 0);
+        let f = c.future(3, 5);
+        c.complete(Ok(BatchAck { base_offset: -1, log_append_time: 999 }));
+        let m = f.wait().unwrap();
+        assert_eq!((m.offset(), m.timestamp()), (-1, 999));
+    }
+
+    #[test]
+    fn error_reaches_every_future_and_timeout_is_retryable() {
+        let c = BatchCompletion::new("t".into(), 0);
+        let f = c.future(0, 0);
+        let e = f.wait_timeout(Duration::from_millis(5)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        c.complete(Err(Error::timeout("expired")));
+        assert_eq!(f.wait().unwrap_err().to_string(), "expired");
+    }
+
+    #[test]
+    fn dropped_batch_does_not_hang() {
+        let c = BatchCompletion::new("t".into(), 0);
+        let f = c.future(0, 0);
+        drop(c);
+        assert_eq!(f.wait().unwrap_err().kind(), ErrorKind::IllegalState);
+    }
+}

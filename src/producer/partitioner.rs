@@ -1,1 +1,187 @@
-//! (in progress)
+//! Choosing a partition: the Java client's murmur2 rule for keyed records and the uniform
+//! sticky partitioner (KIP-794) for records without a key.
+//!
+//! Runs on: application threads (inside `send`). The sticky state is a pair of atomics per
+//! topic, so concurrent senders never take a lock here.
+
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+/// The 32-bit murmur2 hash exactly as the Java client computes it
+/// (`org.apache.kafka.common.utils.Utils.murmur2`), seed `0x9747b28c`.
+pub fn murmur2(data: &[u8]) -> i32 {
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let len = data.len();
+    let mut h: u32 = 0x9747_b28c ^ (len as u32);
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let tail = chunks.remainder();
+    if tail.len() == 3 {
+        h ^= (tail[2] as u32) << 16;
+    }
+    if tail.len() >= 2 {
+        h ^= (tail[1] as u32) << 8;
+    }
+    if !tail.is_empty() {
+        h ^= tail[0] as u32;
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// Java's `Utils.toPositive`: clears the sign bit.
+pub fn to_positive(n: i32) -> i32 {
+    n & 0x7fff_ffff
+}
+
+/// The partition the Java client's default partitioner picks for `key` among
+/// `num_partitions` partitions: `toPositive(murmur2(key)) % numPartitions`.
+pub fn partition_for_key(key: &[u8], num_partitions: i32) -> i32 {
+    debug_assert!(num_partitions > 0);
+    to_positive(murmur2(key)) % num_partitions.max(1)
+}
+
+/// Per-topic state of the uniform sticky partitioner: stay on one partition until
+/// `batch.size` bytes went to it, then move to another partition chosen at random among
+/// those with a leader.
+#[derive(Debug)]
+pub(crate) struct StickyPartition {
+    current: AtomicI32,
+    produced: AtomicUsize,
+}
+
+impl StickyPartition {
+    pub(crate) fn new() -> Self {
+        StickyPartition { current: AtomicI32::new(-1), produced: AtomicUsize::new(0) }
+    }
+
+    /// The partition for the next keyless record. `available` lists partitions with a leader;
+    /// when empty, any of `num_partitions` may be chosen.
+    pub(crate) fn partition(&self, available: &[i32], num_partitions: i32) -> i32 {
+        let cur = self.current.load(Ordering::Relaxed);
+        let valid = cur >= 0 && cur < num_partitions && (available.is_empty() || available.contains(&cur));
+        if valid {
+            return cur;
+        }
+        self.switch(cur, available, num_partitions)
+    }
+
+    /// Records that `bytes` went to `partition`; moves on after `batch_size` bytes.
+    pub(crate) fn on_append(&self, partition: i32, bytes: usize, batch_size: usize, available: &[i32], num_partitions: i32) {
+        if self.current.load(Ordering::Relaxed) != partition {
+            return;
+        }
+        let total = self.produced.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if total >= batch_size.max(1) {
+            self.switch(partition, available, num_partitions);
+        }
+    }
+
+    fn switch(&self, from: i32, available: &[i32], num_partitions: i32) -> i32 {
+        let next = match available.len() {
+            0 => (random_u32() % num_partitions.max(1) as u32) as i32,
+            1 => available[0],
+            n => {
+                // Pick at random among the others so that a switch really moves.
+                let mut p = available[(random_u32() as usize) % n];
+                if p == from {
+                    p = available[(available.iter().position(|&x| x == from).unwrap_or(0) + 1) % n];
+                }
+                p
+            }
+        };
+        if self.current.compare_exchange(from, next, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            self.produced.store(0, Ordering::Relaxed);
+            next
+        } else {
+            self.current.load(Ordering::Relaxed)
+        }
+    }
+}
+
+/// A small per-thread xorshift generator: good enough to spread partitions, no locking.
+fn random_u32() -> u32 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+            let addr = &t as *const u64 as u64;
+            (t ^ addr.rotate_left(32)) | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 32) as u32
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Vectors from the Java client's UtilsTest.testMurmur2.
+    #[test]
+    fn murmur2_matches_java_vectors() {
+        let cases: &[(&[u8], i32)] = &[
+            (b"21", -973932308),
+            (b"foobar", -790332482),
+            (b"a-little-bit-long-string", -985981536),
+            (b"a-little-bit-longer-string", -1486304829),
+            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+            (b"abc", 479470107),
+        ];
+        for (input, want) in cases {
+            assert_eq!(murmur2(input), *want, "murmur2({:?})", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn key_partition_is_positive_modulo() {
+        for n in 1..20 {
+            for k in 0..200 {
+                let key = format!("key-{k}");
+                let p = partition_for_key(key.as_bytes(), n);
+                assert!((0..n).contains(&p));
+                assert_eq!(p, (murmur2(key.as_bytes()) & 0x7fffffff) % n);
+            }
+        }
+    }
+
+    #[test]
+    fn sticky_stays_then_switches_after_batch_size() {
+        let s = StickyPartition::new();
+        let avail = [0, 1, 2, 3];
+        let first = s.partition(&avail, 4);
+        for _ in 0..9 {
+            assert_eq!(s.partition(&avail, 4), first);
+            s.on_append(first, 100, 1000, &avail, 4);
+        }
+        s.on_append(first, 100, 1000, &avail, 4);
+        let second = s.partition(&avail, 4);
+        assert_ne!(first, second, "switches after batch.size bytes");
+    }
+
+    #[test]
+    fn sticky_avoids_partitions_without_leader() {
+        let s = StickyPartition::new();
+        for _ in 0..50 {
+            let p = s.partition(&[2], 4);
+            assert_eq!(p, 2);
+            s.on_append(p, 10_000, 100, &[2], 4);
+        }
+    }
+}

@@ -1,1 +1,137 @@
-//! (in progress)
+//! What an application sends ([`Record`]) and what it gets back ([`RecordMetadata`]).
+//!
+//! A `Record` borrows its topic, key, value and headers: `send` copies them straight into a
+//! batch buffer in wire format, so nothing is cloned on the way.
+
+use crate::protocol::record_batch::Header;
+use std::sync::Arc;
+
+/// A record to send: topic, optional partition, key, value, headers and timestamp.
+///
+/// ```
+/// use kafka_blocking::Record;
+/// let r = Record::new("orders").key("order-123").value(b"{\"qty\":1}").header("trace", b"abc");
+/// assert_eq!(r.topic(), "orders");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: Option<i32>,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) headers: Vec<Header<'a>>,
+    pub(crate) timestamp: Option<i64>,
+}
+
+impl<'a> Record<'a> {
+    /// A record for `topic` with no key, a null value, no headers, and the send time as
+    /// timestamp.
+    pub fn new(topic: &'a str) -> Self {
+        Record { topic, partition: None, key: None, value: None, headers: Vec::new(), timestamp: None }
+    }
+
+    /// Sets the key (`&str`, `&[u8]`, `&Vec<u8>`, `&String`, ...). Keyed records without an
+    /// explicit partition go to `murmur2(key) % partitions`, as in the Java client.
+    pub fn key<K: AsRef<[u8]> + ?Sized>(mut self, key: &'a K) -> Self {
+        self.key = Some(key.as_ref());
+        self
+    }
+
+    /// Sets the value. Without this call the value is null (a tombstone on compacted topics).
+    pub fn value<V: AsRef<[u8]> + ?Sized>(mut self, value: &'a V) -> Self {
+        self.value = Some(value.as_ref());
+        self
+    }
+
+    /// Appends a header; names may repeat and order is kept.
+    pub fn header<V: AsRef<[u8]> + ?Sized>(mut self, name: &'a str, value: &'a V) -> Self {
+        self.headers.push(Header { key: name, value: Some(value.as_ref()) });
+        self
+    }
+
+    /// Appends a header with a null value.
+    pub fn header_null(mut self, name: &'a str) -> Self {
+        self.headers.push(Header { key: name, value: None });
+        self
+    }
+
+    /// Sends to this partition instead of letting the partitioner choose.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Sets the record's timestamp in milliseconds since the Unix epoch (CreateTime).
+    pub fn timestamp(mut self, millis: i64) -> Self {
+        self.timestamp = Some(millis);
+        self
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &'a str {
+        self.topic
+    }
+
+    /// The key, if any.
+    pub fn key_bytes(&self) -> Option<&'a [u8]> {
+        self.key
+    }
+
+    /// The value, if any.
+    pub fn value_bytes(&self) -> Option<&'a [u8]> {
+        self.value
+    }
+
+    /// The explicit partition, if any.
+    pub fn partition_number(&self) -> Option<i32> {
+        self.partition
+    }
+
+    /// The headers, in order.
+    pub fn headers(&self) -> &[Header<'a>] {
+        &self.headers
+    }
+
+    /// The explicit timestamp, if any.
+    pub fn timestamp_millis(&self) -> Option<i64> {
+        self.timestamp
+    }
+}
+
+/// Where a record landed: topic, partition, offset and timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+}
+
+impl RecordMetadata {
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The offset, or -1 when `acks=0` (the broker does not answer).
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The record's timestamp: its CreateTime, or the broker's LogAppendTime when the topic
+    /// uses that.
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+}
+
+impl std::fmt::Display for RecordMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}@{}", self.topic, self.partition, self.offset)
+    }
+}

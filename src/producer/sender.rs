@@ -1,1 +1,842 @@
-//! (in progress)
+//! The sender thread: the one I/O thread of a producer.
+//!
+//! It owns every broker connection, every request in flight, metadata fetching and retries.
+//! Each turn of its loop it takes in what the connections' reader threads reported, fetches
+//! metadata when due, expires batches past `delivery.timeout.ms`, times out requests past
+//! `request.timeout.ms`, drains ready batches per leader into Produce requests, and then
+//! sleeps until a reader thread reports, an application thread wakes it (new or full batch,
+//! flush, close), or the next deadline (linger, backoff, timeout) comes.
+//!
+//! Runs on: sender thread (everything in this file).
+
+use super::accumulator::{Accumulator, PartitionQueue, ProducerBatch};
+use super::future::BatchAck;
+use crate::compression::CompressionType;
+use crate::error::{Error, ErrorKind, KafkaCode, Result};
+use crate::network::connection::{self, NetEvent, SocketOptions};
+use crate::network::metadata::Metadata;
+use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::header::{decode_response, encode_request, response_correlation_id};
+use crate::protocol::metadata::MetadataRequest;
+use crate::protocol::produce::{ProducePartitionData, ProduceRequest, ProduceResponse, ProduceTopicData};
+use crate::protocol::record_batch::ProducerState;
+use crate::protocol::{negotiate, ApiKey, Request};
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::{HashMap, HashSet};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Settings the sender thread uses, taken from the validated configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct SenderConfig {
+    pub(crate) bootstrap: Vec<String>,
+    pub(crate) client_id: String,
+    pub(crate) acks: i16,
+    pub(crate) request_timeout: Duration,
+    pub(crate) delivery_timeout: Duration,
+    pub(crate) max_request_size: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) retries: u32,
+    pub(crate) retry_backoff: Duration,
+    pub(crate) retry_backoff_max: Duration,
+    pub(crate) reconnect_backoff: Duration,
+    pub(crate) reconnect_backoff_max: Duration,
+    pub(crate) metadata_max_age: Duration,
+    pub(crate) compression: CompressionType,
+    pub(crate) compression_level: Option<i32>,
+    pub(crate) socket: SocketOptions,
+}
+
+/// State shared between the producer handle, application threads and the sender thread.
+pub(crate) struct Shared {
+    pub(crate) config: SenderConfig,
+    pub(crate) accumulator: Accumulator,
+    pub(crate) metadata: Metadata,
+    /// Graceful close: send what is queued, then stop.
+    pub(crate) closing: AtomicBool,
+    /// Forced close: fail what is left and stop now.
+    pub(crate) force_close: AtomicBool,
+    pub(crate) wake: Sender<()>,
+}
+
+impl Shared {
+    pub(crate) fn wake(&self) {
+        let _ = self.wake.try_send(());
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnState {
+    Connecting,
+    Handshaking,
+    Ready,
+}
+
+enum Pending {
+    ApiVersions,
+    Metadata,
+    Produce(Vec<ProducerBatch>),
+}
+
+struct InFlight {
+    pending: Pending,
+    api_key: ApiKey,
+    version: i16,
+    deadline: Instant,
+}
+
+struct Conn {
+    id: u64,
+    addr: String,
+    state: ConnState,
+    writer: Option<TcpStream>,
+    in_flight: HashMap<i32, InFlight>,
+    versions: HashMap<i16, (i16, i16)>,
+}
+
+impl Conn {
+    fn produce_in_flight(&self) -> usize {
+        self.in_flight.values().filter(|f| matches!(f.pending, Pending::Produce(_))).count()
+    }
+}
+
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    next_attempt: Option<Instant>,
+}
+
+struct SenderLoop {
+    shared: Arc<Shared>,
+    events_tx: Sender<NetEvent>,
+    events: Receiver<NetEvent>,
+    conns: HashMap<i32, Conn>,
+    backoff: HashMap<i32, Backoff>,
+    next_conn_id: u64,
+    next_correlation_id: i32,
+    drain_index: HashMap<i32, usize>,
+    metadata_in_flight: bool,
+    next_metadata_at: Option<Instant>,
+    bootstrap_index: usize,
+    /// Partitions with a Produce in flight (used to keep order when max.in.flight is 1).
+    in_flight_partitions: HashSet<(Arc<str>, i32)>,
+    frame_buf: Vec<u8>,
+}
+
+/// The sender thread's body.
+pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) {
+    let (events_tx, events) = crossbeam_channel::unbounded();
+    let mut s = SenderLoop {
+        shared: shared.clone(),
+        events_tx,
+        events,
+        conns: HashMap::new(),
+        backoff: HashMap::new(),
+        next_conn_id: 0,
+        next_correlation_id: 0,
+        drain_index: HashMap::new(),
+        metadata_in_flight: false,
+        next_metadata_at: None,
+        bootstrap_index: 0,
+        in_flight_partitions: HashSet::new(),
+        frame_buf: Vec::with_capacity(64 * 1024),
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run_loop(&wake)));
+    let err = match outcome {
+        Ok(()) => Error::new(ErrorKind::Closed, "producer is closed"),
+        Err(_) => {
+            log::error!("kafka-blocking sender thread panicked; failing every pending record");
+            Error::new(ErrorKind::IllegalState, "the producer's sender thread panicked; the producer is unusable")
+        }
+    };
+    shared.accumulator.close();
+    let closed = Error::new(
+        ErrorKind::Closed,
+        "producer was closed before the record was delivered (close timeout expired or the sender stopped)",
+    );
+    s.abort_everything(&closed);
+    shared.metadata.fail_all(err);
+    shared.accumulator.pool().close();
+}
+
+impl SenderLoop {
+    fn cfg(&self) -> &SenderConfig {
+        &self.shared.config
+    }
+
+    fn run_loop(&mut self, wake: &Receiver<()>) {
+        let mut busy = false;
+        loop {
+            let now = Instant::now();
+            if self.shared.force_close.load(Ordering::Acquire) {
+                return;
+            }
+            let closing = self.shared.closing.load(Ordering::Acquire);
+            if closing && !self.shared.accumulator.has_incomplete() {
+                return;
+            }
+            self.check_request_timeouts(now);
+            self.expire_batches(now);
+            let mut next = self.maybe_update_metadata(now);
+            let (sent, produce_next) = self.send_ready(now, closing);
+            next = min_opt(next, produce_next);
+            if let Some(d) = self.next_in_flight_deadline(now) {
+                next = min_opt(next, Some(d));
+            }
+            // Something is waiting on a connection or a backoff: look again soon.
+            if self.shared.accumulator.has_queued() || self.metadata_in_flight {
+                next = min_opt(next, Some(Duration::from_millis(100)));
+            }
+            let timeout = if sent || busy { Duration::ZERO } else { next.unwrap_or(Duration::from_secs(1)) };
+            busy = false;
+            crossbeam_channel::select! {
+                recv(self.events) -> ev => {
+                    if let Ok(ev) = ev {
+                        self.handle_event(ev, Instant::now());
+                        // Take in everything else that is already there.
+                        while let Ok(ev) = self.events.try_recv() {
+                            self.handle_event(ev, Instant::now());
+                        }
+                        busy = true;
+                    }
+                }
+                recv(wake) -> _ => { busy = true; }
+                default(timeout) => {}
+            }
+        }
+    }
+
+    // ----- connections -------------------------------------------------------------------
+
+    /// The connection to `node` if it is ready; starts connecting when there is none and the
+    /// reconnect backoff allows.
+    fn ensure_connection(&mut self, node: i32, addr: &str, now: Instant) -> Option<ConnState> {
+        if let Some(c) = self.conns.get(&node) {
+            return Some(c.state);
+        }
+        if let Some(b) = self.backoff.get(&node) {
+            if b.next_attempt.is_some_and(|t| t > now) {
+                return None;
+            }
+        }
+        let id = self.next_conn_id;
+        self.next_conn_id += 1;
+        let opts = self.cfg().socket.clone();
+        match connection::spawn_reader(node, id, addr.to_owned(), opts, self.events_tx.clone()) {
+            Ok(()) => {
+                self.conns.insert(
+                    node,
+                    Conn {
+                        id,
+                        addr: addr.to_owned(),
+                        state: ConnState::Connecting,
+                        writer: None,
+                        in_flight: HashMap::new(),
+                        versions: HashMap::new(),
+                    },
+                );
+                Some(ConnState::Connecting)
+            }
+            Err(e) => {
+                log::warn!("cannot start a connection to broker {node} at {addr}: {e}");
+                self.note_failure(node, now);
+                None
+            }
+        }
+    }
+
+    fn note_failure(&mut self, node: i32, now: Instant) {
+        let (base, max) = (self.cfg().reconnect_backoff, self.cfg().reconnect_backoff_max);
+        let b = self.backoff.entry(node).or_default();
+        b.failures += 1;
+        b.next_attempt = Some(now + exp_backoff(base, max, b.failures - 1));
+    }
+
+    fn handle_event(&mut self, ev: NetEvent, now: Instant) {
+        match ev {
+            NetEvent::Connected { node, conn_id, stream } => {
+                let Some(c) = self.conns.get_mut(&node).filter(|c| c.id == conn_id) else {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    return;
+                };
+                c.writer = Some(stream);
+                c.state = ConnState::Handshaking;
+                let req = ApiVersionsRequest {
+                    client_software_name: "kafka-blocking".into(),
+                    client_software_version: env!("CARGO_PKG_VERSION").into(),
+                };
+                let v = *ApiVersionsRequest::VERSIONS.end();
+                self.send_request(node, &req, v, Pending::ApiVersions, now);
+            }
+            NetEvent::Frame { node, conn_id, frame } => {
+                if self.conns.get(&node).is_some_and(|c| c.id == conn_id) {
+                    if let Err(e) = self.handle_frame(node, &frame, now) {
+                        self.disconnect(node, e, now);
+                    }
+                }
+            }
+            NetEvent::Closed { node, conn_id, error } => {
+                if self.conns.get(&node).is_some_and(|c| c.id == conn_id) {
+                    self.disconnect(node, error, now);
+                }
+            }
+        }
+    }
+
+    /// Drops the connection to `node`: requests in flight are retried (or failed), metadata
+    /// is refreshed, and the next connect waits for the reconnect backoff.
+    fn disconnect(&mut self, node: i32, error: Error, now: Instant) {
+        let Some(conn) = self.conns.remove(&node) else { return };
+        log::info!("disconnected from broker {node} at {}: {error}", conn.addr);
+        if let Some(w) = &conn.writer {
+            let _ = w.shutdown(std::net::Shutdown::Both);
+        }
+        if conn.state != ConnState::Ready {
+            self.note_failure(node, now);
+        } else {
+            self.backoff.remove(&node);
+            self.note_failure(node, now);
+            if let Some(b) = self.backoff.get_mut(&node) {
+                // A working connection that broke: reconnect after the base backoff only.
+                b.failures = 1;
+                b.next_attempt = Some(now + self.shared.config.reconnect_backoff);
+            }
+        }
+        let mut entries: Vec<(i32, InFlight)> = conn.in_flight.into_iter().collect();
+        entries.sort_by_key(|(corr, _)| std::cmp::Reverse(*corr));
+        for (_, f) in entries {
+            match f.pending {
+                Pending::Metadata => {
+                    self.metadata_in_flight = false;
+                    self.shared.metadata.failed_update();
+                }
+                Pending::ApiVersions => {}
+                Pending::Produce(batches) => {
+                    // Newest request first, each pushed to the front: the oldest ends up first.
+                    for b in batches.into_iter().rev() {
+                        self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
+                        let e = error.clone().context(format!("producing to {} on broker {node}", b.tp()));
+                        self.retry_or_fail(b, e, now);
+                    }
+                }
+            }
+        }
+        self.shared.metadata.request_update();
+    }
+
+    fn send_request<R: Request>(&mut self, node: i32, req: &R, version: i16, pending: Pending, now: Instant) -> bool {
+        let corr = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
+        self.frame_buf.clear();
+        let client_id = self.shared.config.client_id.clone();
+        if let Err(e) = encode_request(req, version, corr, Some(&client_id), &mut self.frame_buf) {
+            self.fail_pending(pending, e.context(format!("encoding {} v{version}", R::API_KEY.name())));
+            return false;
+        }
+        let deadline = now + self.cfg().request_timeout;
+        let acks0 = R::API_KEY == ApiKey::Produce && self.cfg().acks == 0;
+        let Some(conn) = self.conns.get_mut(&node) else {
+            self.fail_pending(pending, Error::new(ErrorKind::Io, format!("no connection to broker {node}")));
+            return false;
+        };
+        let write = match conn.writer.as_mut() {
+            Some(w) => connection::write_frame(w, &self.frame_buf),
+            None => Err(Error::new(ErrorKind::Io, format!("connection to broker {node} is not open"))),
+        };
+        if let Err(e) = write {
+            let e = e.context(format!("sending {} to broker {node} at {}", R::API_KEY.name(), conn.addr));
+            conn.in_flight.insert(corr, InFlight { pending, api_key: R::API_KEY, version, deadline });
+            self.disconnect(node, e, now);
+            return false;
+        }
+        if acks0 {
+            // The broker sends no response to acks=0: the records are done once written.
+            if let Pending::Produce(batches) = pending {
+                for b in batches {
+                    self.shared.accumulator.complete(b, Ok(BatchAck { base_offset: -1, log_append_time: -1 }));
+                }
+            }
+            return true;
+        }
+        conn.in_flight.insert(corr, InFlight { pending, api_key: R::API_KEY, version, deadline });
+        true
+    }
+
+    fn fail_pending(&mut self, pending: Pending, e: Error) {
+        match pending {
+            Pending::Produce(batches) => {
+                for b in batches {
+                    self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
+                    self.shared.accumulator.complete(b, Err(e.clone()));
+                }
+            }
+            Pending::Metadata => {
+                self.metadata_in_flight = false;
+                self.shared.metadata.failed_update();
+            }
+            Pending::ApiVersions => {}
+        }
+    }
+
+    fn handle_frame(&mut self, node: i32, frame: &[u8], now: Instant) -> Result<()> {
+        let corr = response_correlation_id(frame)?;
+        let conn = self.conns.get_mut(&node).expect("checked by caller");
+        let Some(f) = conn.in_flight.remove(&corr) else {
+            return Err(Error::protocol(format!("broker {node} answered unknown correlation id {corr}")));
+        };
+        let version = f.version;
+        match f.pending {
+            Pending::ApiVersions => {
+                let (_, resp) = decode_response::<ApiVersionsRequest>(frame, version)?;
+                self.on_api_versions(node, resp, version, now)
+            }
+            Pending::Metadata => {
+                self.metadata_in_flight = false;
+                match decode_response::<MetadataRequest>(frame, version) {
+                    Ok((_, resp)) => {
+                        self.shared.metadata.update(&resp, now);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.shared.metadata.failed_update();
+                        Err(e.context(format!("decoding Metadata v{version} from broker {node}")))
+                    }
+                }
+            }
+            Pending::Produce(batches) => match decode_response::<ProduceRequest<'_>>(frame, version) {
+                Ok((_, resp)) => {
+                    self.on_produce_response(node, batches, resp, now);
+                    Ok(())
+                }
+                Err(e) => {
+                    // Put the batches back in flight so that disconnect() retries them.
+                    let e = e.context(format!("decoding Produce v{version} from broker {node}"));
+                    let conn = self.conns.get_mut(&node).expect("still there");
+                    conn.in_flight.insert(
+                        corr,
+                        InFlight { pending: Pending::Produce(batches), api_key: ApiKey::Produce, version, deadline: now },
+                    );
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    fn on_api_versions(&mut self, node: i32, resp: ApiVersionsResponse, version: i16, now: Instant) -> Result<()> {
+        let code = KafkaCode(resp.error_code);
+        if code == KafkaCode::UNSUPPORTED_VERSION && version > 0 {
+            // The broker does not know our version: ask again with v0 (it listed what it has).
+            let v = resp
+                .range(ApiKey::ApiVersions)
+                .and_then(|(lo, hi)| negotiate(&ApiVersionsRequest::VERSIONS, lo, hi))
+                .unwrap_or(0);
+            let req = ApiVersionsRequest { client_software_name: String::new(), client_software_version: String::new() };
+            self.send_request(node, &req, v, Pending::ApiVersions, now);
+            return Ok(());
+        }
+        if !code.is_ok() {
+            return Err(Error::broker(code, format!("ApiVersions from broker {node}")));
+        }
+        let conn = self.conns.get_mut(&node).expect("checked by caller");
+        conn.versions = resp.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
+        conn.state = ConnState::Ready;
+        self.backoff.remove(&node);
+        Ok(())
+    }
+
+    fn version_for<R: Request>(&self, node: i32) -> Result<i16> {
+        let conn = self.conns.get(&node).ok_or_else(|| Error::new(ErrorKind::Io, format!("no connection to {node}")))?;
+        let (lo, hi) = conn.versions.get(&R::API_KEY.code()).copied().ok_or_else(|| {
+            Error::broker(KafkaCode::UNSUPPORTED_VERSION, format!("broker {node} does not offer {}", R::API_KEY.name()))
+        })?;
+        negotiate(&R::VERSIONS, lo, hi).ok_or_else(|| {
+            Error::broker(
+                KafkaCode::UNSUPPORTED_VERSION,
+                format!(
+                    "broker {node} supports {} v{lo}..=v{hi}, this client v{}..=v{}",
+                    R::API_KEY.name(),
+                    R::VERSIONS.start(),
+                    R::VERSIONS.end()
+                ),
+            )
+        })
+    }
+
+    fn check_request_timeouts(&mut self, now: Instant) {
+        let late: Vec<(i32, String)> = self
+            .conns
+            .iter()
+            .filter_map(|(&node, c)| {
+                c.in_flight
+                    .values()
+                    .find(|f| f.deadline <= now)
+                    .map(|f| (node, format!("{} request to broker {node} at {}", f.api_key.name(), c.addr)))
+            })
+            .collect();
+        for (node, what) in late {
+            let ms = self.cfg().request_timeout.as_millis();
+            self.disconnect(node, Error::timeout(format!("{what} timed out after {ms} ms (request.timeout.ms)")), now);
+        }
+    }
+
+    fn next_in_flight_deadline(&self, now: Instant) -> Option<Duration> {
+        self.conns.values().flat_map(|c| c.in_flight.values()).map(|f| f.deadline.saturating_duration_since(now)).min()
+    }
+
+    // ----- metadata ----------------------------------------------------------------------
+
+    /// Sends a Metadata request when one is due; returns when to look again.
+    fn maybe_update_metadata(&mut self, now: Instant) -> Option<Duration> {
+        let max_age = self.cfg().metadata_max_age;
+        if self.metadata_in_flight {
+            return None;
+        }
+        if !self.shared.metadata.update_due(now, max_age) {
+            return Some(max_age);
+        }
+        if let Some(at) = self.next_metadata_at {
+            if at > now {
+                return Some(at - now);
+            }
+        }
+        // A ready connection, least busy first.
+        let ready = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.state == ConnState::Ready)
+            .min_by_key(|(_, c)| c.in_flight.len())
+            .map(|(&n, _)| n);
+        if let Some(node) = ready {
+            let version = match self.version_for::<MetadataRequest>(node) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.disconnect(node, e, now);
+                    return Some(Duration::ZERO);
+                }
+            };
+            let req = MetadataRequest { topics: Some(self.shared.metadata.topics_to_request()), allow_auto_topic_creation: true };
+            self.metadata_in_flight = self.send_request(node, &req, version, Pending::Metadata, now);
+            self.next_metadata_at = Some(now + self.cfg().retry_backoff);
+            return None;
+        }
+        if self.conns.values().any(|c| c.state != ConnState::Ready) {
+            return Some(Duration::from_millis(50)); // a connection is on its way
+        }
+        // Connect to a known broker, else to a bootstrap address, round robin.
+        let cluster = self.shared.metadata.cluster();
+        let mut candidates: Vec<(i32, String)> = cluster.brokers.values().map(|b| (b.id, b.addr.clone())).collect();
+        candidates.sort();
+        for (i, addr) in self.cfg().bootstrap.iter().enumerate() {
+            candidates.push((-1 - i as i32, addr.clone()));
+        }
+        let n = candidates.len();
+        let mut soonest: Option<Duration> = None;
+        for k in 0..n {
+            let (node, addr) = candidates[(self.bootstrap_index + k) % n].clone();
+            if let Some(at) = self.backoff.get(&node).and_then(|b| b.next_attempt) {
+                if at > now {
+                    soonest = min_opt(soonest, Some(at - now));
+                    continue;
+                }
+            }
+            self.bootstrap_index = (self.bootstrap_index + k + 1) % n;
+            self.ensure_connection(node, &addr, now);
+            return Some(Duration::from_millis(50));
+        }
+        soonest
+    }
+
+    // ----- producing ---------------------------------------------------------------------
+
+    /// Drains ready batches into Produce requests. Returns whether anything was sent and
+    /// when batches become ready next.
+    fn send_ready(&mut self, now: Instant, closing: bool) -> (bool, Option<Duration>) {
+        let cluster = self.shared.metadata.cluster();
+        let guarantee_order = self.cfg().max_in_flight == 1;
+        let muted = &self.in_flight_partitions;
+        let readiness = self.shared.accumulator.ready(&cluster, now, closing, |q: &PartitionQueue| {
+            guarantee_order && muted.contains(&(q.topic.clone(), q.partition))
+        });
+        if readiness.unknown_leader {
+            self.shared.metadata.request_update();
+        }
+        let mut sent = false;
+        for (node, mut queues) in readiness.nodes {
+            let Some(addr) = cluster.brokers.get(&node).map(|b| b.addr.clone()) else { continue };
+            if self.ensure_connection(node, &addr, now) != Some(ConnState::Ready) {
+                continue;
+            }
+            if self.conns[&node].produce_in_flight() >= self.cfg().max_in_flight {
+                continue;
+            }
+            queues.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            let start = self.drain_index.get(&node).copied().unwrap_or(0) % queues.len().max(1);
+            let (batches, next) = self.shared.accumulator.drain(&queues, start, self.cfg().max_request_size, now);
+            self.drain_index.insert(node, next);
+            if !batches.is_empty() {
+                sent |= self.send_produce(node, batches, now);
+            }
+        }
+        (sent, readiness.next_check)
+    }
+
+    fn send_produce(&mut self, node: i32, batches: Vec<ProducerBatch>, now: Instant) -> bool {
+        let version = match self.version_for::<ProduceRequest<'_>>(node) {
+            Ok(v) => v,
+            Err(e) => {
+                for b in batches {
+                    self.shared.accumulator.complete(b, Err(e.clone()));
+                }
+                return false;
+            }
+        };
+        let (compression, level) = (self.cfg().compression, self.cfg().compression_level);
+        let mut ok = Vec::with_capacity(batches.len());
+        for mut b in batches {
+            match b.seal(compression, level, ProducerState::none()) {
+                Ok(()) => ok.push(b),
+                Err(e) => {
+                    let e = e.context(format!("sealing the batch for {}", b.tp()));
+                    self.shared.accumulator.complete(b, Err(e));
+                }
+            }
+        }
+        if ok.is_empty() {
+            return false;
+        }
+        let cluster = self.shared.metadata.cluster();
+        let mut topics: Vec<ProduceTopicData<'_>> = Vec::new();
+        for b in &ok {
+            let pd = ProducePartitionData { index: b.partition, records: Some(b.bytes()) };
+            match topics.iter_mut().find(|t| t.name == &*b.topic) {
+                Some(t) => t.partitions.push(pd),
+                None => topics.push(ProduceTopicData {
+                    name: &b.topic,
+                    topic_id: cluster.topic(&b.topic).map_or([0; 16], |t| t.id),
+                    partitions: vec![pd],
+                }),
+            }
+        }
+        let req = ProduceRequest {
+            transactional_id: None,
+            acks: self.cfg().acks,
+            timeout_ms: self.cfg().request_timeout.as_millis().min(i32::MAX as u128) as i32,
+            topics,
+        };
+        // Encode now (the request borrows the batches), then hand the batches over.
+        self.frame_buf.clear();
+        let corr_preview = self.next_correlation_id;
+        let client_id = self.cfg().client_id.clone();
+        if let Err(e) = encode_request(&req, version, corr_preview, Some(&client_id), &mut self.frame_buf) {
+            drop(req);
+            for b in ok {
+                self.shared.accumulator.complete(b, Err(e.clone()));
+            }
+            return false;
+        }
+        drop(req);
+        for b in &mut ok {
+            b.attempts += 1;
+            self.in_flight_partitions.insert((b.topic.clone(), b.partition));
+        }
+        self.write_encoded(node, ApiKey::Produce, version, Pending::Produce(ok), now)
+    }
+
+    /// Writes the request already encoded in `frame_buf` with the next correlation id.
+    fn write_encoded(&mut self, node: i32, api_key: ApiKey, version: i16, pending: Pending, now: Instant) -> bool {
+        let corr = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
+        let deadline = now + self.cfg().request_timeout;
+        let acks0 = api_key == ApiKey::Produce && self.cfg().acks == 0;
+        let conn = self.conns.get_mut(&node).expect("ready connection");
+        let write = match conn.writer.as_mut() {
+            Some(w) => connection::write_frame(w, &self.frame_buf),
+            None => Err(Error::new(ErrorKind::Io, format!("connection to broker {node} is not open"))),
+        };
+        if let Err(e) = write {
+            let e = e.context(format!("sending {} to broker {node} at {}", api_key.name(), conn.addr));
+            conn.in_flight.insert(corr, InFlight { pending, api_key, version, deadline });
+            self.disconnect(node, e, now);
+            return false;
+        }
+        if acks0 {
+            if let Pending::Produce(batches) = pending {
+                for b in batches {
+                    self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
+                    self.shared.accumulator.complete(b, Ok(BatchAck { base_offset: -1, log_append_time: -1 }));
+                }
+            }
+            return true;
+        }
+        conn.in_flight.insert(corr, InFlight { pending, api_key, version, deadline });
+        true
+    }
+
+    fn on_produce_response(&mut self, node: i32, batches: Vec<ProducerBatch>, resp: ProduceResponse, now: Instant) {
+        let cluster = self.shared.metadata.cluster();
+        let mut refresh = false;
+        for b in batches {
+            self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
+            let topic_id = cluster.topic(&b.topic).map(|t| t.id);
+            let part = resp
+                .topics
+                .iter()
+                .filter(|t| t.name == *b.topic || (t.name.is_empty() && Some(t.topic_id) == topic_id))
+                .flat_map(|t| t.partitions.iter())
+                .find(|p| p.index == b.partition);
+            let Some(p) = part else {
+                let e = Error::protocol(format!("broker {node} did not answer for {} in its Produce response", b.tp()));
+                self.retry_or_fail(b, e, now);
+                continue;
+            };
+            let code = KafkaCode(p.error_code);
+            if code.is_ok() {
+                let ack = BatchAck { base_offset: p.base_offset, log_append_time: p.log_append_time_ms };
+                self.shared.accumulator.complete(b, Ok(ack));
+                continue;
+            }
+            if invalidates_metadata(code) {
+                refresh = true;
+            }
+            let mut context = format!("producing {} record(s) to {} on broker {node}", b.record_count(), b.tp());
+            if let Some(m) = p.error_message.as_deref().filter(|m| !m.is_empty()) {
+                context.push_str(&format!(" (broker says: {m})"));
+            }
+            self.retry_or_fail(b, Error::broker(code, context), now);
+        }
+        if refresh {
+            self.shared.metadata.request_update();
+        }
+    }
+
+    /// Retries a batch after `retry.backoff.ms` (growing to `retry.backoff.max.ms`) when the
+    /// error is retriable and `retries` and `delivery.timeout.ms` allow; fails it otherwise.
+    fn retry_or_fail(&mut self, b: ProducerBatch, error: Error, now: Instant) {
+        let cfg = self.cfg();
+        let age = now.saturating_duration_since(b.created);
+        if error.is_retriable() && b.attempts <= cfg.retries && age < cfg.delivery_timeout {
+            let backoff = exp_backoff(cfg.retry_backoff, cfg.retry_backoff_max, b.attempts.saturating_sub(1));
+            log::debug!("retrying {} after {:?}: {error}", b.tp(), backoff);
+            self.shared.accumulator.reenqueue(b, now + backoff);
+            return;
+        }
+        let error = if error.is_retriable() && age >= cfg.delivery_timeout {
+            Error::timeout(format!(
+                "expiring {} record(s) for {}: {} ms has passed since batch creation (delivery.timeout.ms={}); last error: {error}",
+                b.record_count(),
+                b.tp(),
+                age.as_millis(),
+                cfg.delivery_timeout.as_millis()
+            ))
+        } else {
+            error
+        };
+        self.shared.accumulator.complete(b, Err(error));
+    }
+
+    fn expire_batches(&mut self, now: Instant) {
+        let dt = self.cfg().delivery_timeout;
+        for b in self.shared.accumulator.expired(now, dt) {
+            let age = now.saturating_duration_since(b.created);
+            let e = Error::timeout(format!(
+                "expiring {} record(s) for {}: {} ms has passed since batch creation (delivery.timeout.ms={})",
+                b.record_count(),
+                b.tp(),
+                age.as_millis(),
+                dt.as_millis()
+            ));
+            self.shared.accumulator.complete(b, Err(e));
+        }
+    }
+
+    /// Fails everything queued or in flight (forced close or sender shutdown).
+    fn abort_everything(&mut self, error: &Error) {
+        for b in self.shared.accumulator.drain_all() {
+            let e = error.clone().context(b.tp());
+            self.shared.accumulator.complete(b, Err(e));
+        }
+        let nodes: Vec<i32> = self.conns.keys().copied().collect();
+        for node in nodes {
+            if let Some(conn) = self.conns.remove(&node) {
+                if let Some(w) = &conn.writer {
+                    let _ = w.shutdown(std::net::Shutdown::Both);
+                }
+                for (_, f) in conn.in_flight {
+                    if let Pending::Produce(batches) = f.pending {
+                        for b in batches {
+                            let e = error.clone().context(b.tp());
+                            self.shared.accumulator.complete(b, Err(e));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Errors after which the partition's leader may have moved (Java: InvalidMetadataException).
+fn invalidates_metadata(code: KafkaCode) -> bool {
+    matches!(
+        code,
+        KafkaCode::NOT_LEADER_OR_FOLLOWER
+            | KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
+            | KafkaCode::LEADER_NOT_AVAILABLE
+            | KafkaCode::FENCED_LEADER_EPOCH
+            | KafkaCode::UNKNOWN_LEADER_EPOCH
+            | KafkaCode::KAFKA_STORAGE_ERROR
+            | KafkaCode::NOT_CONTROLLER
+            | KafkaCode::UNKNOWN_TOPIC_ID
+    )
+}
+
+/// `base * 2^attempt`, capped at `max`, with ±20% jitter (Java's ExponentialBackoff).
+pub(crate) fn exp_backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+    if base.is_zero() {
+        return Duration::ZERO;
+    }
+    let max = max.max(base);
+    let exp = base.as_secs_f64() * 2f64.powi(attempt.min(32) as i32);
+    let capped = exp.min(max.as_secs_f64());
+    let jitter = 0.8 + 0.4 * (jitter_unit());
+    Duration::from_secs_f64((capped * jitter).min(max.as_secs_f64()))
+}
+
+fn jitter_unit() -> f64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let x = (nanos as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn min_opt(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_max_with_jitter() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_millis(1000);
+        for attempt in 0..10 {
+            let d = exp_backoff(base, max, attempt);
+            let ideal = (100.0 * 2f64.powi(attempt as i32)).min(1000.0);
+            assert!(d.as_millis() as f64 >= ideal * 0.79, "attempt {attempt}: {d:?}");
+            assert!(d <= max, "attempt {attempt}: {d:?}");
+        }
+        assert_eq!(exp_backoff(Duration::ZERO, max, 3), Duration::ZERO);
+    }
+
+    #[test]
+    fn leader_errors_invalidate_metadata() {
+        assert!(invalidates_metadata(KafkaCode::NOT_LEADER_OR_FOLLOWER));
+        assert!(!invalidates_metadata(KafkaCode::NOT_ENOUGH_REPLICAS));
+    }
+}
