@@ -497,10 +497,10 @@ mod tests {
     fn decodes_v13_top_level_error_code() {
         // v13 = v12 plus error_code before the final tagged fields.
         let mut b = V12_RESPONSE[..V12_RESPONSE.len() - 1].to_vec();
-        b.extend_from_slice(&[0x00, 0x3a]); // error_code 58 (SASL_AUTHENTICATION_FAILED, any)
+        b.extend_from_slice(&[0x00, 0x81]); // error_code 129 REBOOTSTRAP_REQUIRED (KIP-1102)
         b.push(0x00); // tagged fields
         let mut want = v12_expected();
-        want.error_code = 58;
+        want.error_code = 129;
         assert_eq!(decode(&b, 13).unwrap(), want);
     }
 
