@@ -21,8 +21,8 @@
 //! int32 array length, no throttle time, no tagged fields), whatever version we asked with.
 //! Since KIP-511 (Kafka 2.4) `api_keys` then still lists the broker's ApiVersions range, so
 //! the caller can retry at `range(ApiKey::ApiVersions)`'s max (or at v0 when it is absent).
-//! Decoding ([`Response::decode`] for [`ApiVersionsResponse`]) therefore looks at `error_code` first and, when it is 35,
-//! reads the rest as v0.
+//! Decoding ([`Response::decode`] for [`ApiVersionsResponse`]) therefore looks at
+//! `error_code` first and, when it is 35, reads the rest as v0.
 //!
 //! Runs on: any thread (pure functions).
 
