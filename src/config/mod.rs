@@ -267,8 +267,13 @@ impl ProducerConfig {
             return self;
         };
         if let Err(why) = def.check(Some(value)) {
-            let shown = if matches!(def.kind, PropertyKind::Password) { "[hidden]" } else { value };
-            self.errors.push((key.to_string(), format!("{key}={shown:?}: {why}")));
+            let shown = if matches!(def.kind, PropertyKind::Password) {
+                "[hidden]"
+            } else {
+                value
+            };
+            self.errors
+                .push((key.to_string(), format!("{key}={shown:?}: {why}")));
             return self;
         }
         self.explicitly_set.insert(def.name);
@@ -284,7 +289,8 @@ impl ProducerConfig {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        iter.into_iter().fold(ProducerConfig::new(), |c, (k, v)| c.set(k.as_ref(), v))
+        iter.into_iter()
+            .fold(ProducerConfig::new(), |c, (k, v)| c.set(k.as_ref(), v))
     }
 
     /// Writes a value that `def.check` accepted into its field.
@@ -303,7 +309,9 @@ impl ProducerConfig {
             "acks" => self.acks = Acks::parse(v).unwrap_or(Acks::All),
             "linger.ms" => self.linger = from_millis(v),
             "batch.size" => self.batch_size = int_of(v) as usize,
-            "buffer.memory" => self.buffer_memory = usize::try_from(int_of(v)).unwrap_or(usize::MAX),
+            "buffer.memory" => {
+                self.buffer_memory = usize::try_from(int_of(v)).unwrap_or(usize::MAX)
+            }
             "max.block.ms" => self.max_block = from_millis(v),
             "compression.type" => self.compression_type = v.to_string(),
             "compression.gzip.level" => self.compression_gzip_level = int_of(v) as i32,
@@ -334,7 +342,9 @@ impl ProducerConfig {
             "socket.connection.setup.timeout.max.ms" => {
                 self.socket_connection_setup_timeout_max = from_millis(v)
             }
-            "partitioner.ignore.keys" => self.partitioner_ignore_keys = parse_bool(v).unwrap_or(false),
+            "partitioner.ignore.keys" => {
+                self.partitioner_ignore_keys = parse_bool(v).unwrap_or(false)
+            }
             "partitioner.adaptive.partitioning.enable" => {
                 self.partitioner_adaptive_partitioning_enable = parse_bool(v).unwrap_or(true)
             }
@@ -343,7 +353,11 @@ impl ProducerConfig {
             }
             "security.protocol" => self.security_protocol = v.to_ascii_uppercase(),
             _ => {
-                debug_assert!(!def.supported, "supported property {} has no field", def.name);
+                debug_assert!(
+                    !def.supported,
+                    "supported property {} has no field",
+                    def.name
+                );
                 self.other.insert(def.name.to_string(), v.to_string());
             }
         }
@@ -431,7 +445,10 @@ impl ProducerConfig {
         problems.extend(self.resolve().1);
         match problems.len() {
             0 => Ok(()),
-            1 => Err(Error::config(format!("invalid producer configuration: {}", problems[0]))),
+            1 => Err(Error::config(format!(
+                "invalid producer configuration: {}",
+                problems[0]
+            ))),
             n => Err(Error::config(format!(
                 "invalid producer configuration ({n} problems): {}",
                 problems.join("; ")
@@ -519,7 +536,11 @@ impl ProducerConfig {
                 ));
             }
         }
-        if self.other.get("transaction.two.phase.commit.enable").map(String::as_str) == Some("true")
+        if self
+            .other
+            .get("transaction.two.phase.commit.enable")
+            .map(String::as_str)
+            == Some("true")
             && self.is_set("transaction.timeout.ms")
         {
             problems.push(format!(

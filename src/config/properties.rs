@@ -78,7 +78,10 @@ const fn ms(min: u64) -> PropertyKind {
 }
 
 const fn ms_int(min: u64) -> PropertyKind {
-    PropertyKind::DurationMs { min, max: I32_MAX as u64 }
+    PropertyKind::DurationMs {
+        min,
+        max: I32_MAX as u64,
+    }
 }
 
 const fn int(min: i64) -> PropertyKind {
@@ -92,7 +95,13 @@ const fn p(
     supported: bool,
     doc: &'static str,
 ) -> PropertyDef {
-    PropertyDef { name, kind, default, doc, supported }
+    PropertyDef {
+        name,
+        kind,
+        default,
+        doc,
+        supported,
+    }
 }
 
 /// The `compression.type` names.
@@ -102,15 +111,19 @@ pub const ACKS_VALUES: &[&str] = &["all", "-1", "0", "1"];
 /// The `security.protocol` names.
 pub const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
 /// The `client.dns.lookup` values.
-pub const CLIENT_DNS_LOOKUPS: &[&str] = &["use_all_dns_ips", "resolve_canonical_bootstrap_servers_only"];
+pub const CLIENT_DNS_LOOKUPS: &[&str] = &[
+    "use_all_dns_ips",
+    "resolve_canonical_bootstrap_servers_only",
+];
 
 /// Every producer property, in documentation order: the supported ones first.
+#[rustfmt::skip]
 pub static PROPERTIES: &[PropertyDef] = &[
     // ---- supported: read by the producer ----
     p("bootstrap.servers", PropertyKind::List, "", true,
       "Required. Comma-separated host:port pairs the producer contacts first to learn the cluster. One reachable broker is enough; list several for resilience."),
     p("client.id", PropertyKind::String, "", true,
-      "Name sent to brokers with every request, for their logs and quotas. Empty means producer-N (or producer-<transactional.id>)."),
+      "Name sent to brokers with every request, for their logs and quotas. Empty means producer-N, or producer- followed by the transactional.id when one is set."),
     p("client.dns.lookup", PropertyKind::Enum(CLIENT_DNS_LOOKUPS), "use_all_dns_ips", true,
       "use_all_dns_ips: try every address a host name resolves to, in turn. resolve_canonical_bootstrap_servers_only: expand each bootstrap host to its canonical names first."),
     p("acks", PropertyKind::Enum(ACKS_VALUES), "all", true,
@@ -122,7 +135,7 @@ pub static PROPERTIES: &[PropertyDef] = &[
     p("buffer.memory", PropertyKind::Long { min: 0 }, "33554432", true,
       "Bytes of memory for records waiting to be sent. When full, send blocks up to max.block.ms and then fails."),
     p("max.block.ms", ms(0), "60000", true,
-      "Longest time send (waiting for metadata or buffer memory), partitions_for, flush-free transaction calls and close may block."),
+      "Longest time send may block waiting for metadata or buffer memory; also bounds partitions_for and the transaction calls."),
     p("compression.type", PropertyKind::Enum(COMPRESSION_TYPES), "none", true,
       "Codec for whole batches: none, gzip, snappy, lz4 or zstd."),
     p("compression.gzip.level", PropertyKind::Int { min: -1, max: 9 }, "-1", true,
@@ -150,7 +163,7 @@ pub static PROPERTIES: &[PropertyDef] = &[
     p("max.in.flight.requests.per.connection", int(1), "5", true,
       "Requests sent on one connection without an answer yet. Idempotence needs at most 5."),
     p("enable.idempotence", PropertyKind::Bool, "true", true,
-      "Write each record exactly once per partition even across retries. Needs acks=all, retries > 0 and at most 5 in-flight requests; if those are set otherwise and this is not set explicitly, idempotence is turned off."),
+      "Write each record exactly once per partition even across retries. Needs acks=all, retries > 0 and at most 5 in-flight requests. Left at its default, acks 0/1 or retries=0 turn it off; set explicitly, they are errors. More than 5 in flight is an error either way."),
     p("transactional.id", PropertyKind::String, "", true,
       "Identity for transactions, stable across restarts. Setting it implies enable.idempotence. Must not be empty when set."),
     p("transaction.timeout.ms", ms_int(0), "60000", true,
@@ -315,7 +328,12 @@ pub(crate) fn parse_bool(value: &str) -> Option<bool> {
 
 /// Splits a list value on commas, trimming blanks and dropping empty entries.
 pub(crate) fn parse_list(value: &str) -> Vec<String> {
-    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 impl PropertyDef {
@@ -339,7 +357,10 @@ impl PropertyDef {
                 check_range(value, min as i64, max.min(MS_MAX) as i64)?
             }
             PropertyKind::Double { min, max } => {
-                let v: f64 = value.trim().parse().map_err(|_| format!("accepted: a number {}", self.valid_values()))?;
+                let v: f64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("accepted: a number {}", self.valid_values()))?;
                 if !(min..=max).contains(&v) {
                     return Err(format!("accepted: {}", self.valid_values()));
                 }
@@ -351,7 +372,10 @@ impl PropertyDef {
             }
             PropertyKind::EnumIgnoreCase(options) => {
                 if !options.iter().any(|o| o.eq_ignore_ascii_case(value.trim())) {
-                    return Err(format!("accepted (any letter case): {}", options.join(", ")));
+                    return Err(format!(
+                        "accepted (any letter case): {}",
+                        options.join(", ")
+                    ));
                 }
             }
             PropertyKind::Class => {
@@ -375,9 +399,9 @@ impl PropertyDef {
             "transactional.id" if value.is_empty() => {
                 Err("accepted: a non-empty string (leave it unset for no transactions)".into())
             }
-            "security.protocol" if !value.trim().eq_ignore_ascii_case("PLAINTEXT") => Err(
-                "TLS/SASL are not supported yet; accepted: PLAINTEXT".into(),
-            ),
+            "security.protocol" if !value.trim().eq_ignore_ascii_case("PLAINTEXT") => {
+                Err("TLS/SASL are not supported yet; accepted: PLAINTEXT".into())
+            }
             _ => Ok(()),
         }
     }
@@ -406,15 +430,14 @@ impl PropertyDef {
                 v => v.to_string(),
             }
         }
-        let own = match self.name {
+        match self.name {
             "bootstrap.servers" => return "non-empty list of host:port".into(),
             "compression.gzip.level" => return "-1, or 1 to 9".into(),
             "transactional.id" => return "non-empty string".into(),
-            "security.protocol" => return "PLAINTEXT (SSL, SASL_PLAINTEXT, SASL_SSL not supported yet)".into(),
-            _ => None::<String>,
-        };
-        if let Some(s) = own {
-            return s;
+            "security.protocol" => {
+                return "PLAINTEXT (SSL, SASL_PLAINTEXT, SASL_SSL not supported yet)".into()
+            }
+            _ => {}
         }
         match self.kind {
             PropertyKind::Bool => "true, false".into(),
@@ -460,7 +483,10 @@ fn check_bootstrap(value: &str) -> Result<(), String> {
     for (i, entry) in entries.iter().enumerate() {
         let ok = match entry.rsplit_once(':') {
             Some((host, port)) => {
-                let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+                let host = host
+                    .strip_prefix('[')
+                    .and_then(|h| h.strip_suffix(']'))
+                    .unwrap_or(host);
                 !host.is_empty()
                     && !host.contains(char::is_whitespace)
                     && matches!(port.parse::<u16>(), Ok(p) if p > 0)
@@ -487,8 +513,10 @@ fn md_cell(s: &str) -> String {
 pub fn configuration_markdown() -> String {
     let mut out = String::new();
     out.push_str("# Producer configuration\n\n");
-    out.push_str("<!-- Generated from src/config/properties.rs (PROPERTIES) by configuration_markdown(). \
-Do not edit by hand: run `KB_WRITE_DOCS=1 cargo test --lib config` to regenerate. -->\n\n");
+    out.push_str(
+        "<!-- Generated from src/config/properties.rs (PROPERTIES) by configuration_markdown(). \
+Do not edit by hand: run `KB_WRITE_DOCS=1 cargo test --lib config` to regenerate. -->\n\n",
+    );
     out.push_str(
         "`ProducerConfig` takes the Java producer's property names, through `set(key, value)` or \
 `from_properties(iter)`, or the typed builder methods (`linger(Duration)`, `acks(Acks)`, ...), \
@@ -511,7 +539,11 @@ More than 5 in-flight requests with idempotence on (default or explicit) is an e
     out.push_str("|---|---|---|---|---|---|\n");
     for d in PROPERTIES {
         let default = if d.default.is_empty() {
-            if d.name == "client.id" { "\"\"".to_string() } else { "(none)".to_string() }
+            if d.name == "client.id" {
+                "\"\"".to_string()
+            } else {
+                "(none)".to_string()
+            }
         } else {
             format!("`{}`", d.default)
         };
