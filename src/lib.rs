@@ -8,5 +8,7 @@ pub mod network;
 pub mod producer;
 pub mod protocol;
 
+pub use config::{Acks, ProducerConfig};
 pub use error::{Error, ErrorKind, KafkaCode, Result};
 pub use producer::partitioner;
+pub use producer::{Producer, Record, RecordMetadata, SendFuture};

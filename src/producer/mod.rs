@@ -1,7 +1,321 @@
-//! (in progress)
+//! The producer: the public handle, `send`/`flush`/`close`.
+//!
+//! Threads: `send` runs on the calling application thread and touches only the metadata view
+//! and the accumulator (which may block up to `max.block.ms` for metadata or buffer memory).
+//! One sender thread per producer does all network I/O (see [`sender`]); it resolves every
+//! [`SendFuture`] through a channel.
+
 pub mod accumulator;
-pub mod buffer_pool;
+pub(crate) mod buffer_pool;
 pub mod future;
 pub mod partitioner;
 pub mod record;
-pub mod sender;
+pub(crate) mod sender;
+
+pub use future::SendFuture;
+pub use record::{Record, RecordMetadata};
+
+use crate::compression::CompressionType;
+use crate::config::{ClientDnsLookup, ProducerConfig};
+use crate::error::{Error, ErrorKind, Result};
+use crate::network::connection::{DnsLookup, SocketOptions};
+use crate::network::metadata::Metadata;
+use accumulator::{closed_error, record_size_bound, Accumulator, AccumulatorConfig};
+use parking_lot::Mutex;
+use sender::{SenderConfig, Shared};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A Kafka producer. Cheap to clone; every clone is a handle on the same producer, and it
+/// can be shared across threads. The producer closes when the last handle is dropped
+/// (delivering what was accepted, waiting at most `delivery.timeout.ms`) or when
+/// [`close`](Producer::close) is called.
+///
+/// ```no_run
+/// use kafka_blocking::{Producer, ProducerConfig, Record};
+///
+/// let producer = Producer::new(ProducerConfig::new().bootstrap_servers("localhost:9092"))?;
+/// let meta = producer.send(Record::new("orders").key("order-123").value("{\"qty\":1}"))?.wait()?;
+/// println!("written to {}/{}@{}", meta.topic(), meta.partition(), meta.offset());
+/// producer.close(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), kafka_blocking::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    // guards: the sender thread's handle and its exit signal, taken by the first close
+    thread: Mutex<Option<(JoinHandle<()>, crossbeam_channel::Receiver<()>)>>,
+    max_block: Duration,
+    max_request_size: usize,
+    buffer_memory: usize,
+    batch_size: usize,
+    ignore_keys: bool,
+    client_id: String,
+}
+
+static PRODUCER_SEQ: AtomicU64 = AtomicU64::new(1);
+
+impl Producer {
+    /// Validates `config` and starts the producer's sender thread. No connection is made
+    /// until the first record is sent.
+    pub fn new(config: ProducerConfig) -> Result<Producer> {
+        let cfg = config.resolved()?;
+        let compression: CompressionType = cfg.compression_type.parse()?;
+        let compression_level = match compression {
+            CompressionType::Gzip => Some(cfg.compression_gzip_level),
+            CompressionType::Lz4 => Some(cfg.compression_lz4_level),
+            CompressionType::Zstd => Some(cfg.compression_zstd_level),
+            _ => None,
+        };
+        let client_id = if cfg.client_id.is_empty() {
+            match &cfg.transactional_id {
+                Some(t) => format!("producer-{t}"),
+                None => format!("producer-{}", PRODUCER_SEQ.fetch_add(1, Ordering::Relaxed)),
+            }
+        } else {
+            cfg.client_id.clone()
+        };
+        let acks = cfg.acks.as_i16();
+        let sender_cfg = SenderConfig {
+            bootstrap: cfg.bootstrap_servers.clone(),
+            client_id: client_id.clone(),
+            acks,
+            request_timeout: cfg.request_timeout,
+            delivery_timeout: cfg.delivery_timeout,
+            max_request_size: cfg.max_request_size,
+            max_in_flight: cfg.max_in_flight_requests_per_connection.max(1),
+            retries: cfg.retries.max(0) as u32,
+            retry_backoff: cfg.retry_backoff,
+            retry_backoff_max: cfg.retry_backoff_max,
+            reconnect_backoff: cfg.reconnect_backoff,
+            reconnect_backoff_max: cfg.reconnect_backoff_max,
+            metadata_max_age: cfg.metadata_max_age,
+            compression,
+            compression_level,
+            socket: SocketOptions {
+                connect_timeout: cfg.socket_connection_setup_timeout,
+                send_buffer_bytes: cfg.send_buffer_bytes,
+                receive_buffer_bytes: cfg.receive_buffer_bytes,
+                write_timeout: cfg.request_timeout,
+                dns_lookup: match cfg.client_dns_lookup {
+                    ClientDnsLookup::UseAllDnsIps => DnsLookup::UseAllDnsIps,
+                    ClientDnsLookup::ResolveCanonicalBootstrapServersOnly => DnsLookup::FirstIpOnly,
+                },
+            },
+        };
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+        let acc_cfg = AccumulatorConfig { batch_size: cfg.batch_size, linger: cfg.linger, max_block: cfg.max_block };
+        let shared = Arc::new(Shared {
+            config: sender_cfg,
+            accumulator: Accumulator::new(acc_cfg, cfg.buffer_memory, wake_tx.clone()),
+            metadata: Metadata::new(),
+            closing: Default::default(),
+            force_close: Default::default(),
+            wake: wake_tx,
+        });
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+        let thread_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("kafka-producer-network-thread | {client_id}"))
+            .spawn(move || {
+                sender::run(thread_shared, wake_rx);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| Error::io("starting the producer's sender thread", e))?;
+        Ok(Producer {
+            inner: Arc::new(Inner {
+                shared,
+                thread: Mutex::new(Some((handle, done_rx))),
+                max_block: cfg.max_block,
+                max_request_size: cfg.max_request_size,
+                buffer_memory: cfg.buffer_memory,
+                batch_size: cfg.batch_size,
+                ignore_keys: cfg.partitioner_ignore_keys,
+                client_id,
+            }),
+        })
+    }
+
+    /// The client id this producer uses (`client.id`, or the generated `producer-N`).
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// Queues `record` for sending and returns a future for its result.
+    ///
+    /// Blocks for at most `max.block.ms` in total while the topic's metadata is fetched and
+    /// while `buffer.memory` is full. Fails at once when the record is larger than
+    /// `max.request.size` or `buffer.memory`, or the producer is closed.
+    pub fn send(&self, record: Record<'_>) -> Result<SendFuture> {
+        let inner = &*self.inner;
+        let shared = &*inner.shared;
+        if shared.accumulator.is_closed() {
+            return Err(closed_error());
+        }
+        if record.topic.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidRecord, "the record's topic name is empty"));
+        }
+        let size = record_size_bound(record.key, record.value, &record.headers);
+        if size > inner.max_request_size {
+            return Err(Error::new(
+                ErrorKind::RecordTooLarge,
+                format!(
+                    "the record is {size} bytes when serialized, which is larger than max.request.size={}",
+                    inner.max_request_size
+                ),
+            ));
+        }
+        if size > inner.buffer_memory {
+            return Err(Error::new(
+                ErrorKind::RecordTooLarge,
+                format!(
+                    "the record is {size} bytes when serialized, which is larger than buffer.memory={}",
+                    inner.buffer_memory
+                ),
+            ));
+        }
+        if let Some(p) = record.partition.filter(|p| *p < 0) {
+            return Err(Error::new(ErrorKind::InvalidRecord, format!("invalid partition {p} for topic '{}'", record.topic)));
+        }
+        let deadline = Instant::now() + inner.max_block;
+        let cluster = shared.metadata.wait_for_topic(record.topic, record.partition, deadline, inner.max_block, || shared.wake())?;
+        let info = cluster.topic(record.topic).expect("wait_for_topic returned with the topic known");
+        let n = info.partitions.len() as i32;
+        let acc = &shared.accumulator;
+        let (partition, sticky) = match (record.partition, record.key) {
+            (Some(p), _) => (p, None),
+            (None, Some(k)) if !inner.ignore_keys => (partitioner::partition_for_key(k, n), None),
+            _ => (acc.sticky_partition(record.topic, &info.available, n), Some((&info.available[..], n))),
+        };
+        let timestamp = record.timestamp.unwrap_or_else(now_millis);
+        acc.append(record.topic, partition, timestamp, record.key, record.value, &record.headers, deadline, sticky)
+    }
+
+    /// Sends every queued record at once (ignoring `linger.ms`) and blocks until each record
+    /// sent before this call is acknowledged or failed. Failures are reported through the
+    /// records' futures, not here.
+    pub fn flush(&self) -> Result<()> {
+        if self.inner.thread.lock().is_none() {
+            return Err(closed_error());
+        }
+        self.inner.shared.accumulator.flush(None)
+    }
+
+    /// Stops accepting records, delivers what was accepted, stops the sender thread and
+    /// waits for it. If that takes longer than `timeout`, the records still pending fail with
+    /// a `Closed` error. `close(Duration::ZERO)` fails pending records at once. Calling it
+    /// again returns at once.
+    pub fn close(&self, timeout: Duration) -> Result<()> {
+        self.inner.close(timeout)
+    }
+
+    /// The `batch.size` in effect.
+    pub fn batch_size(&self) -> usize {
+        self.inner.batch_size
+    }
+}
+
+impl Inner {
+    fn close(&self, timeout: Duration) -> Result<()> {
+        let mut guard = self.thread.lock();
+        let Some((handle, done)) = guard.take() else { return Ok(()) };
+        let shared = &self.shared;
+        shared.accumulator.close();
+        shared.closing.store(true, Ordering::Release);
+        if timeout.is_zero() {
+            shared.force_close.store(true, Ordering::Release);
+        }
+        shared.wake();
+        let finished = done.recv_timeout(timeout).is_ok();
+        if !finished {
+            log::warn!("producer {}: close timed out after {timeout:?}; failing pending records", self.client_id);
+            shared.force_close.store(true, Ordering::Release);
+            shared.wake();
+        }
+        if handle.join().is_err() {
+            return Err(Error::new(ErrorKind::IllegalState, "the producer's sender thread panicked"));
+        }
+        if finished {
+            Ok(())
+        } else {
+            Err(Error::timeout(format!(
+                "close did not deliver every record within {} ms; the rest failed",
+                timeout.as_millis()
+            )))
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let wait = self.shared.config.delivery_timeout;
+        if let Err(e) = self.close(wait) {
+            log::warn!("producer {} dropped: {e}", self.client_id);
+        }
+    }
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").field("client_id", &self.inner.client_id).finish_non_exhaustive()
+    }
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producer_is_send_sync_clone() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<Producer>();
+        check::<SendFuture>();
+    }
+
+    #[test]
+    fn bad_config_is_rejected_with_the_key() {
+        let e = Producer::new(ProducerConfig::new().bootstrap_servers("localhost:9092").set("linger.ms", "soon")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.to_string().contains("linger.ms"), "{e}");
+    }
+
+    #[test]
+    fn oversized_record_fails_at_once_naming_the_limit() {
+        let p = Producer::new(ProducerConfig::new().bootstrap_servers("127.0.0.1:1").set("max.request.size", "1000")).unwrap();
+        let big = vec![0u8; 2000];
+        let e = p.send(Record::new("t").value(&big)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RecordTooLarge);
+        assert!(e.to_string().contains("max.request.size=1000"), "{e}");
+        p.close(Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn send_after_close_is_refused_without_hanging() {
+        let p = Producer::new(ProducerConfig::new().bootstrap_servers("127.0.0.1:1")).unwrap();
+        p.close(Duration::from_secs(1)).unwrap();
+        let e = p.send(Record::new("t").value("v")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Closed);
+        assert_eq!(p.flush().unwrap_err().kind(), ErrorKind::Closed);
+        p.close(Duration::from_secs(1)).unwrap();
+    }
+
+    #[test]
+    fn unreachable_broker_times_out_metadata_after_max_block() {
+        let p = Producer::new(ProducerConfig::new().bootstrap_servers("127.0.0.1:1").set("max.block.ms", "300")).unwrap();
+        let t = Instant::now();
+        let e = p.send(Record::new("t").value("v")).unwrap_err();
+        assert!(t.elapsed() >= Duration::from_millis(290));
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert!(e.to_string().contains("max.block.ms"), "{e}");
+    }
+}

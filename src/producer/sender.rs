@@ -18,7 +18,7 @@ use crate::network::metadata::Metadata;
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::header::{decode_response, encode_request, response_correlation_id};
 use crate::protocol::metadata::MetadataRequest;
-use crate::protocol::produce::{ProducePartitionData, ProduceRequest, ProduceResponse, ProduceTopicData};
+use crate::protocol::produce::{LAST_VERSION_WITH_TOPIC_NAMES, ProducePartitionData, ProduceRequest, ProduceResponse, ProduceTopicData};
 use crate::protocol::record_batch::ProducerState;
 use crate::protocol::{negotiate, ApiKey, Request};
 use crossbeam_channel::{Receiver, Sender};
@@ -607,6 +607,7 @@ impl SenderLoop {
             return false;
         }
         let cluster = self.shared.metadata.cluster();
+        let mut version = version;
         let mut topics: Vec<ProduceTopicData<'_>> = Vec::new();
         for b in &ok {
             let pd = ProducePartitionData { index: b.partition, records: Some(b.bytes()) };
@@ -618,6 +619,10 @@ impl SenderLoop {
                     partitions: vec![pd],
                 }),
             }
+        }
+        if topics.iter().any(|t| t.topic_id == [0; 16]) {
+            // Produce v13+ names topics by id only; without an id, stay on a version with names.
+            version = version.min(LAST_VERSION_WITH_TOPIC_NAMES);
         }
         let req = ProduceRequest {
             transactional_id: None,
