@@ -287,9 +287,7 @@ pub(crate) fn read_bounded(
     use std::io::Read;
     let room = limit.saturating_sub(out.len());
     // One byte past the room tells "exactly full" from "too much".
-    r.take(room as u64 + 1)
-        .read_to_end(out)
-        .map_err(|e| codec_error(codec, "decompress", e))?;
+    r.take(room as u64 + 1).read_to_end(out).map_err(|e| codec_error(codec, "decompress", e))?;
     if out.len() > limit {
         return Err(too_large(codec, limit));
     }
@@ -297,7 +295,7 @@ pub(crate) fn read_bounded(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Deterministic, somewhat compressible bytes (a text-like mix with a xorshift).
