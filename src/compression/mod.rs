@@ -429,6 +429,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn codecs_compiled_out_fail_with_config_errors() {
+        for ty in CompressionType::ALL.into_iter().filter(|t| !t.is_available()) {
+            let e = compress(ty, None, b"x", &mut Vec::new()).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.to_string().contains("cargo feature"), "{e}");
+            let e = decompress(ty, b"x", &mut Vec::new()).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+        }
+    }
+
+    #[test]
     fn disabled_codec_error_names_the_feature() {
         let e = feature_off(CompressionType::Zstd);
         assert_eq!(e.kind(), ErrorKind::Config);

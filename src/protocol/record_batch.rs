@@ -608,6 +608,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[allow(dead_code)] // unused when every codec feature is off
     fn hex(parts: &[&str]) -> Vec<u8> {
         let s: String = parts.concat();
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
@@ -979,6 +980,7 @@ mod tests {
     // recorded them from librdkafka and the Java client). Each holds one record with key
     // "x" * 100, value "hello kafka" and header ("foo", "bar"). ----
 
+    #[allow(dead_code)] // unused when every codec feature is off
     fn check_fixture(bytes: &[u8], ty: CompressionType, ts: i64) {
         let d = &decode_batches(bytes).unwrap()[0];
         assert_eq!(d.compression, ty);
