@@ -280,6 +280,7 @@ mod tests {
     fn resp(topics: Vec<MetadataTopic>) -> MetadataResponse {
         MetadataResponse {
             throttle_time_ms: 0,
+            error_code: 0,
             brokers: vec![
                 MetadataBroker { node_id: 1, host: "h1".into(), port: 9092, rack: None },
                 MetadataBroker { node_id: 2, host: "h2".into(), port: 9093, rack: None },

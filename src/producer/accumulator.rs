@@ -566,7 +566,7 @@ mod tests {
         let r = a.ready(&cluster(3), Instant::now(), false, |_| false);
         let mut qs = r.nodes[&1].clone();
         qs.sort_by_key(|q| q.partition);
-        let (batches, next) = a.drain(&qs, 1, 150, Instant::now());
+        let (batches, next) = a.drain(&qs, 1, 250, Instant::now());
         assert_eq!(batches.iter().map(|b| b.partition).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(next, 0);
         let (batches, _) = a.drain(&qs, next, 1, Instant::now());
@@ -580,7 +580,7 @@ mod tests {
         assert_eq!(a.pool().available_memory(), 900);
         let (mut bs, _) = a.drain(&[a.queue(&a.topic("t"), 0)], 0, 1 << 20, Instant::now());
         let mut b = bs.pop().unwrap();
-        b.seal(CompressionType::None, None, ProducerState::none()).unwrap();
+        b.seal(CompressionType::None, None, ProducerState::NONE).unwrap();
         assert!(b.bytes().len() > BATCH_HEADER_LEN);
         a.complete(b, Ok(BatchAck { base_offset: 10, log_append_time: -1 }));
         assert_eq!(f.wait().unwrap().offset(), 10);

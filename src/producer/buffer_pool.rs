@@ -53,11 +53,6 @@ impl BufferPool {
         }
     }
 
-    /// The pool's size (`buffer.memory`).
-    pub(crate) fn total(&self) -> usize {
-        self.total
-    }
-
     /// Runs on: application threads. Returns an empty buffer with capacity for `size` bytes,
     /// blocking until `deadline` for memory. `max_block` is only used in the error message.
     pub(crate) fn allocate(&self, size: usize, deadline: Instant, max_block: Duration) -> Result<Vec<u8>> {
@@ -166,6 +161,7 @@ impl BufferPool {
     }
 
     /// Bytes neither lent out nor waiting on the free list, plus the free list.
+    #[cfg(test)]
     pub(crate) fn available_memory(&self) -> usize {
         let st = self.state.lock();
         st.unpooled_available + st.free.len() * self.poolable
@@ -232,12 +228,12 @@ mod tests {
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut hs = Vec::new();
         for i in 0..3 {
-            let (p, order) = (p.clone(), order.clone());
+            let (p2, order) = (p.clone(), order.clone());
             hs.push(std::thread::spawn(move || {
-                let b = p.allocate(100, Instant::now() + Duration::from_secs(10), Duration::from_secs(10)).unwrap();
+                let b = p2.allocate(100, Instant::now() + Duration::from_secs(10), Duration::from_secs(10)).unwrap();
                 order.lock().push(i);
                 std::thread::sleep(Duration::from_millis(5));
-                p.deallocate(b, 100);
+                p2.deallocate(b, 100);
             }));
             // Let thread i queue before thread i+1.
             while p.state.lock().waiters.len() < i + 1 {

@@ -595,7 +595,7 @@ impl SenderLoop {
         let (compression, level) = (self.cfg().compression, self.cfg().compression_level);
         let mut ok = Vec::with_capacity(batches.len());
         for mut b in batches {
-            match b.seal(compression, level, ProducerState::none()) {
+            match b.seal(compression, level, ProducerState::NONE) {
                 Ok(()) => ok.push(b),
                 Err(e) => {
                     let e = e.context(format!("sealing the batch for {}", b.tp()));

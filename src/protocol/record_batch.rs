@@ -175,6 +175,11 @@ impl RecordBatchBuilder {
         RecordBatchBuilder { buf, record_count: 0, base_timestamp, max_timestamp: base_timestamp }
     }
 
+    /// Gives the buffer back without sealing (its contents are unspecified).
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+
     #[inline]
     fn timestamp_delta(&self, timestamp: i64) -> i64 {
         if self.record_count == 0 {
