@@ -129,8 +129,20 @@ impl Response for ApiVersionsResponse {
     /// Decodes a body of `version`, or a v0 body when `error_code` is UNSUPPORTED_VERSION.
     fn decode(r: &mut Reader<'_>, version: i16) -> Result<Self> {
         let error_code = r.i16()?;
-        let body_version = if error_code == UNSUPPORTED_VERSION { 0 } else { version };
-        Self::decode_rest(r, body_version, error_code)
+        if error_code != UNSUPPORTED_VERSION {
+            return Self::decode_rest(r, version, error_code);
+        }
+        // Some brokers (librdkafka's mock cluster) do not write a clean v0 body here. The
+        // error code alone is enough to retry with a lower version, so a body that does not
+        // parse as v0 yields an empty key list instead of an error.
+        let mut probe = r.clone();
+        match Self::decode_rest(&mut probe, 0, error_code) {
+            Ok(resp) => {
+                *r = probe;
+                Ok(resp)
+            }
+            Err(_) => Ok(ApiVersionsResponse { error_code, api_keys: Vec::new(), throttle_time_ms: 0 }),
+        }
     }
 }
 
@@ -141,6 +153,15 @@ mod tests {
 
     fn decode(bytes: &[u8], version: i16) -> Result<ApiVersionsResponse> {
         ApiVersionsResponse::decode(&mut Reader::new(bytes), version)
+    }
+
+    #[test]
+    fn unsupported_version_with_a_malformed_body_still_reports_the_error() {
+        // What librdkafka 2.16's mock cluster sends to an ApiVersions v3 request.
+        let bytes = [0x00, 0x23, 0x01, 0x00, 0x12, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00];
+        let resp = decode(&bytes, 3).unwrap();
+        assert_eq!(resp.error_code, 35);
+        assert!(resp.api_keys.is_empty());
     }
 
     #[test]
