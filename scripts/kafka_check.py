@@ -13,6 +13,14 @@ Subcommands (BOOTSTRAP is host:port[,host:port...]):
       Produce N records with confluent-kafka: key "key-<i>", value "value-<i>-" + 60 x "abcd",
       headers [("h1", "a<i>"), ("h2", null), ("h1", "b")], timestamp 1700000000000 + i. Prints the
       delivery reports as JSON lines {"partition", "offset"} then {"count": N}.
+  partition-keys BOOTSTRAP TOPIC KEY_HEX [KEY_HEX ...]
+      Produce one record per key with confluent-kafka's Java-compatible partitioner (murmur2_random)
+      and print {"key": KEY_HEX, "partition": P} per key: which partition Java's client picks.
+  produce-raw BOOTSTRAP TOPIC PARTITION --count N [--corrupt-crc]
+      Hand-build one uncompressed v2 record batch of N records (key "raw-<i>", value "raw-value-<i>")
+      and send it with a raw Produce v3 (acks=-1) to the leader, bypassing any client library. With
+      --corrupt-crc one bit of the CRC-32C is flipped: proves the read-back notices bad batches.
+      Prints {"base_offset": O, "error_code": E}.
   consume BOOTSTRAP TOPIC PARTITIONS --expect N [--timeout S] [--isolation read_committed]
       Read every partition from offset 0 with check.crcs=true until N records arrived. One JSON object
       per record: {"partition", "offset", "key", "value", "headers": [[name, value], ...], "timestamp",
@@ -155,6 +163,31 @@ def cmd_produce_sample(a):
     for part, off in reports:
         print(json.dumps({"partition": part, "offset": off}))
     print(json.dumps({"count": len(reports)}))
+
+
+# ---------------------------------------------------------------- partition-keys
+
+def cmd_partition_keys(a):
+    chosen = {}
+    errors = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(str(err))
+        else:
+            chosen[msg.key()] = msg.partition()
+
+    p = Producer({"bootstrap.servers": a.bootstrap, "partitioner": "murmur2_random", "linger.ms": 5,
+                  **quiet_logger()})
+    keys = [bytes.fromhex(k) for k in a.keys]
+    for k in keys:
+        p.produce(a.topic, key=k, value=b"partition-keys", on_delivery=on_delivery)
+    if p.flush(a.timeout):
+        fail(f"records still undelivered after {a.timeout}s")
+    if errors:
+        fail(f"{len(errors)} delivery errors, first: {errors[0]}")
+    for k in keys:
+        print(json.dumps({"key": k.hex(), "partition": chosen[k]}))
 
 
 # ---------------------------------------------------------------- consume
@@ -357,6 +390,74 @@ def cmd_batch_codecs(a):
                 time.sleep(0.05)
 
 
+# ---------------------------------------------------------------- produce-raw
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = CRC32C_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def varint(n):
+    n = (n << 1) ^ (n >> 63)  # zigzag
+    out = bytearray()
+    while True:
+        if n < 0x80:
+            out.append(n)
+            return bytes(out)
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+
+
+def record_batch(records, base_timestamp, corrupt_crc=False):
+    """An uncompressed magic-2 batch; records are (key, value) byte pairs, timestamps base + i."""
+    body = bytearray()
+    for i, (key, value) in enumerate(records):
+        r = bytes([0]) + varint(i) + varint(i)  # attributes, timestamp delta, offset delta
+        r += varint(len(key)) + key + varint(len(value)) + value + varint(0)  # no headers
+        body += varint(len(r)) + r
+    after_crc = struct.pack(">hiqqqhii", 0, len(records) - 1, base_timestamp, base_timestamp + len(records) - 1,
+                            -1, -1, -1, len(records)) + bytes(body)
+    crc = crc32c(after_crc) ^ (1 if corrupt_crc else 0)
+    after_length = struct.pack(">ibI", -1, 2, crc) + after_crc  # partition leader epoch, magic, crc
+    return struct.pack(">qi", 0, len(after_length)) + after_length
+
+
+def cmd_produce_raw(a):
+    host, port = leader_of(a.bootstrap, a.topic, a.partition, a.timeout)
+    records = [(f"raw-{i}".encode(), f"raw-value-{i}".encode()) for i in range(a.count)]
+    batch = record_batch(records, 1_700_000_000_000, a.corrupt_crc)
+    body = struct.pack(">hhi", -1, -1, int(a.timeout * 1000))  # null transactional id, acks=-1, timeout
+    body += struct.pack(">i", 1) + kstr(a.topic) + struct.pack(">i", 1)
+    body += struct.pack(">ii", a.partition, len(batch)) + batch
+    req = struct.pack(">hhi", 0, 3, 7) + kstr("kafka-check") + body
+    with socket.create_connection((host, port), timeout=a.timeout) as s:
+        s.sendall(struct.pack(">i", len(req)) + req)
+        size, = struct.unpack(">i", recv_exact(s, 4))
+        r = recv_exact(s, size)
+    pos = 8  # correlation id, topic count (1)
+    tlen, = struct.unpack_from(">h", r, pos)
+    pos += 2 + tlen + 4  # name, partition count (1)
+    _idx, err, base_offset = struct.unpack_from(">ihq", r, pos)
+    print(json.dumps({"base_offset": base_offset, "error_code": err}))
+    if err != 0:
+        fail(f"Produce to {a.topic} [{a.partition}]: Kafka error code {err}")
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -386,6 +487,22 @@ def main():
     p.add_argument("--acks", default="all")
     p.add_argument("--timeout", type=float, default=30.0)
     p.set_defaults(fn=cmd_produce_sample)
+
+    k = sub.add_parser("partition-keys")
+    k.add_argument("bootstrap")
+    k.add_argument("topic")
+    k.add_argument("keys", nargs="+")
+    k.add_argument("--timeout", type=float, default=30.0)
+    k.set_defaults(fn=cmd_partition_keys)
+
+    w = sub.add_parser("produce-raw")
+    w.add_argument("bootstrap")
+    w.add_argument("topic")
+    w.add_argument("partition", type=int)
+    w.add_argument("--count", type=int, default=1)
+    w.add_argument("--corrupt-crc", action="store_true")
+    w.add_argument("--timeout", type=float, default=15.0)
+    w.set_defaults(fn=cmd_produce_raw)
 
     r = sub.add_parser("consume")
     r.add_argument("bootstrap")
