@@ -123,8 +123,12 @@ for attempt in 1 2 3; do
   "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
     --storage-engine memory://tansu/ </dev/null >"$logs/tansu.log" 2>&1 &
   tansu_pid=$!
-  while alive "$tansu_pid" && ! grep -q '^ready' "$logs/tansu.log" && (( SECONDS < deadline )); do sleep 0.05; done
-  if alive "$tansu_pid" && grep -q '^ready' "$logs/tansu.log"; then
+  # Tansu 0.6 prints "ready in Nms"; without that line, 3 s alive will do (Metadata is checked below).
+  for _ in $(seq 60); do
+    alive "$tansu_pid" && ! grep -q '^ready' "$logs/tansu.log" || break
+    sleep 0.05
+  done
+  if alive "$tansu_pid"; then
     break
   fi
   wait "$tansu_pid" 2>/dev/null || true

