@@ -116,8 +116,9 @@ struct State {
     errors: HashMap<String, KafkaCode>,
     need_update: bool,
     last_update: Option<Instant>,
-    version: u64,
     fatal: Option<Error>,
+    /// The last connection or protocol problem the sender thread saw, for error messages.
+    last_network_error: Option<String>,
 }
 
 /// Shared metadata: published by the sender thread, read and awaited by application threads.
@@ -142,8 +143,8 @@ impl Metadata {
                 errors: HashMap::new(),
                 need_update: true,
                 last_update: None,
-                version: 0,
                 fatal: None,
+                last_network_error: None,
             }),
             changed: Condvar::new(),
         }
@@ -193,7 +194,11 @@ impl Metadata {
             }
             if self.changed.wait_until(&mut st, deadline).timed_out() {
                 let count = st.cluster.topics.get(topic).map(|t| t.partitions.len());
-                let last = st.errors.get(topic).map(|c| format!("; last broker answer: {}", c.name())).unwrap_or_default();
+                let last = match (st.errors.get(topic), &st.last_network_error) {
+                    (Some(c), _) => format!("; last broker answer: {}", c.name()),
+                    (None, Some(e)) => format!("; last error: {e}"),
+                    (None, None) => String::new(),
+                };
                 let ms = max_block.as_millis();
                 return Err(match (partition, count) {
                     (Some(p), Some(n)) => Error::new(
@@ -255,13 +260,19 @@ impl Metadata {
         }
         st.need_update = missing_leader || !errors.is_empty() && !st.wanted.is_empty();
         st.last_update = Some(now);
-        st.version += 1;
+        st.last_network_error = None;
         self.changed.notify_all();
     }
 
     /// Runs on: sender thread. Wakes waiters after a failed fetch, so they re-check.
     pub fn failed_update(&self) {
         self.changed.notify_all();
+    }
+
+    /// Runs on: sender thread. Remembers a connection or protocol error, so that a send that
+    /// times out waiting for metadata can say what went wrong.
+    pub fn note_network_error(&self, err: &Error) {
+        self.state.lock().last_network_error = Some(err.to_string());
     }
 
     /// Fails every current and future wait with `err` (the producer is closing or broken).
@@ -330,6 +341,17 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::UnknownTopicOrPartition);
         assert!(e.to_string().contains("'nope'") && e.to_string().contains("20 ms"), "{e}");
+    }
+
+    #[test]
+    fn metadata_timeout_names_the_last_network_error() {
+        let m = Metadata::new();
+        m.note_network_error(&Error::new(ErrorKind::Io, "connecting to 127.0.0.1:1: connection refused"));
+        let e = m
+            .wait_for_topic("t", None, Instant::now() + Duration::from_millis(5), Duration::from_millis(5), || {})
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert!(e.to_string().contains("last error: connecting to 127.0.0.1:1: connection refused"), "{e}");
     }
 
     #[test]

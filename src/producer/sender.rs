@@ -290,6 +290,7 @@ impl SenderLoop {
     fn disconnect(&mut self, node: i32, error: Error, now: Instant) {
         let Some(conn) = self.conns.remove(&node) else { return };
         log::info!("disconnected from broker {node} at {}: {error}", conn.addr);
+        self.shared.metadata.note_network_error(&error);
         if let Some(w) = &conn.writer {
             let _ = w.shutdown(std::net::Shutdown::Both);
         }

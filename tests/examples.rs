@@ -1,0 +1,139 @@
+//! The two example programs, run as a user runs them, against both third-party brokers; what they
+//! wrote is read back with the independent consumer.
+//!
+//! The example binaries are built by `cargo test --all-targets` (what `scripts/test.sh` runs).
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn example(name: &str) -> PathBuf {
+    // Build it now, so that a run of this file alone never uses a stale binary.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo).args(["build", "--quiet", "--example", name]).status().expect("run cargo build");
+    assert!(status.success(), "cargo build --example {name} failed");
+    // target/<profile>/deps/examples-<hash> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().expect("test binary path");
+    let path = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo test --all-targets` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn quickstart_prints_where_each_record_landed() {
+    for b in all_brokers() {
+        let topic = unique_topic("quickstart");
+        create_topic(&b, &topic, 3);
+        let out = Command::new(example("quickstart"))
+            .args(["--bootstrap-servers", &b.bootstrap, "--topic", &topic])
+            .output()
+            .expect("run quickstart");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "[{}] quickstart failed: {stdout}{}", b.name, String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 5, "[{}] {stdout}", b.name);
+        let got = consume(&b, &topic, 3, 5);
+        for (i, line) in lines.iter().enumerate() {
+            // topic/partition@offset
+            let (tp, offset) = line.rsplit_once('@').expect("topic/partition@offset");
+            let (t, partition) = tp.rsplit_once('/').expect("topic/partition");
+            assert_eq!(t, topic);
+            let (partition, offset): (i32, i64) = (partition.parse().unwrap(), offset.parse().unwrap());
+            let r = got.iter().find(|r| r.partition == partition && r.offset == offset).unwrap_or_else(|| {
+                panic!("[{}] the consumer has nothing at {partition}@{offset}: {got:?}", b.name)
+            });
+            assert_eq!(r.key.as_deref(), Some(format!("key-{i}").as_bytes()), "[{}]", b.name);
+            assert_eq!(r.value.as_deref(), Some(format!("hello from kafka-blocking #{i}").as_bytes()), "[{}]", b.name);
+        }
+    }
+}
+
+#[test]
+fn quickstart_without_a_broker_says_how_to_give_one() {
+    let out = Command::new(example("quickstart")).env_remove("KAFKA_BOOTSTRAP_SERVERS").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--bootstrap-servers") && err.contains("KAFKA_BOOTSTRAP_SERVERS"), "{err}");
+}
+
+fn console_producer(b: &Broker, topic: &str, input: &str, extra: &[&str]) -> (bool, String, String) {
+    let mut child = Command::new(example("console_producer"))
+        .args(["--bootstrap-servers", &b.bootstrap, "--topic", topic])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run console_producer");
+    // A producer that exits early (bad settings) closes its stdin: that is not a test failure.
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn console_producer_sends_each_line_with_key_and_settings() {
+    for b in all_brokers() {
+        let topic = unique_topic("console");
+        create_topic(&b, &topic, 2);
+        let input: String = (0..300).map(|i| format!("user-{}|line {i}\n", i % 7)).collect();
+        let (ok, stdout, stderr) = console_producer(
+            &b,
+            &topic,
+            &input,
+            &["--key-separator", "|", "--property", "compression.type=lz4", "--property", "linger.ms=20"],
+        );
+        assert!(ok, "[{}] {stdout}{stderr}", b.name);
+        assert!(stdout.contains("300 record(s) delivered, 0 failed"), "[{}] {stdout}", b.name);
+        let got = consume(&b, &topic, 2, 300);
+        // Same key -> same partition, and within a partition the lines keep their order.
+        for p in 0..2 {
+            let lines: Vec<usize> = got
+                .iter()
+                .filter(|r| r.partition == p)
+                .map(|r| {
+                    let v = String::from_utf8(r.value.clone().unwrap()).unwrap();
+                    let i: usize = v.strip_prefix("line ").unwrap().parse().unwrap();
+                    assert_eq!(r.key.as_deref(), Some(format!("user-{}", i % 7).as_bytes()));
+                    i
+                })
+                .collect();
+            assert!(lines.windows(2).all(|w| w[0] < w[1]), "[{}] partition {p} order: {lines:?}", b.name);
+        }
+        for p in 0..2 {
+            assert!(batch_codecs(&b, &topic, p).iter().all(|c| c == "lz4"), "[{}] codec", b.name);
+        }
+    }
+}
+
+#[test]
+fn console_producer_rejects_a_bad_property_naming_it() {
+    let b = tansu();
+    let (ok, _, stderr) = console_producer(&b, "unused", "x\n", &["--property", "linger.ms=soon"]);
+    assert!(!ok);
+    assert!(stderr.contains("linger.ms"), "{stderr}");
+    let (ok, _, stderr) = console_producer(&b, "unused", "x\n", &["--property", "no.such.key=1"]);
+    assert!(!ok);
+    assert!(stderr.contains("no.such.key"), "{stderr}");
+}
+
+#[test]
+fn console_producer_exits_non_zero_when_a_record_fails() {
+    let b = tansu();
+    let topic = unique_topic("console-fail");
+    create_topic(&b, &topic, 1);
+    let big = "x".repeat(2000);
+    let input = format!("small\n{big}\n");
+    let (ok, stdout, stderr) = console_producer(&b, &topic, &input, &["--property", "max.request.size=1000"]);
+    assert!(!ok, "{stdout}");
+    assert!(stdout.contains("1 record(s) delivered, 1 failed"), "{stdout}");
+    assert!(stderr.contains("line 2") && stderr.contains("max.request.size=1000"), "{stderr}");
+}
+
