@@ -118,6 +118,8 @@ struct State {
     last_update: Option<Instant>,
     version: u64,
     fatal: Option<Error>,
+    /// Why the last connection was dropped since the last good update, for timeout messages.
+    last_error: Option<Error>,
 }
 
 /// Shared metadata: published by the sender thread, read and awaited by application threads.
@@ -144,6 +146,7 @@ impl Metadata {
                 last_update: None,
                 version: 0,
                 fatal: None,
+                last_error: None,
             }),
             changed: Condvar::new(),
         }
@@ -193,7 +196,11 @@ impl Metadata {
             }
             if self.changed.wait_until(&mut st, deadline).timed_out() {
                 let count = st.cluster.topics.get(topic).map(|t| t.partitions.len());
-                let last = st.errors.get(topic).map(|c| format!("; last broker answer: {}", c.name())).unwrap_or_default();
+                let last = match (st.errors.get(topic), &st.last_error) {
+                    (Some(c), _) => format!("; last broker answer: {}", c.name()),
+                    (None, Some(e)) => format!("; last error: {e}"),
+                    (None, None) => String::new(),
+                };
                 let ms = max_block.as_millis();
                 return Err(match (partition, count) {
                     (Some(p), Some(n)) => Error::new(
@@ -255,8 +262,15 @@ impl Metadata {
         }
         st.need_update = missing_leader || !errors.is_empty() && !st.wanted.is_empty();
         st.last_update = Some(now);
+        st.last_error = None;
         st.version += 1;
         self.changed.notify_all();
+    }
+
+    /// Runs on: sender thread. Records why a connection was dropped (a malformed response, a
+    /// reset, ...), so that a `max.block.ms` timeout can name it; a good update clears it.
+    pub fn note_error(&self, error: &Error) {
+        self.state.lock().last_error = Some(error.clone());
     }
 
     /// Runs on: sender thread. Wakes waiters after a failed fetch, so they re-check.

@@ -317,12 +317,13 @@ impl SenderLoop {
                     // Newest request first, each pushed to the front: the oldest ends up first.
                     for b in batches.into_iter().rev() {
                         self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
-                        let e = error.clone().context(format!("producing to {} on broker {node}", b.tp()));
+                        let e = in_flight_lost(&error, node, &b.tp());
                         self.retry_or_fail(b, e, now);
                     }
                 }
             }
         }
+        self.shared.metadata.note_error(&error);
         self.shared.metadata.request_update();
     }
 
@@ -381,7 +382,7 @@ impl SenderLoop {
     }
 
     fn handle_frame(&mut self, node: i32, frame: &[u8], now: Instant) -> Result<()> {
-        let corr = response_correlation_id(frame)?;
+        let corr = response_correlation_id(frame).map_err(|e| e.context(format!("reading a response from broker {node}")))?;
         let conn = self.conns.get_mut(&node).expect("checked by caller");
         let Some(f) = conn.in_flight.remove(&corr) else {
             return Err(Error::protocol(format!("broker {node} answered unknown correlation id {corr}")));
@@ -389,7 +390,8 @@ impl SenderLoop {
         let version = f.version;
         match f.pending {
             Pending::ApiVersions => {
-                let (_, resp) = decode_response::<ApiVersionsRequest>(frame, version)?;
+                let (_, resp) = decode_response::<ApiVersionsRequest>(frame, version)
+                    .map_err(|e| e.context(format!("decoding ApiVersions v{version} from broker {node}")))?;
                 self.on_api_versions(node, resp, version, now)
             }
             Pending::Metadata => {
@@ -718,12 +720,13 @@ impl SenderLoop {
 
     /// Retries a batch after `retry.backoff.ms` (growing to `retry.backoff.max.ms`) when the
     /// error is retriable and `retries` and `delivery.timeout.ms` allow; fails it otherwise.
-    fn retry_or_fail(&mut self, b: ProducerBatch, error: Error, now: Instant) {
+    fn retry_or_fail(&mut self, mut b: ProducerBatch, error: Error, now: Instant) {
         let cfg = self.cfg();
         let age = now.saturating_duration_since(b.created);
         if error.is_retriable() && b.attempts <= cfg.retries && age < cfg.delivery_timeout {
             let backoff = exp_backoff(cfg.retry_backoff, cfg.retry_backoff_max, b.attempts.saturating_sub(1));
             log::debug!("retrying {} after {:?}: {error}", b.tp(), backoff);
+            b.last_error = Some(error);
             self.shared.accumulator.reenqueue(b, now + backoff);
             return;
         }
@@ -745,8 +748,9 @@ impl SenderLoop {
         let dt = self.cfg().delivery_timeout;
         for b in self.shared.accumulator.expired(now, dt) {
             let age = now.saturating_duration_since(b.created);
+            let last = b.last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default();
             let e = Error::timeout(format!(
-                "expiring {} record(s) for {}: {} ms has passed since batch creation (delivery.timeout.ms={})",
+                "expiring {} record(s) for {}: {} ms has passed since batch creation (delivery.timeout.ms={}){last}",
                 b.record_count(),
                 b.tp(),
                 age.as_millis(),
@@ -778,6 +782,19 @@ impl SenderLoop {
                 }
             }
         }
+    }
+}
+
+/// The error for a Produce request that was in flight on a connection we dropped because of
+/// `error`. Whatever the reason (a reset, a request timeout, or a response we could not read or
+/// match to a request), the request's outcome is unknown, so, like Java's NetworkException, this
+/// is a retriable network error; the cause stays in the message and as the source.
+fn in_flight_lost(error: &Error, node: i32, tp: &str) -> Error {
+    let context = format!("producing to {tp} on broker {node}");
+    if error.is_retriable() {
+        error.clone().context(context)
+    } else {
+        Error::new(ErrorKind::Io, format!("{context}: connection dropped: {error}")).with_source(error.clone())
     }
 }
 
@@ -837,6 +854,16 @@ mod tests {
             assert!(d <= max, "attempt {attempt}: {d:?}");
         }
         assert_eq!(exp_backoff(Duration::ZERO, max, 3), Duration::ZERO);
+    }
+
+    #[test]
+    fn produce_lost_on_a_dropped_connection_is_retriable_and_names_the_cause() {
+        let e = in_flight_lost(&Error::protocol("broker 1 answered unknown correlation id 9"), 1, "t-0");
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert!(e.is_retriable());
+        assert_eq!(e.to_string(), "producing to t-0 on broker 1: connection dropped: broker 1 answered unknown correlation id 9");
+        let e = in_flight_lost(&Error::timeout("request timed out"), 1, "t-0");
+        assert_eq!((e.kind(), e.to_string().as_str()), (ErrorKind::Timeout, "producing to t-0 on broker 1: request timed out"));
     }
 
     #[test]
