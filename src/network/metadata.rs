@@ -117,8 +117,8 @@ struct State {
     need_update: bool,
     last_update: Option<Instant>,
     fatal: Option<Error>,
-    /// The last connection or protocol problem the sender thread saw, for error messages.
-    last_network_error: Option<String>,
+    /// Why the last connection was dropped since the last good update, for timeout messages.
+    last_error: Option<Error>,
 }
 
 /// Shared metadata: published by the sender thread, read and awaited by application threads.
@@ -144,7 +144,7 @@ impl Metadata {
                 need_update: true,
                 last_update: None,
                 fatal: None,
-                last_network_error: None,
+                last_error: None,
             }),
             changed: Condvar::new(),
         }
@@ -194,7 +194,7 @@ impl Metadata {
             }
             if self.changed.wait_until(&mut st, deadline).timed_out() {
                 let count = st.cluster.topics.get(topic).map(|t| t.partitions.len());
-                let last = match (st.errors.get(topic), &st.last_network_error) {
+                let last = match (st.errors.get(topic), &st.last_error) {
                     (Some(c), _) => format!("; last broker answer: {}", c.name()),
                     (None, Some(e)) => format!("; last error: {e}"),
                     (None, None) => String::new(),
@@ -260,19 +260,19 @@ impl Metadata {
         }
         st.need_update = missing_leader || !errors.is_empty() && !st.wanted.is_empty();
         st.last_update = Some(now);
-        st.last_network_error = None;
+        st.last_error = None;
         self.changed.notify_all();
+    }
+
+    /// Runs on: sender thread. Records why a connection was dropped (a malformed response, a
+    /// reset, ...), so that a `max.block.ms` timeout can name it; a good update clears it.
+    pub fn note_error(&self, error: &Error) {
+        self.state.lock().last_error = Some(error.clone());
     }
 
     /// Runs on: sender thread. Wakes waiters after a failed fetch, so they re-check.
     pub fn failed_update(&self) {
         self.changed.notify_all();
-    }
-
-    /// Runs on: sender thread. Remembers a connection or protocol error, so that a send that
-    /// times out waiting for metadata can say what went wrong.
-    pub fn note_network_error(&self, err: &Error) {
-        self.state.lock().last_network_error = Some(err.to_string());
     }
 
     /// Fails every current and future wait with `err` (the producer is closing or broken).
@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn metadata_timeout_names_the_last_network_error() {
         let m = Metadata::new();
-        m.note_network_error(&Error::new(ErrorKind::Io, "connecting to 127.0.0.1:1: connection refused"));
+        m.note_error(&Error::new(ErrorKind::Io, "connecting to 127.0.0.1:1: connection refused"));
         let e = m
             .wait_for_topic("t", None, Instant::now() + Duration::from_millis(5), Duration::from_millis(5), || {})
             .unwrap_err();

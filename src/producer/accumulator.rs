@@ -64,6 +64,8 @@ pub(crate) struct ProducerBatch {
     pub(crate) attempts: u32,
     /// Not to be sent again before this instant (retry backoff).
     pub(crate) retry_at: Option<Instant>,
+    /// Why the last attempt failed (a retriable error), named when the batch expires.
+    pub(crate) last_error: Option<Error>,
     full: bool,
     id: u64,
 }
@@ -300,6 +302,7 @@ impl Accumulator {
             record_count: 0,
             attempts: 0,
             retry_at: None,
+            last_error: None,
             full: false,
             id,
         };

@@ -290,20 +290,15 @@ impl SenderLoop {
     fn disconnect(&mut self, node: i32, error: Error, now: Instant) {
         let Some(conn) = self.conns.remove(&node) else { return };
         log::info!("disconnected from broker {node} at {}: {error}", conn.addr);
-        self.shared.metadata.note_network_error(&error);
         if let Some(w) = &conn.writer {
             let _ = w.shutdown(std::net::Shutdown::Both);
         }
-        if conn.state != ConnState::Ready {
-            self.note_failure(node, now);
+        if conn.state == ConnState::Ready {
+            // A working connection that broke: reconnect after the base backoff only.
+            let next_attempt = Some(now + self.cfg().reconnect_backoff);
+            self.backoff.insert(node, Backoff { failures: 1, next_attempt });
         } else {
-            self.backoff.remove(&node);
             self.note_failure(node, now);
-            if let Some(b) = self.backoff.get_mut(&node) {
-                // A working connection that broke: reconnect after the base backoff only.
-                b.failures = 1;
-                b.next_attempt = Some(now + self.shared.config.reconnect_backoff);
-            }
         }
         let mut entries: Vec<(i32, InFlight)> = conn.in_flight.into_iter().collect();
         entries.sort_by_key(|(corr, _)| std::cmp::Reverse(*corr));
@@ -318,12 +313,13 @@ impl SenderLoop {
                     // Newest request first, each pushed to the front: the oldest ends up first.
                     for b in batches.into_iter().rev() {
                         self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
-                        let e = error.clone().context(format!("producing to {} on broker {node}", b.tp()));
+                        let e = in_flight_lost(&error, node, &b.tp());
                         self.retry_or_fail(b, e, now);
                     }
                 }
             }
         }
+        self.shared.metadata.note_error(&error);
         self.shared.metadata.request_update();
     }
 
@@ -382,7 +378,7 @@ impl SenderLoop {
     }
 
     fn handle_frame(&mut self, node: i32, frame: &[u8], now: Instant) -> Result<()> {
-        let corr = response_correlation_id(frame)?;
+        let corr = response_correlation_id(frame).map_err(|e| e.context(format!("reading a response from broker {node}")))?;
         let conn = self.conns.get_mut(&node).expect("checked by caller");
         let Some(f) = conn.in_flight.remove(&corr) else {
             return Err(Error::protocol(format!("broker {node} answered unknown correlation id {corr}")));
@@ -390,7 +386,8 @@ impl SenderLoop {
         let version = f.version;
         match f.pending {
             Pending::ApiVersions => {
-                let (_, resp) = decode_response::<ApiVersionsRequest>(frame, version)?;
+                let (_, resp) = decode_response::<ApiVersionsRequest>(frame, version)
+                    .map_err(|e| e.context(format!("decoding ApiVersions v{version} from broker {node}")))?;
                 self.on_api_versions(node, resp, version, now)
             }
             Pending::Metadata => {
@@ -719,12 +716,13 @@ impl SenderLoop {
 
     /// Retries a batch after `retry.backoff.ms` (growing to `retry.backoff.max.ms`) when the
     /// error is retriable and `retries` and `delivery.timeout.ms` allow; fails it otherwise.
-    fn retry_or_fail(&mut self, b: ProducerBatch, error: Error, now: Instant) {
+    fn retry_or_fail(&mut self, mut b: ProducerBatch, error: Error, now: Instant) {
         let cfg = self.cfg();
         let age = now.saturating_duration_since(b.created);
         if error.is_retriable() && b.attempts <= cfg.retries && age < cfg.delivery_timeout {
             let backoff = exp_backoff(cfg.retry_backoff, cfg.retry_backoff_max, b.attempts.saturating_sub(1));
             log::debug!("retrying {} after {:?}: {error}", b.tp(), backoff);
+            b.last_error = Some(error);
             self.shared.accumulator.reenqueue(b, now + backoff);
             return;
         }
@@ -746,8 +744,9 @@ impl SenderLoop {
         let dt = self.cfg().delivery_timeout;
         for b in self.shared.accumulator.expired(now, dt) {
             let age = now.saturating_duration_since(b.created);
+            let last = b.last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default();
             let e = Error::timeout(format!(
-                "expiring {} record(s) for {}: {} ms has passed since batch creation (delivery.timeout.ms={})",
+                "expiring {} record(s) for {}: {} ms has passed since batch creation (delivery.timeout.ms={}){last}",
                 b.record_count(),
                 b.tp(),
                 age.as_millis(),
@@ -779,6 +778,19 @@ impl SenderLoop {
                 }
             }
         }
+    }
+}
+
+/// The error for a Produce request that was in flight on a connection we dropped because of
+/// `error`. Whatever the reason (a reset, a request timeout, or a response we could not read or
+/// match to a request), the request's outcome is unknown, so, like Java's NetworkException, this
+/// is a retriable network error; the cause stays in the message and as the source.
+fn in_flight_lost(error: &Error, node: i32, tp: &str) -> Error {
+    let context = format!("producing to {tp} on broker {node}");
+    if error.is_retriable() {
+        error.clone().context(context)
+    } else {
+        Error::new(ErrorKind::Io, format!("{context}: connection dropped: {error}")).with_source(error.clone())
     }
 }
 
@@ -838,6 +850,16 @@ mod tests {
             assert!(d <= max, "attempt {attempt}: {d:?}");
         }
         assert_eq!(exp_backoff(Duration::ZERO, max, 3), Duration::ZERO);
+    }
+
+    #[test]
+    fn produce_lost_on_a_dropped_connection_is_retriable_and_names_the_cause() {
+        let e = in_flight_lost(&Error::protocol("broker 1 answered unknown correlation id 9"), 1, "t-0");
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert!(e.is_retriable());
+        assert_eq!(e.to_string(), "producing to t-0 on broker 1: connection dropped: broker 1 answered unknown correlation id 9");
+        let e = in_flight_lost(&Error::timeout("request timed out"), 1, "t-0");
+        assert_eq!((e.kind(), e.to_string().as_str()), (ErrorKind::Timeout, "producing to t-0 on broker 1: request timed out"));
     }
 
     #[test]
