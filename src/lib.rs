@@ -1,4 +1,37 @@
 //! kafka-blocking: an Apache Kafka producer for plain threaded Rust programs.
+//!
+//! No async runtime: application threads call [`Producer::send`] and get a [`SendFuture`];
+//! [`SendFuture::wait`] blocks until the broker acknowledges the record.
+//!
+//! ```no_run
+//! use kafka_blocking::{Producer, ProducerConfig, Record};
+//! use std::time::Duration;
+//!
+//! let producer = Producer::new(
+//!     ProducerConfig::new().bootstrap_servers("localhost:9092").set("linger.ms", "5"),
+//! )?;
+//! let meta = producer.send(Record::new("orders").key("order-123").value("{\"qty\":1}"))?.wait()?;
+//! println!("{}/{}@{}", meta.topic(), meta.partition(), meta.offset());
+//! producer.close(Duration::from_secs(5))?;
+//! # Ok::<(), kafka_blocking::Error>(())
+//! ```
+//!
+//! # A tour
+//! - [`config`]: [`ProducerConfig`], the Java producer's property names (`set("acks", "all")`)
+//!   and a typed builder writing the same fields; Java 4.x defaults; every bad key reported.
+//! - [`producer`]: the [`Producer`] handle. `send` copies the record straight into a batch in
+//!   the [accumulator](producer::accumulator) (per-partition queues, one lock per partition),
+//!   whose memory comes from a pool bounded by `buffer.memory`. One sender thread per producer
+//!   drains ready batches, owns every socket, retries, and resolves the futures through
+//!   channels. [`partitioner::murmur2`] is the Java client's key hash.
+//! - [`protocol`]: the Kafka wire protocol (no I/O): primitives, headers, ApiVersions, Metadata,
+//!   Produce, and record batch v2 with [`compression`] (gzip, snappy, lz4, zstd).
+//! - [`network`]: blocking sockets framed as Kafka frames, and the cluster view.
+//! - [`error`]: one [`Error`] type with [`ErrorKind`], `is_retriable`, `is_fatal`, and the
+//!   Kafka error code table ([`KafkaCode`]).
+//!
+//! Behaviour follows the Java `KafkaProducer`; the differences are listed in
+//! `docs/java-compatibility.md`.
 #![warn(missing_docs)]
 
 pub mod compression;
@@ -12,3 +45,7 @@ pub use config::{Acks, ProducerConfig};
 pub use error::{Error, ErrorKind, KafkaCode, Result};
 pub use producer::partitioner;
 pub use producer::{Producer, Record, RecordMetadata, SendFuture};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -13,7 +13,8 @@ use std::process::{Command, Stdio};
 fn example(name: &str) -> PathBuf {
     // Build it now, so that a run of this file alone never uses a stale binary.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo).args(["build", "--quiet", "--example", name]).status().expect("run cargo build");
+    let status =
+        Command::new(cargo).args(["build", "--quiet", "--example", name]).status().expect("run cargo build");
     assert!(status.success(), "cargo build --example {name} failed");
     // target/<profile>/deps/examples-<hash> -> target/<profile>/examples/<name>
     let exe = std::env::current_exe().expect("test binary path");
@@ -36,7 +37,12 @@ fn quickstart_prints_where_each_record_landed() {
             .output()
             .expect("run quickstart");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "[{}] quickstart failed: {stdout}{}", b.name, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "[{}] quickstart failed: {stdout}{}",
+            b.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
         let lines: Vec<&str> = stdout.lines().collect();
         assert_eq!(lines.len(), 5, "[{}] {stdout}", b.name);
         let got = consume(&b, &topic, 3, 5);
@@ -46,11 +52,17 @@ fn quickstart_prints_where_each_record_landed() {
             let (t, partition) = tp.rsplit_once('/').expect("topic/partition");
             assert_eq!(t, topic);
             let (partition, offset): (i32, i64) = (partition.parse().unwrap(), offset.parse().unwrap());
-            let r = got.iter().find(|r| r.partition == partition && r.offset == offset).unwrap_or_else(|| {
-                panic!("[{}] the consumer has nothing at {partition}@{offset}: {got:?}", b.name)
-            });
+            let r =
+                got.iter().find(|r| r.partition == partition && r.offset == offset).unwrap_or_else(|| {
+                    panic!("[{}] the consumer has nothing at {partition}@{offset}: {got:?}", b.name)
+                });
             assert_eq!(r.key.as_deref(), Some(format!("key-{i}").as_bytes()), "[{}]", b.name);
-            assert_eq!(r.value.as_deref(), Some(format!("hello from kafka-blocking #{i}").as_bytes()), "[{}]", b.name);
+            assert_eq!(
+                r.value.as_deref(),
+                Some(format!("hello from kafka-blocking #{i}").as_bytes()),
+                "[{}]",
+                b.name
+            );
         }
     }
 }
@@ -75,7 +87,11 @@ fn console_producer(b: &Broker, topic: &str, input: &str, extra: &[&str]) -> (bo
     // A producer that exits early (bad settings) closes its stdin: that is not a test failure.
     let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -136,4 +152,3 @@ fn console_producer_exits_non_zero_when_a_record_fails() {
     assert!(stdout.contains("1 record(s) delivered, 1 failed"), "{stdout}");
     assert!(stderr.contains("line 2") && stderr.contains("max.request.size=1000"), "{stderr}");
 }
-

@@ -25,18 +25,8 @@ fn consume_reads_back_keys_values_headers_and_timestamps_confluent_kafka_wrote()
         for (i, r) in got.iter().enumerate() {
             assert_eq!(r.partition, 2, "[{}] record {i}", b.name);
             assert_eq!(r.offset, i as i64, "[{}] record {i}", b.name);
-            assert_eq!(
-                r.key.as_deref(),
-                Some(format!("key-{i}").as_bytes()),
-                "[{}] record {i}",
-                b.name
-            );
-            assert_eq!(
-                r.value.as_deref(),
-                Some(&sample_value(i)[..]),
-                "[{}] record {i}",
-                b.name
-            );
+            assert_eq!(r.key.as_deref(), Some(format!("key-{i}").as_bytes()), "[{}] record {i}", b.name);
+            assert_eq!(r.value.as_deref(), Some(&sample_value(i)[..]), "[{}] record {i}", b.name);
             assert_eq!(
                 r.headers,
                 vec![
@@ -47,21 +37,11 @@ fn consume_reads_back_keys_values_headers_and_timestamps_confluent_kafka_wrote()
                 "[{}] record {i}",
                 b.name
             );
-            assert_eq!(
-                r.timestamp,
-                1_700_000_000_000 + i as i64,
-                "[{}] record {i}",
-                b.name
-            );
+            assert_eq!(r.timestamp, 1_700_000_000_000 + i as i64, "[{}] record {i}", b.name);
             assert_eq!(r.timestamp_type, "create_time", "[{}] record {i}", b.name);
         }
         let offsets: Vec<i64> = delivered.iter().map(|d| d.offset).collect();
-        assert_eq!(
-            offsets,
-            (0..50).collect::<Vec<_>>(),
-            "[{}] delivery reports",
-            b.name
-        );
+        assert_eq!(offsets, (0..50).collect::<Vec<_>>(), "[{}] delivery reports", b.name);
     }
 }
 
@@ -80,22 +60,9 @@ fn batch_codecs_names_the_codec_each_batch_was_compressed_with() {
                 "[{}] {codec}: {stored:?}",
                 b.name
             );
-            assert!(
-                stored.iter().all(|s| s.codec == codec),
-                "[{}] {codec}: {stored:?}",
-                b.name
-            );
-            assert!(
-                batch_codecs(&b, &topic, 0).is_empty(),
-                "[{}] partition 0 should be empty",
-                b.name
-            );
-            assert_eq!(
-                consume(&b, &topic, 3, 300).len(),
-                300,
-                "[{}] {codec}",
-                b.name
-            );
+            assert!(stored.iter().all(|s| s.codec == codec), "[{}] {codec}: {stored:?}", b.name);
+            assert!(batch_codecs(&b, &topic, 0).is_empty(), "[{}] partition 0 should be empty", b.name);
+            assert_eq!(consume(&b, &topic, 3, 300).len(), 300, "[{}] {codec}", b.name);
         }
     }
 }
@@ -106,10 +73,7 @@ fn consume_fails_when_fewer_records_arrive_than_expected() {
         let topic = unique_topic("harness-short");
         create_topic(&b, &topic, 1);
         produce_sample(&b, &topic, 3, Some(0), "none");
-        let opts = ConsumeOptions {
-            timeout_s: 2.0,
-            ..ConsumeOptions::default()
-        };
+        let opts = ConsumeOptions { timeout_s: 2.0, ..ConsumeOptions::default() };
         let err = try_consume(&b, &topic, 1, 4, &opts).expect_err("4 of 3 records cannot be read");
         assert!(err.contains("read 3 of 4"), "[{}] {err}", b.name);
     }
@@ -121,19 +85,11 @@ fn consume_fails_when_the_topic_holds_more_records_than_expected() {
         let topic = unique_topic("harness-extra");
         create_topic(&b, &topic, 2);
         produce_sample(&b, &topic, 5, Some(1), "none");
-        let err = try_consume(&b, &topic, 2, 4, &ConsumeOptions::default())
-            .expect_err("a fifth record exists");
+        let err =
+            try_consume(&b, &topic, 2, 4, &ConsumeOptions::default()).expect_err("a fifth record exists");
         assert!(err.contains("1 more offsets"), "[{}] {err}", b.name);
-        let lenient = ConsumeOptions {
-            exact: false,
-            ..ConsumeOptions::default()
-        };
-        assert_eq!(
-            try_consume(&b, &topic, 2, 4, &lenient).unwrap().len(),
-            4,
-            "[{}]",
-            b.name
-        );
+        let lenient = ConsumeOptions { exact: false, ..ConsumeOptions::default() };
+        assert_eq!(try_consume(&b, &topic, 2, 4, &lenient).unwrap().len(), 4, "[{}]", b.name);
     }
 }
 
@@ -155,11 +111,7 @@ fn mock_control_answers_commands() {
     assert_eq!(mock_control(&m, "bootstrap"), m.bootstrap);
     let topic = unique_topic("harness-control");
     assert_eq!(mock_control(&m, &format!("topic {topic} 2 3")), "0");
-    assert_eq!(
-        mock_control(&m, &format!("topic {topic} 2 3")),
-        "36",
-        "TOPIC_ALREADY_EXISTS"
-    );
+    assert_eq!(mock_control(&m, &format!("topic {topic} 2 3")), "36", "TOPIC_ALREADY_EXISTS");
     assert_eq!(mock_control(&m, &format!("leader {topic} 0 2")), "0");
     assert_eq!(mock_control(&m, "no-such-command"), "unknown");
 }
@@ -170,21 +122,14 @@ fn unique_topic_differs_between_calls() {
     let b = unique_topic("same");
     assert_ne!(a, b);
     assert!(a.starts_with("same-"));
-    assert!(
-        unique_topic("a b/c").starts_with("a-b-c-"),
-        "illegal topic characters are replaced"
-    );
+    assert!(unique_topic("a b/c").starts_with("a-b-c-"), "illegal topic characters are replaced");
 }
 
 #[test]
 fn json_reader_parses_kafka_check_output() {
     use common::json::{parse, unhex};
-    let v =
-        parse(r#"{"a": [1, -2, null], "s": "x\"\u00e9\ud83d\ude00", "t": true, "o": {}}"#).unwrap();
-    assert_eq!(
-        v.get("a").unwrap().as_array().unwrap()[1].as_i64(),
-        Some(-2)
-    );
+    let v = parse(r#"{"a": [1, -2, null], "s": "x\"\u00e9\ud83d\ude00", "t": true, "o": {}}"#).unwrap();
+    assert_eq!(v.get("a").unwrap().as_array().unwrap()[1].as_i64(), Some(-2));
     assert!(v.get("a").unwrap().as_array().unwrap()[2].is_null());
     assert_eq!(v.get("s").unwrap().as_str(), Some("x\"é😀"));
     assert_eq!(v.get("t").unwrap().as_bool(), Some(true));
@@ -200,10 +145,7 @@ fn reference_partitions_follow_javas_murmur2_rule() {
         (b"foobar", -790332482),
         (b"a-little-bit-long-string", -985981536),
         (b"a-little-bit-longer-string", -1486304829),
-        (
-            b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
-            -58897971,
-        ),
+        (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
         (b"abc", 479470107),
     ];
     for b in all_brokers() {
@@ -211,10 +153,7 @@ fn reference_partitions_follow_javas_murmur2_rule() {
         create_topic(&b, &topic, 7);
         let keys: Vec<Vec<u8>> = cases.iter().map(|(k, _)| k.to_vec()).collect();
         let got = common::reference_partitions(&b, &topic, &keys);
-        let want: Vec<i32> = cases
-            .iter()
-            .map(|&(_, h)| ((h as u32 & 0x7fff_ffff) % 7) as i32)
-            .collect();
+        let want: Vec<i32> = cases.iter().map(|&(_, h)| ((h as u32 & 0x7fff_ffff) % 7) as i32).collect();
         assert_eq!(got, want, "[{}]", b.name);
     }
 }
@@ -224,27 +163,12 @@ fn consume_decodes_a_hand_built_batch() {
     for b in all_brokers() {
         let topic = unique_topic("harness-raw");
         create_topic(&b, &topic, 2);
-        assert_eq!(
-            common::produce_raw(&b, &topic, 1, 3, false),
-            0,
-            "[{}]",
-            b.name
-        );
+        assert_eq!(common::produce_raw(&b, &topic, 1, 3, false), 0, "[{}]", b.name);
         let got = consume(&b, &topic, 2, 3);
         for (i, r) in got.iter().enumerate() {
             assert_eq!((r.partition, r.offset), (1, i as i64), "[{}]", b.name);
-            assert_eq!(
-                r.key.as_deref(),
-                Some(format!("raw-{i}").as_bytes()),
-                "[{}]",
-                b.name
-            );
-            assert_eq!(
-                r.value.as_deref(),
-                Some(format!("raw-value-{i}").as_bytes()),
-                "[{}]",
-                b.name
-            );
+            assert_eq!(r.key.as_deref(), Some(format!("raw-{i}").as_bytes()), "[{}]", b.name);
+            assert_eq!(r.value.as_deref(), Some(format!("raw-value-{i}").as_bytes()), "[{}]", b.name);
             assert_eq!(r.timestamp, 1_700_000_000_000 + i as i64, "[{}]", b.name);
         }
         assert_eq!(batch_codecs(&b, &topic, 1), vec!["none"], "[{}]", b.name);
@@ -258,12 +182,8 @@ fn consume_fails_on_a_batch_with_a_bad_crc() {
         let topic = unique_topic("harness-badcrc");
         create_topic(&b, &topic, 1);
         common::produce_raw(&b, &topic, 0, 2, true);
-        let opts = ConsumeOptions {
-            timeout_s: 10.0,
-            ..ConsumeOptions::default()
-        };
-        let err =
-            try_consume(&b, &topic, 1, 2, &opts).expect_err("a corrupt batch must not read back");
+        let opts = ConsumeOptions { timeout_s: 10.0, ..ConsumeOptions::default() };
+        let err = try_consume(&b, &topic, 1, 2, &opts).expect_err("a corrupt batch must not read back");
         assert!(err.contains("CRC"), "[{}] {err}", b.name);
     }
 }

@@ -71,19 +71,11 @@ impl FakeBroker {
                 std::thread::spawn(move || serve(stream, port, &*script, &log));
             }
         });
-        FakeBroker {
-            addr: format!("127.0.0.1:{port}"),
-            seen,
-        }
+        FakeBroker { addr: format!("127.0.0.1:{port}"), seen }
     }
 
     fn count(&self, api_key: i16) -> usize {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(k, _)| *k == api_key)
-            .count()
+        self.seen.lock().unwrap().iter().filter(|(k, _)| *k == api_key).count()
     }
 }
 
@@ -213,9 +205,7 @@ fn produce(req: &Req, error_code: i16, base_offset: i64, message: Option<&str>) 
 }
 
 /// Valid answers to everything, with `produce_reply` for Produce.
-fn valid_except_produce(
-    produce_reply: impl Fn(&Req) -> Reply + Send + Sync + 'static,
-) -> FakeBroker {
+fn valid_except_produce(produce_reply: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> FakeBroker {
     FakeBroker::start(move |req| match req.api_key {
         API_VERSIONS => Reply::Bytes(api_versions(req)),
         METADATA => Reply::Bytes(metadata(req)),
@@ -245,17 +235,10 @@ fn assert_send_times_out(broker: &FakeBroker, cause: &str) {
     let p = producer(broker);
     let t = Instant::now();
     let e = p.send(Record::new(TOPIC).value("v")).unwrap_err();
-    assert!(
-        t.elapsed() < Duration::from_secs(3),
-        "send took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(3), "send took {:?}", t.elapsed());
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert!(e.to_string().contains("max.block.ms"), "{e}");
-    let last = e
-        .to_string()
-        .split_once("; last error: ")
-        .map(|(_, l)| l.to_owned());
+    let last = e.to_string().split_once("; last error: ").map(|(_, l)| l.to_owned());
     assert!(last.is_some_and(|l| l.contains(cause)), "{e}");
     close_cleanly(p);
 }
@@ -266,25 +249,16 @@ fn close_cleanly(p: Producer) {
     if let Err(e) = p.close(Duration::from_secs(2)) {
         assert_eq!(e.kind(), ErrorKind::Timeout, "close: {e}");
     }
-    assert!(
-        t.elapsed() < Duration::from_secs(3),
-        "close took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(3), "close took {:?}", t.elapsed());
 }
 
 /// Sends one record and waits for its result, bounded well past delivery.timeout.ms so that a
 /// hang fails the test instead of blocking it.
 fn send_one(p: &Producer) -> kafka_blocking::Result<kafka_blocking::RecordMetadata> {
-    let f = p
-        .send(Record::new(TOPIC).value("v"))
-        .expect("metadata is valid, send must be accepted");
+    let f = p.send(Record::new(TOPIC).value("v")).expect("metadata is valid, send must be accepted");
     let r = f.wait_timeout(Duration::from_secs(5));
     if let Err(e) = &r {
-        assert!(
-            !e.to_string().contains("wait_timeout"),
-            "the record hung: {e}"
-        );
+        assert!(!e.to_string().contains("wait_timeout"), "the record hung: {e}");
     }
     r
 }
@@ -304,23 +278,16 @@ fn truncated_api_versions_body_times_out_send_without_panic() {
         &broker,
         "decoding ApiVersions v4 from broker -1: ApiVersions v4 response: truncated",
     );
-    assert!(
-        broker.count(API_VERSIONS) >= 2,
-        "the client reconnects and asks again"
-    );
+    assert!(broker.count(API_VERSIONS) >= 2, "the client reconnects and asks again");
 }
 
 #[test]
 fn random_bytes_for_api_versions_time_out_send_without_panic() {
-    let broker =
-        FakeBroker::start(|_| Reply::Bytes(vec![0xde, 0xad, 0xbe, 0xef, 0x13, 0x37, 0x00]));
+    let broker = FakeBroker::start(|_| Reply::Bytes(vec![0xde, 0xad, 0xbe, 0xef, 0x13, 0x37, 0x00]));
     assert_send_times_out(&broker, "broker -1 answered unknown correlation id");
     // A 2-byte frame cannot even hold a correlation id.
     let broker = FakeBroker::start(|_| Reply::Bytes(vec![0x01, 0x02]));
-    assert_send_times_out(
-        &broker,
-        "reading a response from broker -1: response header: truncated",
-    );
+    assert_send_times_out(&broker, "reading a response from broker -1: response header: truncated");
 }
 
 // ----- Metadata ------------------------------------------------------------------------------
@@ -335,10 +302,7 @@ fn metadata_truncated_inside_topics_array_times_out_send_without_panic() {
             Reply::Bytes(b)
         }
     });
-    assert_send_times_out(
-        &broker,
-        "decoding Metadata v8 from broker -1: Metadata v8 response: truncated",
-    );
+    assert_send_times_out(&broker, "decoding Metadata v8 from broker -1: Metadata v8 response: truncated");
     assert!(broker.count(METADATA) >= 2, "the client asks again");
 }
 
@@ -355,7 +319,10 @@ fn metadata_claiming_i32_max_brokers_fails_fast_without_allocating() {
             Reply::Bytes(b)
         }
     });
-    assert_send_times_out(&broker, "decoding Metadata v8 from broker -1: Metadata v8 response: array of 2147483647 elements cannot fit");
+    assert_send_times_out(
+        &broker,
+        "decoding Metadata v8 from broker -1: Metadata v8 response: array of 2147483647 elements cannot fit",
+    );
     assert!(broker.count(METADATA) >= 2, "the client asks again");
 }
 
@@ -372,21 +339,11 @@ fn garbage_produce_response_is_retried_then_expires_with_timeout() {
     let p = producer(&broker);
     let t = Instant::now();
     let e = send_one(&p).unwrap_err();
-    assert!(
-        t.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(4), "took {:?}", t.elapsed());
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     let msg = e.to_string();
-    assert!(
-        msg.contains("t-0") && msg.contains("delivery.timeout.ms"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("last error: ") && msg.contains("decoding Produce v8 from broker 1"),
-        "{msg}"
-    );
+    assert!(msg.contains("t-0") && msg.contains("delivery.timeout.ms"), "{msg}");
+    assert!(msg.contains("last error: ") && msg.contains("decoding Produce v8 from broker 1"), "{msg}");
     assert!(broker.count(PRODUCE) >= 2, "the batch was retried");
     close_cleanly(p);
 }
@@ -414,10 +371,7 @@ fn hostile_frame_size_drops_the_connection_without_allocating() {
     // Before anything is known: send times out.
     for size in [-2i32, i32::MAX, 128 * 1024 * 1024 + 1] {
         let broker = FakeBroker::start(move |_| Reply::Raw(size.to_be_bytes().to_vec()));
-        assert_send_times_out(
-            &broker,
-            &format!("response frame size {size} is outside 0..=134217728"),
-        );
+        assert_send_times_out(&broker, &format!("response frame size {size} is outside 0..=134217728"));
         assert!(broker.count(API_VERSIONS) >= 2, "the client reconnects");
     }
     // On a Produce: the record is retried, then expires naming the partition.
@@ -426,10 +380,7 @@ fn hostile_frame_size_drops_the_connection_without_allocating() {
     let e = send_one(&p).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert!(e.to_string().contains("t-0"), "{e}");
-    assert!(
-        e.to_string().contains("last error: ") && e.to_string().contains("is outside 0..="),
-        "{e}"
-    );
+    assert!(e.to_string().contains("last error: ") && e.to_string().contains("is outside 0..="), "{e}");
     assert!(broker.count(PRODUCE) >= 2, "the batch was retried");
     close_cleanly(p);
 }
@@ -454,10 +405,8 @@ fn produce_response_with_unknown_correlation_id_reconnects_and_retries() {
 
 #[test]
 fn non_retriable_produce_error_fails_the_record_with_the_code() {
-    for (code, name, message) in [
-        (10, "MESSAGE_TOO_LARGE", None),
-        (87, "INVALID_RECORD", Some("bad record")),
-    ] {
+    for (code, name, message) in [(10, "MESSAGE_TOO_LARGE", None), (87, "INVALID_RECORD", Some("bad record"))]
+    {
         let broker = valid_except_produce(move |req| Reply::Bytes(produce(req, code, -1, message)));
         let p = producer(&broker);
         let e = send_one(&p).unwrap_err();
@@ -489,10 +438,7 @@ fn retriable_produce_error_is_retried_and_the_second_answer_wins() {
     while broker.count(METADATA) < 2 && t.elapsed() < Duration::from_secs(2) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(
-        broker.count(METADATA) >= 2,
-        "NOT_LEADER_OR_FOLLOWER refreshes metadata"
-    );
+    assert!(broker.count(METADATA) >= 2, "NOT_LEADER_OR_FOLLOWER refreshes metadata");
     close_cleanly(p);
 }
 
@@ -505,8 +451,7 @@ fn silent_broker_times_out_the_request_then_the_record() {
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
     assert!(
         e.to_string().contains("t-0")
-            && e.to_string()
-                .contains("timed out after 500 ms (request.timeout.ms)"),
+            && e.to_string().contains("timed out after 500 ms (request.timeout.ms)"),
         "{e}"
     );
     close_cleanly(p);
@@ -518,10 +463,7 @@ fn broker_closing_on_produce_is_retried_then_expires() {
     let p = producer(&broker);
     let e = send_one(&p).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    assert!(
-        e.to_string().contains("t-0") && e.to_string().contains("closed the connection"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("t-0") && e.to_string().contains("closed the connection"), "{e}");
     assert!(broker.count(PRODUCE) >= 2, "the batch was retried");
     close_cleanly(p);
 }

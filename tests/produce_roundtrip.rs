@@ -10,17 +10,14 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    all_brokers, batch_codecs, consume, create_topic, reference_partitions, unique_topic, Broker,
-    Consumed,
+    all_brokers, batch_codecs, consume, create_topic, reference_partitions, unique_topic, Broker, Consumed,
 };
 use kafka_blocking::{Producer, ProducerConfig, Record, RecordMetadata};
 
 const PARTITIONS: i32 = 3;
 
 fn producer(b: &Broker, props: &[(&str, &str)]) -> Producer {
-    let mut config = ProducerConfig::new()
-        .bootstrap_servers(&b.bootstrap)
-        .set("linger.ms", "5");
+    let mut config = ProducerConfig::new().bootstrap_servers(&b.bootstrap).set("linger.ms", "5");
     for (k, v) in props {
         config = config.set(k, v);
     }
@@ -36,12 +33,8 @@ fn send_and_wait(b: &Broker, producer: &Producer, record: Record<'_>) -> RecordM
 }
 
 fn finish(b: &Broker, producer: Producer) {
-    producer
-        .flush()
-        .unwrap_or_else(|e| panic!("[{}] flush: {e}", b.name));
-    producer
-        .close(Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("[{}] close: {e}", b.name));
+    producer.flush().unwrap_or_else(|e| panic!("[{}] flush: {e}", b.name));
+    producer.close(Duration::from_secs(10)).unwrap_or_else(|e| panic!("[{}] close: {e}", b.name));
 }
 
 fn fresh_topic(b: &Broker, what: &str) -> String {
@@ -52,22 +45,15 @@ fn fresh_topic(b: &Broker, what: &str) -> String {
 
 /// The consumed record at (partition, offset), or a panic naming what is missing.
 fn at<'c>(b: &Broker, got: &'c [Consumed], partition: i32, offset: i64) -> &'c Consumed {
-    got.iter()
-        .find(|r| r.partition == partition && r.offset == offset)
-        .unwrap_or_else(|| {
-            panic!(
-                "[{}] the consumer saw no record at partition {partition} offset {offset}",
-                b.name
-            )
-        })
+    got.iter().find(|r| r.partition == partition && r.offset == offset).unwrap_or_else(|| {
+        panic!("[{}] the consumer saw no record at partition {partition} offset {offset}", b.name)
+    })
 }
 
 #[test]
 fn keys_and_values_round_trip_byte_for_byte() {
     let binary: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
-    let big: Vec<u8> = (0..100_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     // (key, value); None = null
     type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
     let cases: Vec<Case> = vec![
@@ -104,12 +90,7 @@ fn keys_and_values_round_trip_byte_for_byte() {
             let r = at(&b, &got, md.partition(), md.offset());
             assert_eq!(r.key.as_deref(), *key, "[{}] case {i}: key", b.name);
             assert_eq!(r.value.as_deref(), *value, "[{}] case {i}: value", b.name);
-            assert!(
-                r.headers.is_empty(),
-                "[{}] case {i}: headers {:?}",
-                b.name,
-                r.headers
-            );
+            assert!(r.headers.is_empty(), "[{}] case {i}: headers {:?}", b.name, r.headers);
         }
     }
 }
@@ -135,22 +116,9 @@ fn headers_round_trip_in_order_with_repeats_and_null_values() {
                 .header("\u{e9}t\u{e9}", "unicode name".as_bytes())
                 .header("dup", b"third"),
         );
-        let md_none = send_and_wait(
-            &b,
-            &p,
-            Record::new(&topic)
-                .key("no headers")
-                .value(b"v")
-                .partition(0),
-        );
-        let md_one_null = send_and_wait(
-            &b,
-            &p,
-            Record::new(&topic)
-                .value(b"v")
-                .partition(0)
-                .header_null("only"),
-        );
+        let md_none = send_and_wait(&b, &p, Record::new(&topic).key("no headers").value(b"v").partition(0));
+        let md_one_null =
+            send_and_wait(&b, &p, Record::new(&topic).value(b"v").partition(0).header_null("only"));
         finish(&b, p);
 
         let got = consume(&b, &topic, PARTITIONS, 3);
@@ -170,29 +138,14 @@ fn headers_round_trip_in_order_with_repeats_and_null_values() {
             "[{}]",
             b.name
         );
-        assert!(
-            at(&b, &got, 0, md_none.offset()).headers.is_empty(),
-            "[{}]",
-            b.name
-        );
-        assert_eq!(
-            at(&b, &got, 0, md_one_null.offset()).headers,
-            vec![h("only", None)],
-            "[{}]",
-            b.name
-        );
+        assert!(at(&b, &got, 0, md_none.offset()).headers.is_empty(), "[{}]", b.name);
+        assert_eq!(at(&b, &got, 0, md_one_null.offset()).headers, vec![h("only", None)], "[{}]", b.name);
     }
 }
 
 #[test]
 fn explicit_timestamps_round_trip() {
-    let timestamps: [i64; 5] = [
-        0,
-        1,
-        1_700_000_000_000,
-        1_700_000_000_001,
-        4_102_444_800_000,
-    ];
+    let timestamps: [i64; 5] = [0, 1, 1_700_000_000_000, 1_700_000_000_001, 4_102_444_800_000];
     for b in all_brokers() {
         let topic = fresh_topic(&b, "timestamps");
         let p = producer(&b, &[]);
@@ -200,14 +153,8 @@ fn explicit_timestamps_round_trip() {
         let order = [2usize, 0, 4, 1, 3];
         let mut sent = Vec::new();
         for &i in &order {
-            let md = send_and_wait(
-                &b,
-                &p,
-                Record::new(&topic)
-                    .value(b"t")
-                    .partition(2)
-                    .timestamp(timestamps[i]),
-            );
+            let md =
+                send_and_wait(&b, &p, Record::new(&topic).value(b"t").partition(2).timestamp(timestamps[i]));
             // As in Java, RecordMetadata carries the broker's LogAppendTime when the produce
             // response has one. librdkafka's mock cluster always answers LogAppendTime=1234
             // (even for CreateTime topics), so only Tansu can show the CreateTime here; the
@@ -240,21 +187,14 @@ fn explicit_partitions_land_where_asked_and_metadata_matches_the_consumer() {
             let partition = [2, 0, 1, 1, 2][i % 5];
             let value = format!("record-{i}");
             let fut = p
-                .send(
-                    Record::new(&topic)
-                        .key("same key everywhere")
-                        .value(&value)
-                        .partition(partition),
-                )
+                .send(Record::new(&topic).key("same key everywhere").value(&value).partition(partition))
                 .unwrap_or_else(|e| panic!("[{}] send: {e}", b.name));
             futures.push((partition, value, fut));
         }
         let sent: Vec<(i32, String, RecordMetadata)> = futures
             .into_iter()
             .map(|(partition, value, fut)| {
-                let md = fut
-                    .wait()
-                    .unwrap_or_else(|e| panic!("[{}] delivery: {e}", b.name));
+                let md = fut.wait().unwrap_or_else(|e| panic!("[{}] delivery: {e}", b.name));
                 (partition, value, md)
             })
             .collect();
@@ -282,33 +222,22 @@ fn keyed_records_land_on_the_java_murmur2_partition() {
     for b in all_brokers() {
         let topic = fresh_topic(&b, "keyed");
         let p = producer(&b, &[]);
-        let sent: Vec<RecordMetadata> = keys
-            .iter()
-            .map(|k| send_and_wait(&b, &p, Record::new(&topic).key(k).value(k)))
-            .collect();
+        let sent: Vec<RecordMetadata> =
+            keys.iter().map(|k| send_and_wait(&b, &p, Record::new(&topic).key(k).value(k))).collect();
         finish(&b, p);
 
         let got = consume(&b, &topic, PARTITIONS, keys.len());
         for (k, md) in keys.iter().zip(&sent) {
-            let java = ((kafka_blocking::partitioner::murmur2(k) as u32 & 0x7fff_ffff)
-                % PARTITIONS as u32) as i32;
+            let java =
+                ((kafka_blocking::partitioner::murmur2(k) as u32 & 0x7fff_ffff) % PARTITIONS as u32) as i32;
             assert_eq!(md.partition(), java, "[{}] key {k:?}", b.name);
-            assert_eq!(
-                at(&b, &got, java, md.offset()).key.as_deref(),
-                Some(&k[..]),
-                "[{}]",
-                b.name
-            );
+            assert_eq!(at(&b, &got, java, md.offset()).key.as_deref(), Some(&k[..]), "[{}]", b.name);
         }
         // The same keys through librdkafka's Java-compatible partitioner, into another topic.
         let reference_topic = fresh_topic(&b, "keyed-reference");
         let reference = reference_partitions(&b, &reference_topic, &keys);
         let ours: Vec<i32> = sent.iter().map(RecordMetadata::partition).collect();
-        assert_eq!(
-            ours, reference,
-            "[{}] partitions differ from librdkafka's murmur2_random",
-            b.name
-        );
+        assert_eq!(ours, reference, "[{}] partitions differ from librdkafka's murmur2_random", b.name);
     }
 }
 
@@ -327,53 +256,30 @@ fn per_partition_order_equals_send_order_for_1000_records() {
             } else {
                 Record::new(&topic).key(&key).value(&value)
             };
-            futures.push(
-                p.send(record)
-                    .unwrap_or_else(|e| panic!("[{}] send {i}: {e}", b.name)),
-            );
+            futures.push(p.send(record).unwrap_or_else(|e| panic!("[{}] send {i}: {e}", b.name)));
         }
         let sent: Vec<RecordMetadata> = futures
             .into_iter()
-            .map(|f| {
-                f.wait()
-                    .unwrap_or_else(|e| panic!("[{}] delivery: {e}", b.name))
-            })
+            .map(|f| f.wait().unwrap_or_else(|e| panic!("[{}] delivery: {e}", b.name)))
             .collect();
         finish(&b, p);
 
         let got = consume(&b, &topic, PARTITIONS, 1000);
         for partition in 0..PARTITIONS {
-            let sent_order: Vec<u32> = (0..1000u32)
-                .filter(|&i| sent[i as usize].partition() == partition)
-                .collect();
+            let sent_order: Vec<u32> =
+                (0..1000u32).filter(|&i| sent[i as usize].partition() == partition).collect();
             let read_order: Vec<u32> = got
                 .iter()
                 .filter(|r| r.partition == partition)
                 .map(|r| {
-                    u32::from_be_bytes(
-                        r.value
-                            .as_deref()
-                            .expect("value")
-                            .try_into()
-                            .expect("4-byte value"),
-                    )
+                    u32::from_be_bytes(r.value.as_deref().expect("value").try_into().expect("4-byte value"))
                 })
                 .collect();
             assert_eq!(read_order, sent_order, "[{}] partition {partition}", b.name);
-            let offsets: Vec<i64> = sent_order
-                .iter()
-                .map(|&i| sent[i as usize].offset())
-                .collect();
-            let read_offsets: Vec<i64> = got
-                .iter()
-                .filter(|r| r.partition == partition)
-                .map(|r| r.offset)
-                .collect();
-            assert_eq!(
-                offsets, read_offsets,
-                "[{}] partition {partition}: RecordMetadata offsets",
-                b.name
-            );
+            let offsets: Vec<i64> = sent_order.iter().map(|&i| sent[i as usize].offset()).collect();
+            let read_offsets: Vec<i64> =
+                got.iter().filter(|r| r.partition == partition).map(|r| r.offset).collect();
+            assert_eq!(offsets, read_offsets, "[{}] partition {partition}: RecordMetadata offsets", b.name);
         }
     }
 }
@@ -382,11 +288,7 @@ fn per_partition_order_equals_send_order_for_1000_records() {
 fn compressed_records_round_trip(codec: &str) {
     let values: Vec<Vec<u8>> = (0..500)
         .map(|i| {
-            format!(
-                "record {i}: {}",
-                "the quick brown fox jumps over the lazy dog ".repeat(8)
-            )
-            .into_bytes()
+            format!("record {i}: {}", "the quick brown fox jumps over the lazy dog ".repeat(8)).into_bytes()
         })
         .collect();
     for b in all_brokers() {
@@ -397,34 +299,20 @@ fn compressed_records_round_trip(codec: &str) {
             .enumerate()
             .map(|(i, v)| {
                 let key = format!("key-{i}");
-                p.send(
-                    Record::new(&topic)
-                        .key(&key)
-                        .value(v)
-                        .partition(0)
-                        .header("i", key.as_bytes()),
-                )
-                .unwrap_or_else(|e| panic!("[{}] {codec} send: {e}", b.name))
+                p.send(Record::new(&topic).key(&key).value(v).partition(0).header("i", key.as_bytes()))
+                    .unwrap_or_else(|e| panic!("[{}] {codec} send: {e}", b.name))
             })
             .collect();
         let sent: Vec<RecordMetadata> = futures
             .into_iter()
-            .map(|f| {
-                f.wait()
-                    .unwrap_or_else(|e| panic!("[{}] {codec} delivery: {e}", b.name))
-            })
+            .map(|f| f.wait().unwrap_or_else(|e| panic!("[{}] {codec} delivery: {e}", b.name)))
             .collect();
         finish(&b, p);
 
         let got = consume(&b, &topic, PARTITIONS, values.len());
         for (i, (v, md)) in values.iter().zip(&sent).enumerate() {
             let r = at(&b, &got, 0, md.offset());
-            assert_eq!(
-                r.value.as_deref(),
-                Some(&v[..]),
-                "[{}] {codec} record {i}",
-                b.name
-            );
+            assert_eq!(r.value.as_deref(), Some(&v[..]), "[{}] {codec} record {i}", b.name);
             assert_eq!(
                 r.key.as_deref(),
                 Some(format!("key-{i}").as_bytes()),
@@ -433,11 +321,7 @@ fn compressed_records_round_trip(codec: &str) {
             );
         }
         let codecs = batch_codecs(&b, &topic, 0);
-        assert!(
-            !codecs.is_empty(),
-            "[{}] {codec}: no stored batches",
-            b.name
-        );
+        assert!(!codecs.is_empty(), "[{}] {codec}: no stored batches", b.name);
         assert!(
             codecs.iter().all(|c| c == codec),
             "[{}] asked for {codec}, stored batches are {codecs:?}",

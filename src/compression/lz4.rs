@@ -56,15 +56,12 @@ impl Codec for Lz4 {
     fn decompress_bounded(&self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<()> {
         let mut rest = input;
         loop {
-            let mut dec =
-                lz4::Decoder::new(rest).map_err(|e| codec_error("lz4", "decompress", e))?;
+            let mut dec = lz4::Decoder::new(rest).map_err(|e| codec_error("lz4", "decompress", e))?;
             read_bounded("lz4", &mut dec, out, limit)?;
             let (after, finished) = dec.finish();
             // The decoder reports the end of its input as a plain end of stream; only
             // `finish` tells whether the frame was complete.
-            finished.map_err(|e| {
-                Error::new(ErrorKind::Compression, format!("lz4: truncated frame: {e}"))
-            })?;
+            finished.map_err(|e| Error::new(ErrorKind::Compression, format!("lz4: truncated frame: {e}")))?;
             if after.is_empty() || after.len() >= rest.len() {
                 return Ok(());
             }

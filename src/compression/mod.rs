@@ -153,13 +153,9 @@ impl FromStr for CompressionType {
     /// Parses a Java name (`none`, `gzip`, `snappy`, `lz4`, `zstd`; ASCII case ignored).
     fn from_str(s: &str) -> Result<Self> {
         let t = s.trim();
-        CompressionType::ALL.into_iter().find(|c| c.name().eq_ignore_ascii_case(t)).ok_or_else(
-            || {
-                Error::config(format!(
-                    "compression.type={s:?} is not one of none, gzip, snappy, lz4, zstd"
-                ))
-            },
-        )
+        CompressionType::ALL.into_iter().find(|c| c.name().eq_ignore_ascii_case(t)).ok_or_else(|| {
+            Error::config(format!("compression.type={s:?} is not one of none, gzip, snappy, lz4, zstd"))
+        })
     }
 }
 
@@ -181,12 +177,7 @@ pub trait Codec {
 /// Compresses `input` with `ty` at `level` (`None`: the type's default; ignored by types with
 /// no level), appending to `out`. `none` copies `input`. Out-of-range levels are clamped by the
 /// codec (config validation rejects them earlier), never a panic.
-pub fn compress(
-    ty: CompressionType,
-    level: Option<i32>,
-    input: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<()> {
+pub fn compress(ty: CompressionType, level: Option<i32>, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
     let _ = level;
     match ty {
         CompressionType::None => {
@@ -215,12 +206,7 @@ pub fn decompress(ty: CompressionType, input: &[u8], out: &mut Vec<u8>) -> Resul
 
 /// [`decompress`] with a limit other than [`MAX_DECOMPRESSED_SIZE`] on the total length of
 /// `out`.
-pub fn decompress_bounded(
-    ty: CompressionType,
-    input: &[u8],
-    out: &mut Vec<u8>,
-    limit: usize,
-) -> Result<()> {
+pub fn decompress_bounded(ty: CompressionType, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<()> {
     let start = out.len();
     let result = match ty {
         CompressionType::None => {

@@ -18,8 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// The xerial stream magic.
 pub const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0x00];
 /// The xerial stream header: magic, version 1, minimum compatible version 1.
-pub const XERIAL_HEADER: [u8; 16] =
-    [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0x00, 0, 0, 0, 1, 0, 0, 0, 1];
+pub const XERIAL_HEADER: [u8; 16] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0x00, 0, 0, 0, 1, 0, 0, 0, 1];
 /// Uncompressed bytes per block (snappy-java's default, which Kafka uses).
 pub const BLOCK_SIZE: usize = 32 * 1024;
 
@@ -39,10 +38,7 @@ fn malformed(msg: impl Into<String>) -> Error {
 fn decompress_raw(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<()> {
     let n = snap::raw::decompress_len(block).map_err(|e| codec_error("snappy", "decompress", e))?;
     if n > block.len().saturating_mul(MAX_EXPANSION) {
-        return Err(malformed(format!(
-            "block of {} bytes claims {n} uncompressed bytes",
-            block.len()
-        )));
+        return Err(malformed(format!("block of {} bytes claims {n} uncompressed bytes", block.len())));
     }
     let start = out.len();
     if start.saturating_add(n) > limit {
@@ -106,13 +102,9 @@ impl Codec for Snappy {
             }
             let len = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
             rest = &rest[4..];
-            let len = usize::try_from(len)
-                .map_err(|_| malformed(format!("negative block length {len}")))?;
+            let len = usize::try_from(len).map_err(|_| malformed(format!("negative block length {len}")))?;
             if len > rest.len() {
-                return Err(malformed(format!(
-                    "block of {len} bytes but only {} remain",
-                    rest.len()
-                )));
+                return Err(malformed(format!("block of {len} bytes but only {} remain", rest.len())));
             }
             decompress_raw(&rest[..len], out, limit)?;
             rest = &rest[len..];

@@ -260,20 +260,12 @@ impl ProducerConfig {
                 Some(near) => format!(" (did you mean '{near}'?)"),
                 None => String::new(),
             };
-            self.errors.push((
-                key.to_string(),
-                format!("unknown configuration key '{key}'{hint}"),
-            ));
+            self.errors.push((key.to_string(), format!("unknown configuration key '{key}'{hint}")));
             return self;
         };
         if let Err(why) = def.check(Some(value)) {
-            let shown = if matches!(def.kind, PropertyKind::Password) {
-                "[hidden]"
-            } else {
-                value
-            };
-            self.errors
-                .push((key.to_string(), format!("{key}={shown:?}: {why}")));
+            let shown = if matches!(def.kind, PropertyKind::Password) { "[hidden]" } else { value };
+            self.errors.push((key.to_string(), format!("{key}={shown:?}: {why}")));
             return self;
         }
         self.explicitly_set.insert(def.name);
@@ -289,8 +281,7 @@ impl ProducerConfig {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        iter.into_iter()
-            .fold(ProducerConfig::new(), |c, (k, v)| c.set(k.as_ref(), v))
+        iter.into_iter().fold(ProducerConfig::new(), |c, (k, v)| c.set(k.as_ref(), v))
     }
 
     /// Writes a value that `def.check` accepted into its field.
@@ -309,9 +300,7 @@ impl ProducerConfig {
             "acks" => self.acks = Acks::parse(v).unwrap_or(Acks::All),
             "linger.ms" => self.linger = from_millis(v),
             "batch.size" => self.batch_size = int_of(v) as usize,
-            "buffer.memory" => {
-                self.buffer_memory = usize::try_from(int_of(v)).unwrap_or(usize::MAX)
-            }
+            "buffer.memory" => self.buffer_memory = usize::try_from(int_of(v)).unwrap_or(usize::MAX),
             "max.block.ms" => self.max_block = from_millis(v),
             "compression.type" => self.compression_type = v.to_string(),
             "compression.gzip.level" => self.compression_gzip_level = int_of(v) as i32,
@@ -336,28 +325,18 @@ impl ProducerConfig {
             "reconnect.backoff.ms" => self.reconnect_backoff = from_millis(v),
             "reconnect.backoff.max.ms" => self.reconnect_backoff_max = from_millis(v),
             "connections.max.idle.ms" => self.connections_max_idle = from_millis(v),
-            "socket.connection.setup.timeout.ms" => {
-                self.socket_connection_setup_timeout = from_millis(v)
-            }
+            "socket.connection.setup.timeout.ms" => self.socket_connection_setup_timeout = from_millis(v),
             "socket.connection.setup.timeout.max.ms" => {
                 self.socket_connection_setup_timeout_max = from_millis(v)
             }
-            "partitioner.ignore.keys" => {
-                self.partitioner_ignore_keys = parse_bool(v).unwrap_or(false)
-            }
+            "partitioner.ignore.keys" => self.partitioner_ignore_keys = parse_bool(v).unwrap_or(false),
             "partitioner.adaptive.partitioning.enable" => {
                 self.partitioner_adaptive_partitioning_enable = parse_bool(v).unwrap_or(true)
             }
-            "partitioner.availability.timeout.ms" => {
-                self.partitioner_availability_timeout = from_millis(v)
-            }
+            "partitioner.availability.timeout.ms" => self.partitioner_availability_timeout = from_millis(v),
             "security.protocol" => self.security_protocol = v.to_ascii_uppercase(),
             _ => {
-                debug_assert!(
-                    !def.supported,
-                    "supported property {} has no field",
-                    def.name
-                );
+                debug_assert!(!def.supported, "supported property {} has no field", def.name);
                 self.other.insert(def.name.to_string(), v.to_string());
             }
         }
@@ -390,9 +369,7 @@ impl ProducerConfig {
             "retries" => self.retries.to_string(),
             "retry.backoff.ms" => millis(self.retry_backoff),
             "retry.backoff.max.ms" => millis(self.retry_backoff_max),
-            "max.in.flight.requests.per.connection" => {
-                self.max_in_flight_requests_per_connection.to_string()
-            }
+            "max.in.flight.requests.per.connection" => self.max_in_flight_requests_per_connection.to_string(),
             "enable.idempotence" => self.enable_idempotence.to_string(),
             "transactional.id" => return self.transactional_id.clone(),
             "transaction.timeout.ms" => millis(self.transaction_timeout),
@@ -402,9 +379,7 @@ impl ProducerConfig {
             "reconnect.backoff.max.ms" => millis(self.reconnect_backoff_max),
             "connections.max.idle.ms" => millis(self.connections_max_idle),
             "socket.connection.setup.timeout.ms" => millis(self.socket_connection_setup_timeout),
-            "socket.connection.setup.timeout.max.ms" => {
-                millis(self.socket_connection_setup_timeout_max)
-            }
+            "socket.connection.setup.timeout.max.ms" => millis(self.socket_connection_setup_timeout_max),
             "partitioner.ignore.keys" => self.partitioner_ignore_keys.to_string(),
             "partitioner.adaptive.partitioning.enable" => {
                 self.partitioner_adaptive_partitioning_enable.to_string()
@@ -445,10 +420,7 @@ impl ProducerConfig {
         problems.extend(self.resolve().1);
         match problems.len() {
             0 => Ok(()),
-            1 => Err(Error::config(format!(
-                "invalid producer configuration: {}",
-                problems[0]
-            ))),
+            1 => Err(Error::config(format!("invalid producer configuration: {}", problems[0]))),
             n => Err(Error::config(format!(
                 "invalid producer configuration ({n} problems): {}",
                 problems.join("; ")
@@ -531,16 +503,10 @@ impl ProducerConfig {
                 } else {
                     "enable.idempotence=false".to_string()
                 };
-                problems.push(format!(
-                    "transactional.id={id:?} requires idempotence, but {why}"
-                ));
+                problems.push(format!("transactional.id={id:?} requires idempotence, but {why}"));
             }
         }
-        if self
-            .other
-            .get("transaction.two.phase.commit.enable")
-            .map(String::as_str)
-            == Some("true")
+        if self.other.get("transaction.two.phase.commit.enable").map(String::as_str) == Some("true")
             && self.is_set("transaction.timeout.ms")
         {
             problems.push(format!(
@@ -833,11 +799,7 @@ mod tests {
         ];
         for (key, value) in expect {
             assert_eq!(c.get(key).as_deref(), Some(value), "{key}");
-            assert_eq!(
-                lookup(key).unwrap().default,
-                value,
-                "table default of {key}"
-            );
+            assert_eq!(lookup(key).unwrap().default, value, "table default of {key}");
         }
         assert_eq!(c.get("bootstrap.servers"), None);
         assert_eq!(c.get("transactional.id"), None);
@@ -856,12 +818,7 @@ mod tests {
             if def.default.is_empty() {
                 continue;
             }
-            assert_eq!(
-                def.check(Some(def.default)),
-                Ok(()),
-                "default of {}",
-                def.name
-            );
+            assert_eq!(def.check(Some(def.default)), Ok(()), "default of {}", def.name);
             let set = ProducerConfig::new().set(def.name, def.default);
             assert!(set.errors.is_empty(), "{}: {:?}", def.name, set.errors);
             assert_eq!(set.get(def.name), c.get(def.name), "{}", def.name);
@@ -875,10 +832,7 @@ mod tests {
         let samples: &[(&str, &str)] = &[
             ("bootstrap.servers", "a:1,b:2"),
             ("client.id", "me"),
-            (
-                "client.dns.lookup",
-                "resolve_canonical_bootstrap_servers_only",
-            ),
+            ("client.dns.lookup", "resolve_canonical_bootstrap_servers_only"),
             ("acks", "1"),
             ("security.protocol", "PLAINTEXT"),
             ("compression.type", "zstd"),
@@ -889,21 +843,14 @@ mod tests {
                 Some((_, v)) => v.to_string(),
                 None => match def.kind {
                     PropertyKind::Bool => (def.default != "true").to_string(),
-                    PropertyKind::Int { min, .. } | PropertyKind::Long { min } => {
-                        (min + 7).to_string()
-                    }
+                    PropertyKind::Int { min, .. } | PropertyKind::Long { min } => (min + 7).to_string(),
                     PropertyKind::DurationMs { min, .. } => (min + 7).to_string(),
                     _ => panic!("add a sample value for {}", def.name),
                 },
             };
             let c = ProducerConfig::new().set(def.name, &value);
             assert!(c.errors.is_empty(), "{}: {:?}", def.name, c.errors);
-            assert_eq!(
-                c.get(def.name).as_deref(),
-                Some(value.as_str()),
-                "{}",
-                def.name
-            );
+            assert_eq!(c.get(def.name).as_deref(), Some(value.as_str()), "{}", def.name);
             assert!(c.other.is_empty(), "{} went to `other`", def.name);
         }
     }
@@ -951,71 +898,45 @@ mod tests {
             ("enable.idempotence", "TRUE"),
             ("transactional.id", "tx-1"),
             ("metadata.max.age.ms", "60000"),
-            (
-                "client.dns.lookup",
-                "resolve_canonical_bootstrap_servers_only",
-            ),
+            ("client.dns.lookup", "resolve_canonical_bootstrap_servers_only"),
         ]);
         typed.validate().unwrap();
         named.validate().unwrap();
         assert_eq!(format!("{typed:?}"), format!("{named:?}"));
         for def in PROPERTIES {
             assert_eq!(typed.get(def.name), named.get(def.name), "{}", def.name);
-            assert_eq!(
-                typed.is_set(def.name),
-                named.is_set(def.name),
-                "{}",
-                def.name
-            );
+            assert_eq!(typed.is_set(def.name), named.is_set(def.name), "{}", def.name);
         }
-        assert_eq!(
-            named.bootstrap_servers,
-            vec!["k1:9092".to_string(), "k2:9093".to_string()]
-        );
+        assert_eq!(named.bootstrap_servers, vec!["k1:9092".to_string(), "k2:9093".to_string()]);
         assert_eq!(named.acks, Acks::All);
         assert_eq!(named.linger, Duration::from_millis(20));
         assert_eq!(named.buffer_memory, 1 << 26);
         assert_eq!(named.compression_type, "lz4");
         assert_eq!(named.transactional_id.as_deref(), Some("tx-1"));
-        assert_eq!(
-            named.client_dns_lookup,
-            ClientDnsLookup::ResolveCanonicalBootstrapServersOnly
-        );
+        assert_eq!(named.client_dns_lookup, ClientDnsLookup::ResolveCanonicalBootstrapServersOnly);
     }
 
     #[test]
     fn acks_values() {
-        for (v, acks, wire) in [
-            ("all", Acks::All, -1),
-            ("-1", Acks::All, -1),
-            ("0", Acks::None, 0),
-            ("1", Acks::Leader, 1),
-        ] {
+        for (v, acks, wire) in
+            [("all", Acks::All, -1), ("-1", Acks::All, -1), ("0", Acks::None, 0), ("1", Acks::Leader, 1)]
+        {
             let c = valid().enable_idempotence(false).set("acks", v);
             assert_eq!(c.acks, acks);
             assert_eq!(c.acks.as_i16(), wire);
             c.validate().unwrap();
         }
         let msg = err_of(&valid().set("acks", "2"));
-        assert!(
-            msg.contains("acks=\"2\"") && msg.contains("all, -1, 0, 1"),
-            "{msg}"
-        );
+        assert!(msg.contains("acks=\"2\"") && msg.contains("all, -1, 0, 1"), "{msg}");
     }
 
     #[test]
     fn unknown_key_is_named_with_a_suggestion() {
         let msg = err_of(&valid().set("linger.mss", "5"));
-        assert!(
-            msg.contains("unknown configuration key 'linger.mss'"),
-            "{msg}"
-        );
+        assert!(msg.contains("unknown configuration key 'linger.mss'"), "{msg}");
         assert!(msg.contains("did you mean 'linger.ms'"), "{msg}");
         let msg = err_of(&valid().set("no.such.thing", "1"));
-        assert!(
-            msg.contains("'no.such.thing'") && !msg.contains("did you mean"),
-            "{msg}"
-        );
+        assert!(msg.contains("'no.such.thing'") && !msg.contains("did you mean"), "{msg}");
     }
 
     #[test]
@@ -1059,13 +980,7 @@ mod tests {
 
     #[test]
     fn ranges_match_java() {
-        let ok = |k: &str, v: &str| {
-            valid()
-                .enable_idempotence(false)
-                .set(k, v)
-                .validate()
-                .is_ok()
-        };
+        let ok = |k: &str, v: &str| valid().enable_idempotence(false).set(k, v).validate().is_ok();
         assert!(ok("batch.size", "0"));
         assert!(!ok("batch.size", "2147483648"));
         assert!(ok("max.request.size", "0"));
@@ -1100,54 +1015,33 @@ mod tests {
     fn bootstrap_servers_are_checked() {
         let msg = err_of(&ProducerConfig::new());
         assert!(msg.contains("bootstrap.servers is required"), "{msg}");
-        for bad in [
-            "",
-            " , ",
-            "localhost",
-            "localhost:",
-            "localhost:0",
-            "localhost:70000",
-            ":9092",
-            "a:1,a:1",
-        ] {
+        for bad in
+            ["", " , ", "localhost", "localhost:", "localhost:0", "localhost:70000", ":9092", "a:1,a:1"]
+        {
             let msg = err_of(&ProducerConfig::new().set("bootstrap.servers", bad));
             assert!(msg.contains("bootstrap.servers"), "{bad:?}: {msg}");
         }
-        let c =
-            ProducerConfig::new().set("bootstrap.servers", " a:1 ,[::1]:9092,b.example.com:9093,");
+        let c = ProducerConfig::new().set("bootstrap.servers", " a:1 ,[::1]:9092,b.example.com:9093,");
         c.validate().unwrap();
-        assert_eq!(
-            c.bootstrap_servers,
-            vec!["a:1", "[::1]:9092", "b.example.com:9093"]
-        );
+        assert_eq!(c.bootstrap_servers, vec!["a:1", "[::1]:9092", "b.example.com:9093"]);
     }
 
     #[test]
     fn security_protocol_only_plaintext() {
-        valid()
-            .set("security.protocol", "plaintext")
-            .validate()
-            .unwrap();
+        valid().set("security.protocol", "plaintext").validate().unwrap();
         let msg = err_of(&valid().set("security.protocol", "SASL_SSL"));
         assert!(
-            msg.contains("security.protocol=\"SASL_SSL\"")
-                && msg.contains("TLS/SASL are not supported yet"),
+            msg.contains("security.protocol=\"SASL_SSL\"") && msg.contains("TLS/SASL are not supported yet"),
             "{msg}"
         );
         let msg = err_of(&valid().set("security.protocol", "QUIC"));
-        assert!(
-            msg.contains("PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"),
-            "{msg}"
-        );
+        assert!(msg.contains("PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"), "{msg}");
     }
 
     #[test]
     fn java_only_keys_are_kept_but_unsupported() {
         let c = valid()
-            .set(
-                "key.serializer",
-                "org.apache.kafka.common.serialization.StringSerializer",
-            )
+            .set("key.serializer", "org.apache.kafka.common.serialization.StringSerializer")
             .set("ssl.truststore.password", "s3cret")
             .set("interceptor.classes", "");
         c.validate().unwrap();
@@ -1159,20 +1053,14 @@ mod tests {
         assert_eq!(c.get("sasl.mechanism").as_deref(), Some("GSSAPI"));
         assert_eq!(c.get("partitioner.class"), None);
         let debug = format!("{c:?}");
-        assert!(
-            !debug.contains("s3cret") && debug.contains("[hidden]"),
-            "{debug}"
-        );
+        assert!(!debug.contains("s3cret") && debug.contains("[hidden]"), "{debug}");
         let msg = err_of(
             &valid()
                 .set("sasl.jaas.config", "x")
                 .set("ssl.keystore.password", "pw")
                 .set("key.serializer", " "),
         );
-        assert!(
-            msg.contains("key.serializer") && !msg.contains("\"pw\""),
-            "{msg}"
-        );
+        assert!(msg.contains("key.serializer") && !msg.contains("\"pw\""), "{msg}");
     }
 
     #[test]
@@ -1198,34 +1086,14 @@ mod tests {
     #[test]
     fn explicit_idempotence_conflicts_are_errors() {
         let msg = err_of(&valid().enable_idempotence(true).acks(Acks::Leader));
-        assert!(
-            msg.contains("enable.idempotence=true requires acks=all, but acks=1"),
-            "{msg}"
-        );
-        let msg = err_of(
-            &valid()
-                .set("enable.idempotence", "true")
-                .set("retries", "0"),
-        );
-        assert!(
-            msg.contains("enable.idempotence=true requires retries > 0, but retries=0"),
-            "{msg}"
-        );
-        let msg = err_of(
-            &valid()
-                .enable_idempotence(true)
-                .max_in_flight_requests_per_connection(6),
-        );
-        assert!(
-            msg.contains("max.in.flight.requests.per.connection <= 5, but it is 6"),
-            "{msg}"
-        );
+        assert!(msg.contains("enable.idempotence=true requires acks=all, but acks=1"), "{msg}");
+        let msg = err_of(&valid().set("enable.idempotence", "true").set("retries", "0"));
+        assert!(msg.contains("enable.idempotence=true requires retries > 0, but retries=0"), "{msg}");
+        let msg = err_of(&valid().enable_idempotence(true).max_in_flight_requests_per_connection(6));
+        assert!(msg.contains("max.in.flight.requests.per.connection <= 5, but it is 6"), "{msg}");
         // Java rejects > 5 in flight even with idempotence only on by default.
         let msg = err_of(&valid().max_in_flight_requests_per_connection(6));
-        assert!(
-            msg.contains("enable.idempotence=true (the default) requires max.in.flight"),
-            "{msg}"
-        );
+        assert!(msg.contains("enable.idempotence=true (the default) requires max.in.flight"), "{msg}");
         // Explicitly off: anything goes.
         valid()
             .enable_idempotence(false)
@@ -1243,26 +1111,18 @@ mod tests {
         assert!(c.idempotence_enabled());
         let msg = err_of(&valid().transactional_id("orders").enable_idempotence(false));
         assert!(
-            msg.contains(
-                "transactional.id=\"orders\" requires idempotence, but enable.idempotence=false"
-            ),
+            msg.contains("transactional.id=\"orders\" requires idempotence, but enable.idempotence=false"),
             "{msg}"
         );
         let msg = err_of(&valid().transactional_id("orders").acks(Acks::Leader));
-        assert!(
-            msg.contains("transactional.id=\"orders\" requires idempotence"),
-            "{msg}"
-        );
+        assert!(msg.contains("transactional.id=\"orders\" requires idempotence"), "{msg}");
         let msg = err_of(
             &valid()
                 .transactional_id("orders")
                 .set("transaction.two.phase.commit.enable", "true")
                 .transaction_timeout(Duration::from_secs(10)),
         );
-        assert!(
-            msg.contains("transaction.two.phase.commit.enable=true"),
-            "{msg}"
-        );
+        assert!(msg.contains("transaction.two.phase.commit.enable=true"), "{msg}");
     }
 
     #[test]
@@ -1274,7 +1134,9 @@ mod tests {
                 .delivery_timeout(Duration::from_millis(1099)),
         );
         assert!(
-            msg.contains("delivery.timeout.ms=1099 must be >= linger.ms (100) + request.timeout.ms (1000) = 1100"),
+            msg.contains(
+                "delivery.timeout.ms=1099 must be >= linger.ms (100) + request.timeout.ms (1000) = 1100"
+            ),
             "{msg}"
         );
         valid()
@@ -1286,32 +1148,20 @@ mod tests {
         // Left at its default, it is raised instead (Java's backward-compatible behaviour).
         let c = valid().request_timeout(Duration::from_secs(200));
         c.validate().unwrap();
-        assert_eq!(
-            c.resolved().unwrap().delivery_timeout,
-            Duration::from_millis(200_005)
-        );
+        assert_eq!(c.resolved().unwrap().delivery_timeout, Duration::from_millis(200_005));
         assert_eq!(c.delivery_timeout, Duration::from_secs(120));
     }
 
     #[test]
     fn backoff_adjustments_follow_java() {
         let c = valid().reconnect_backoff(Duration::from_millis(300));
-        assert_eq!(
-            c.resolved().unwrap().reconnect_backoff_max,
-            Duration::from_millis(300)
-        );
+        assert_eq!(c.resolved().unwrap().reconnect_backoff_max, Duration::from_millis(300));
         let c = valid()
             .reconnect_backoff(Duration::from_millis(300))
             .reconnect_backoff_max(Duration::from_secs(5));
-        assert_eq!(
-            c.resolved().unwrap().reconnect_backoff_max,
-            Duration::from_secs(5)
-        );
+        assert_eq!(c.resolved().unwrap().reconnect_backoff_max, Duration::from_secs(5));
         // retry.backoff.ms above its max is allowed (constant backoff), as in Java.
-        valid()
-            .retry_backoff(Duration::from_secs(5))
-            .validate()
-            .unwrap();
+        valid().retry_backoff(Duration::from_secs(5)).validate().unwrap();
     }
 
     #[test]

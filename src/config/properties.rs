@@ -78,10 +78,7 @@ const fn ms(min: u64) -> PropertyKind {
 }
 
 const fn ms_int(min: u64) -> PropertyKind {
-    PropertyKind::DurationMs {
-        min,
-        max: I32_MAX as u64,
-    }
+    PropertyKind::DurationMs { min, max: I32_MAX as u64 }
 }
 
 const fn int(min: i64) -> PropertyKind {
@@ -95,13 +92,7 @@ const fn p(
     supported: bool,
     doc: &'static str,
 ) -> PropertyDef {
-    PropertyDef {
-        name,
-        kind,
-        default,
-        doc,
-        supported,
-    }
+    PropertyDef { name, kind, default, doc, supported }
 }
 
 /// The `compression.type` names.
@@ -111,10 +102,7 @@ pub const ACKS_VALUES: &[&str] = &["all", "-1", "0", "1"];
 /// The `security.protocol` names.
 pub const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
 /// The `client.dns.lookup` values.
-pub const CLIENT_DNS_LOOKUPS: &[&str] = &[
-    "use_all_dns_ips",
-    "resolve_canonical_bootstrap_servers_only",
-];
+pub const CLIENT_DNS_LOOKUPS: &[&str] = &["use_all_dns_ips", "resolve_canonical_bootstrap_servers_only"];
 
 /// Every producer property, in documentation order: the supported ones first.
 #[rustfmt::skip]
@@ -162,31 +150,31 @@ pub static PROPERTIES: &[PropertyDef] = &[
       "Largest wait between retries. If retry.backoff.ms is larger, retry.backoff.max.ms is used as a constant backoff."),
     p("max.in.flight.requests.per.connection", int(1), "5", true,
       "Requests sent on one connection without an answer yet. Idempotence needs at most 5."),
-    p("enable.idempotence", PropertyKind::Bool, "true", true,
+    p("enable.idempotence", PropertyKind::Bool, "true", false,
       "Write each record exactly once per partition even across retries. Needs acks=all, retries > 0 and at most 5 in-flight requests. Left at its default, acks 0/1 or retries=0 turn it off; set explicitly, they are errors. More than 5 in flight is an error either way."),
-    p("transactional.id", PropertyKind::String, "", true,
+    p("transactional.id", PropertyKind::String, "", false,
       "Identity for transactions, stable across restarts. Setting it implies enable.idempotence. Must not be empty when set."),
-    p("transaction.timeout.ms", ms_int(0), "60000", true,
+    p("transaction.timeout.ms", ms_int(0), "60000", false,
       "How long the coordinator lets a transaction stay open before aborting it. Must not exceed the broker's transaction.max.timeout.ms."),
     p("metadata.max.age.ms", ms(0), "300000", true,
       "Refresh the cluster metadata at least this often, even without errors, to find new brokers and partitions."),
-    p("metadata.max.idle.ms", ms(5000), "300000", true,
+    p("metadata.max.idle.ms", ms(5000), "300000", false,
       "Forget the metadata of a topic not produced to for this long."),
     p("reconnect.backoff.ms", ms(0), "50", true,
       "First wait before reconnecting to a broker; grows exponentially up to reconnect.backoff.max.ms. If set without reconnect.backoff.max.ms, the backoff stays constant."),
     p("reconnect.backoff.max.ms", ms(0), "1000", true,
       "Largest wait before reconnecting to a broker that keeps failing."),
-    p("connections.max.idle.ms", ms(0), "540000", true,
+    p("connections.max.idle.ms", ms(0), "540000", false,
       "Close connections idle for this long."),
     p("socket.connection.setup.timeout.ms", ms(0), "10000", true,
       "How long to wait for a TCP connection to be established; grows exponentially up to socket.connection.setup.timeout.max.ms."),
-    p("socket.connection.setup.timeout.max.ms", ms(0), "30000", true,
+    p("socket.connection.setup.timeout.max.ms", ms(0), "30000", false,
       "Largest connection setup timeout."),
     p("partitioner.ignore.keys", PropertyKind::Bool, "false", true,
       "If true, keys do not choose the partition; records go to the sticky partition."),
-    p("partitioner.adaptive.partitioning.enable", PropertyKind::Bool, "true", true,
+    p("partitioner.adaptive.partitioning.enable", PropertyKind::Bool, "true", false,
       "If true, the sticky partitioner favours partitions on brokers that drain faster."),
-    p("partitioner.availability.timeout.ms", ms(0), "0", true,
+    p("partitioner.availability.timeout.ms", ms(0), "0", false,
       "Treat a partition as unavailable when its broker has not taken a produce request for this long; 0 disables."),
     p("security.protocol", PropertyKind::EnumIgnoreCase(SECURITY_PROTOCOLS), "PLAINTEXT", true,
       "Protocol to talk to brokers. Only PLAINTEXT is implemented; SSL and SASL are not supported yet."),
@@ -328,12 +316,7 @@ pub(crate) fn parse_bool(value: &str) -> Option<bool> {
 
 /// Splits a list value on commas, trimming blanks and dropping empty entries.
 pub(crate) fn parse_list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
 impl PropertyDef {
@@ -353,9 +336,7 @@ impl PropertyDef {
             }
             PropertyKind::Int { min, max } => check_range(value, min, max)?,
             PropertyKind::Long { min } => check_range(value, min, i64::MAX)?,
-            PropertyKind::DurationMs { min, max } => {
-                check_range(value, min as i64, max.min(MS_MAX) as i64)?
-            }
+            PropertyKind::DurationMs { min, max } => check_range(value, min as i64, max.min(MS_MAX) as i64)?,
             PropertyKind::Double { min, max } => {
                 let v: f64 = value
                     .trim()
@@ -372,10 +353,7 @@ impl PropertyDef {
             }
             PropertyKind::EnumIgnoreCase(options) => {
                 if !options.iter().any(|o| o.eq_ignore_ascii_case(value.trim())) {
-                    return Err(format!(
-                        "accepted (any letter case): {}",
-                        options.join(", ")
-                    ));
+                    return Err(format!("accepted (any letter case): {}", options.join(", ")));
                 }
             }
             PropertyKind::Class => {
@@ -483,10 +461,7 @@ fn check_bootstrap(value: &str) -> Result<(), String> {
     for (i, entry) in entries.iter().enumerate() {
         let ok = match entry.rsplit_once(':') {
             Some((host, port)) => {
-                let host = host
-                    .strip_prefix('[')
-                    .and_then(|h| h.strip_suffix(']'))
-                    .unwrap_or(host);
+                let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
                 !host.is_empty()
                     && !host.contains(char::is_whitespace)
                     && matches!(port.parse::<u16>(), Ok(p) if p > 0)
@@ -494,9 +469,7 @@ fn check_bootstrap(value: &str) -> Result<(), String> {
             None => false,
         };
         if !ok {
-            return Err(format!(
-                "entry '{entry}' is not host:port with a port from 1 to 65535"
-            ));
+            return Err(format!("entry '{entry}' is not host:port with a port from 1 to 65535"));
         }
         if entries[..i].contains(entry) {
             return Err(format!("entry '{entry}' is listed twice"));

@@ -6,7 +6,7 @@
 //! The message always names the cause and the values involved, e.g.
 //! `record of 2000000 bytes exceeds max.request.size=1048576`.
 //!
-//! Broker error codes live in one table, [`codes`], one row per Kafka error code (as the
+//! Broker error codes live in one table (`codes.rs`), one row per Kafka error code (as the
 //! Java client's `Errors` enum and franz-go's `kerr` do). A code the table does not know
 //! is still carried as a [`KafkaCode`] and reported as `UNKNOWN(<code>)`.
 //!
@@ -147,8 +147,7 @@ impl Error {
 
     /// Whether the current transaction must be aborted (it can then go on with a new one).
     pub fn txn_requires_abort(&self) -> bool {
-        !self.is_fatal()
-            && matches!(self.kind, ErrorKind::Broker(_) | ErrorKind::Timeout | ErrorKind::Io)
+        !self.is_fatal() && matches!(self.kind, ErrorKind::Broker(_) | ErrorKind::Timeout | ErrorKind::Io)
     }
 
     /// The same error with `context: ` put in front of its message.

@@ -119,9 +119,7 @@ fn connect_one(sa: SocketAddr, opts: &SocketOptions) -> Result<TcpStream> {
             .set_recv_buffer_size(opts.receive_buffer_bytes as usize)
             .map_err(|e| ctx("setting receive.buffer.bytes for", e))?;
     }
-    socket
-        .connect_timeout(&SockAddr::from(sa), opts.connect_timeout)
-        .map_err(|e| ctx("connecting to", e))?;
+    socket.connect_timeout(&SockAddr::from(sa), opts.connect_timeout).map_err(|e| ctx("connecting to", e))?;
     socket.set_write_timeout(Some(opts.write_timeout)).map_err(|e| ctx("setting write timeout for", e))?;
     Ok(socket.into())
 }
@@ -140,7 +138,9 @@ pub fn spawn_reader(
         .name(format!("kafka-reader-{node}"))
         .spawn(move || {
             let error = match run_reader(node, conn_id, &addr, &opts, &events) {
-                Ok(()) => Error::new(crate::ErrorKind::Io, format!("broker {node} at {addr} closed the connection")),
+                Ok(()) => {
+                    Error::new(crate::ErrorKind::Io, format!("broker {node} at {addr} closed the connection"))
+                }
                 Err(e) => e,
             };
             let _ = events.send(NetEvent::Closed { node, conn_id, error });
@@ -149,7 +149,13 @@ pub fn spawn_reader(
         .map_err(|e| Error::io("spawning a connection reader thread", e))
 }
 
-fn run_reader(node: i32, conn_id: u64, addr: &str, opts: &SocketOptions, events: &Sender<NetEvent>) -> Result<()> {
+fn run_reader(
+    node: i32,
+    conn_id: u64,
+    addr: &str,
+    opts: &SocketOptions,
+    events: &Sender<NetEvent>,
+) -> Result<()> {
     let stream = connect(addr, opts)?;
     let writer = stream.try_clone().map_err(|e| Error::io(format!("cloning socket to {addr}"), e))?;
     if events.send(NetEvent::Connected { node, conn_id, stream: writer }).is_err() {

@@ -72,7 +72,10 @@ impl Cluster {
 
     /// Builds a new view from a Metadata response, keeping topics the response did not mention
     /// from `previous` (a request lists only some topics).
-    pub fn from_response(previous: &Cluster, resp: &MetadataResponse) -> (Cluster, HashMap<String, KafkaCode>) {
+    pub fn from_response(
+        previous: &Cluster,
+        resp: &MetadataResponse,
+    ) -> (Cluster, HashMap<String, KafkaCode>) {
         let mut brokers = HashMap::with_capacity(resp.brokers.len());
         for b in &resp.brokers {
             brokers.insert(
@@ -98,9 +101,11 @@ impl Cluster {
                 if p.partition_index < 0 {
                     continue;
                 }
-                let ok = KafkaCode(p.error_code).is_ok() || p.error_code == KafkaCode::REPLICA_NOT_AVAILABLE.0;
+                let ok =
+                    KafkaCode(p.error_code).is_ok() || p.error_code == KafkaCode::REPLICA_NOT_AVAILABLE.0;
                 let leader = if ok && brokers.contains_key(&p.leader_id) { p.leader_id } else { -1 };
-                partitions[p.partition_index as usize] = PartitionInfo { leader, leader_epoch: p.leader_epoch };
+                partitions[p.partition_index as usize] =
+                    PartitionInfo { leader, leader_epoch: p.leader_epoch };
             }
             let available = (0..count as i32).filter(|&i| partitions[i as usize].leader >= 0).collect();
             topics.insert(name, Arc::new(TopicInfo { id: t.topic_id, partitions, available }));
@@ -232,7 +237,7 @@ impl Metadata {
     pub fn update_due(&self, now: Instant, max_age: Duration) -> bool {
         let st = self.state.lock();
         st.need_update
-            || st.last_update.map_or(true, |t| now.duration_since(t) >= max_age)
+            || st.last_update.is_none_or(|t| now.duration_since(t) >= max_age)
             || st.wanted.iter().any(|t| !st.cluster.topics.contains_key(t))
     }
 
@@ -254,7 +259,8 @@ impl Metadata {
         }
         st.cluster = Arc::new(cluster);
         // A topic that was wanted and is now known stays in the request set via `topics`.
-        let known: Vec<String> = st.wanted.iter().filter(|t| st.cluster.topics.contains_key(*t)).cloned().collect();
+        let known: Vec<String> =
+            st.wanted.iter().filter(|t| st.cluster.topics.contains_key(*t)).cloned().collect();
         for t in known {
             st.wanted.remove(&t);
         }
@@ -315,7 +321,13 @@ mod tests {
     }
 
     fn topic(name: &str, code: i16, parts: Vec<MetadataPartition>) -> MetadataTopic {
-        MetadataTopic { error_code: code, name: Some(name.into()), topic_id: [0; 16], is_internal: false, partitions: parts }
+        MetadataTopic {
+            error_code: code,
+            name: Some(name.into()),
+            topic_id: [0; 16],
+            is_internal: false,
+            partitions: parts,
+        }
     }
 
     #[test]
@@ -337,7 +349,13 @@ mod tests {
         let m = Metadata::new();
         m.update(&resp(vec![topic("nope", 3, vec![])]), Instant::now());
         let e = m
-            .wait_for_topic("nope", None, Instant::now() + Duration::from_millis(20), Duration::from_millis(20), || {})
+            .wait_for_topic(
+                "nope",
+                None,
+                Instant::now() + Duration::from_millis(20),
+                Duration::from_millis(20),
+                || {},
+            )
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::UnknownTopicOrPartition);
         assert!(e.to_string().contains("'nope'") && e.to_string().contains("20 ms"), "{e}");
@@ -348,7 +366,13 @@ mod tests {
         let m = Metadata::new();
         m.note_error(&Error::new(ErrorKind::Io, "connecting to 127.0.0.1:1: connection refused"));
         let e = m
-            .wait_for_topic("t", None, Instant::now() + Duration::from_millis(5), Duration::from_millis(5), || {})
+            .wait_for_topic(
+                "t",
+                None,
+                Instant::now() + Duration::from_millis(5),
+                Duration::from_millis(5),
+                || {},
+            )
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout);
         assert!(e.to_string().contains("last error: connecting to 127.0.0.1:1: connection refused"), "{e}");
@@ -359,7 +383,13 @@ mod tests {
         let m = Metadata::new();
         m.update(&resp(vec![topic("bad name", 17, vec![])]), Instant::now());
         let e = m
-            .wait_for_topic("bad name", None, Instant::now() + Duration::from_secs(5), Duration::from_secs(5), || {})
+            .wait_for_topic(
+                "bad name",
+                None,
+                Instant::now() + Duration::from_secs(5),
+                Duration::from_secs(5),
+                || {},
+            )
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Broker(KafkaCode(17)));
     }
@@ -370,7 +400,13 @@ mod tests {
         m.update(&resp(vec![topic("t", 0, vec![part(0, 1)])]), Instant::now());
         assert!(m.wait_for_topic("t", Some(0), Instant::now(), Duration::ZERO, || {}).is_ok());
         let e = m
-            .wait_for_topic("t", Some(5), Instant::now() + Duration::from_millis(10), Duration::from_millis(10), || {})
+            .wait_for_topic(
+                "t",
+                Some(5),
+                Instant::now() + Duration::from_millis(10),
+                Duration::from_millis(10),
+                || {},
+            )
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidRecord);
         assert!(e.to_string().contains("partition 5") && e.to_string().contains("count 1"), "{e}");

@@ -19,7 +19,9 @@ use super::partitioner::StickyPartition;
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::network::metadata::Cluster;
-use crate::protocol::record_batch::{Header, ProducerState, RecordBatchBuilder, SealedBatch, BATCH_HEADER_LEN};
+use crate::protocol::record_batch::{
+    Header, ProducerState, RecordBatchBuilder, SealedBatch, BATCH_HEADER_LEN,
+};
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -115,7 +117,12 @@ impl ProducerBatch {
     }
 
     /// Runs on: sender thread. Compresses and closes the batch; idempotent.
-    pub(crate) fn seal(&mut self, compression: CompressionType, level: Option<i32>, producer: ProducerState) -> Result<()> {
+    pub(crate) fn seal(
+        &mut self,
+        compression: CompressionType,
+        level: Option<i32>,
+        producer: ProducerState,
+    ) -> Result<()> {
         if let Body::Open(_) = self.body {
             let Body::Open(b) = std::mem::replace(&mut self.body, Body::Empty) else { unreachable!() };
             self.body = Body::Sealed(b.seal(compression, level, producer)?);
@@ -226,7 +233,11 @@ impl Accumulator {
         let mut parts = t.partitions.write();
         while parts.len() <= idx {
             let p = parts.len() as i32;
-            parts.push(Arc::new(PartitionQueue { topic: t.name.clone(), partition: p, batches: Mutex::new(VecDeque::new()) }));
+            parts.push(Arc::new(PartitionQueue {
+                topic: t.name.clone(),
+                partition: p,
+                batches: Mutex::new(VecDeque::new()),
+            }));
         }
         parts[idx].clone()
     }
@@ -328,7 +339,13 @@ impl Accumulator {
 
     /// Runs on: sender thread. Which nodes have batches to send now, and when to look again.
     /// `muted(queue)` tells whether a partition must not send (ordering guarantees).
-    pub(crate) fn ready(&self, cluster: &Cluster, now: Instant, closing: bool, muted: impl Fn(&PartitionQueue) -> bool) -> Readiness {
+    pub(crate) fn ready(
+        &self,
+        cluster: &Cluster,
+        now: Instant,
+        closing: bool,
+        muted: impl Fn(&PartitionQueue) -> bool,
+    ) -> Readiness {
         let mut r = Readiness::default();
         let urgent = closing || self.flushes.load(Ordering::Acquire) > 0 || self.pool.has_waiters();
         let linger = self.config.linger;
@@ -359,14 +376,21 @@ impl Accumulator {
             e.0 |= ready;
             e.1.push(q.clone());
         });
-        r.nodes = candidates.into_iter().filter(|(_, (ready, _))| *ready).map(|(n, (_, qs))| (n, qs)).collect();
+        r.nodes =
+            candidates.into_iter().filter(|(_, (ready, _))| *ready).map(|(n, (_, qs))| (n, qs)).collect();
         r
     }
 
     /// Runs on: sender thread. Takes at most one batch per queue, starting at `start` and
     /// going round, until `max_bytes` would be exceeded (the first batch is always taken).
     /// Returns the batches (not sealed yet) and the index to start from next time.
-    pub(crate) fn drain(&self, queues: &[Arc<PartitionQueue>], start: usize, max_bytes: usize, now: Instant) -> (Vec<ProducerBatch>, usize) {
+    pub(crate) fn drain(
+        &self,
+        queues: &[Arc<PartitionQueue>],
+        start: usize,
+        max_bytes: usize,
+        now: Instant,
+    ) -> (Vec<ProducerBatch>, usize) {
         let mut out: Vec<ProducerBatch> = Vec::new();
         let mut size = 0;
         let n = queues.len();
@@ -496,9 +520,17 @@ mod tests {
     use super::*;
     use crate::network::metadata::{BrokerInfo, PartitionInfo, TopicInfo};
 
-    fn acc(batch_size: usize, memory: usize, linger_ms: u64) -> (Accumulator, crossbeam_channel::Receiver<()>) {
+    fn acc(
+        batch_size: usize,
+        memory: usize,
+        linger_ms: u64,
+    ) -> (Accumulator, crossbeam_channel::Receiver<()>) {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let cfg = AccumulatorConfig { batch_size, linger: Duration::from_millis(linger_ms), max_block: Duration::from_millis(20) };
+        let cfg = AccumulatorConfig {
+            batch_size,
+            linger: Duration::from_millis(linger_ms),
+            max_block: Duration::from_millis(20),
+        };
         (Accumulator::new(cfg, memory, tx), rx)
     }
 
@@ -595,7 +627,9 @@ mod tests {
     fn full_pool_blocks_then_fails_with_buffer_error() {
         let (a, _w) = acc(100, 100, 0);
         a.append("t", 0, 1, None, Some(b"v"), &[], far(), None).unwrap();
-        let e = a.append("t", 1, 1, None, Some(b"v"), &[], Instant::now() + Duration::from_millis(20), None).unwrap_err();
+        let e = a
+            .append("t", 1, 1, None, Some(b"v"), &[], Instant::now() + Duration::from_millis(20), None)
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BufferExhausted);
     }
 
@@ -616,7 +650,7 @@ mod tests {
         a.append("t", 0, 1, None, Some(&[1u8; 80]), &[], far(), None).unwrap();
         a.append("t", 0, 1, None, Some(&[2u8; 80]), &[], far(), None).unwrap();
         let q = a.queue(&a.topic("t"), 0);
-        let (mut bs, _) = a.drain(&[q.clone()], 0, 1 << 20, Instant::now());
+        let (mut bs, _) = a.drain(std::slice::from_ref(&q), 0, 1 << 20, Instant::now());
         let first_id = bs[0].id;
         let now = Instant::now();
         a.reenqueue(bs.pop().unwrap(), now + Duration::from_millis(100));

@@ -143,7 +143,8 @@ impl BufferPool {
     /// Returns `reserved` bytes, with the buffer that held them.
     pub(crate) fn deallocate(&self, buf: Vec<u8>, reserved: usize) {
         let mut st = self.state.lock();
-        if reserved == self.poolable && buf.capacity() >= self.poolable && buf.capacity() <= self.poolable * 2 {
+        if reserved == self.poolable && buf.capacity() >= self.poolable && buf.capacity() <= self.poolable * 2
+        {
             st.free.push(buf);
         } else {
             st.unpooled_available += reserved;
@@ -207,7 +208,9 @@ mod tests {
         let _a = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
         let _b = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
         let t = Instant::now();
-        let e = p.allocate(100, Instant::now() + Duration::from_millis(50), Duration::from_millis(50)).unwrap_err();
+        let e = p
+            .allocate(100, Instant::now() + Duration::from_millis(50), Duration::from_millis(50))
+            .unwrap_err();
         assert!(t.elapsed() >= Duration::from_millis(45));
         assert_eq!(e.kind(), ErrorKind::BufferExhausted);
         assert!(e.to_string().contains("buffer.memory=200") && e.to_string().contains("50 ms"), "{e}");
@@ -217,7 +220,8 @@ mod tests {
     #[test]
     fn too_large_for_pool_fails_at_once() {
         let p = BufferPool::new(200, 100);
-        let e = p.allocate(201, Instant::now() + Duration::from_secs(10), Duration::from_secs(10)).unwrap_err();
+        let e =
+            p.allocate(201, Instant::now() + Duration::from_secs(10), Duration::from_secs(10)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RecordTooLarge);
     }
 
@@ -230,7 +234,9 @@ mod tests {
         for i in 0..3 {
             let (p2, order) = (p.clone(), order.clone());
             hs.push(std::thread::spawn(move || {
-                let b = p2.allocate(100, Instant::now() + Duration::from_secs(10), Duration::from_secs(10)).unwrap();
+                let b = p2
+                    .allocate(100, Instant::now() + Duration::from_secs(10), Duration::from_secs(10))
+                    .unwrap();
                 order.lock().push(i);
                 std::thread::sleep(Duration::from_millis(5));
                 p2.deallocate(b, 100);
@@ -267,7 +273,9 @@ mod tests {
         let p = Arc::new(BufferPool::new(100, 100));
         let _held = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
         let p2 = p.clone();
-        let h = std::thread::spawn(move || p2.allocate(100, Instant::now() + Duration::from_secs(30), Duration::from_secs(30)));
+        let h = std::thread::spawn(move || {
+            p2.allocate(100, Instant::now() + Duration::from_secs(30), Duration::from_secs(30))
+        });
         while !p.has_waiters() {
             std::thread::yield_now();
         }

@@ -41,7 +41,10 @@ pub(crate) struct BatchCompletion {
 impl BatchCompletion {
     pub(crate) fn new(topic: Arc<str>, partition: i32) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(0);
-        BatchCompletion { shared: Arc::new(BatchShared { result: OnceLock::new(), done: rx, topic, partition }), done: tx }
+        BatchCompletion {
+            shared: Arc::new(BatchShared { result: OnceLock::new(), done: rx, topic, partition }),
+            done: tx,
+        }
     }
 
     /// A future for the record at `offset_delta` in this batch.

@@ -2,7 +2,7 @@
 //!
 //! Threads: `send` runs on the calling application thread and touches only the metadata view
 //! and the accumulator (which may block up to `max.block.ms` for metadata or buffer memory).
-//! One sender thread per producer does all network I/O (see [`sender`]); it resolves every
+//! One sender thread per producer does all network I/O (see `sender.rs`); it resolves every
 //! [`SendFuture`] through a channel.
 
 pub mod accumulator;
@@ -110,7 +110,8 @@ impl Producer {
             },
         };
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
-        let acc_cfg = AccumulatorConfig { batch_size: cfg.batch_size, linger: cfg.linger, max_block: cfg.max_block };
+        let acc_cfg =
+            AccumulatorConfig { batch_size: cfg.batch_size, linger: cfg.linger, max_block: cfg.max_block };
         let shared = Arc::new(Shared {
             config: sender_cfg,
             accumulator: Accumulator::new(acc_cfg, cfg.buffer_memory, wake_tx.clone()),
@@ -181,10 +182,19 @@ impl Producer {
             ));
         }
         if let Some(p) = record.partition.filter(|p| *p < 0) {
-            return Err(Error::new(ErrorKind::InvalidRecord, format!("invalid partition {p} for topic '{}'", record.topic)));
+            return Err(Error::new(
+                ErrorKind::InvalidRecord,
+                format!("invalid partition {p} for topic '{}'", record.topic),
+            ));
         }
         let deadline = Instant::now() + inner.max_block;
-        let cluster = shared.metadata.wait_for_topic(record.topic, record.partition, deadline, inner.max_block, || shared.wake())?;
+        let cluster = shared.metadata.wait_for_topic(
+            record.topic,
+            record.partition,
+            deadline,
+            inner.max_block,
+            || shared.wake(),
+        )?;
         let info = cluster.topic(record.topic).expect("wait_for_topic returned with the topic known");
         let n = info.partitions.len() as i32;
         let acc = &shared.accumulator;
@@ -194,7 +204,16 @@ impl Producer {
             _ => (acc.sticky_partition(record.topic, &info.available, n), Some((&info.available[..], n))),
         };
         let timestamp = record.timestamp.unwrap_or_else(now_millis);
-        acc.append(record.topic, partition, timestamp, record.key, record.value, &record.headers, deadline, sticky)
+        acc.append(
+            record.topic,
+            partition,
+            timestamp,
+            record.key,
+            record.value,
+            &record.headers,
+            deadline,
+            sticky,
+        )
     }
 
     /// Sends every queued record at once (ignoring `linger.ms`) and blocks until each record
@@ -234,7 +253,10 @@ impl Inner {
         shared.wake();
         let finished = done.recv_timeout(timeout).is_ok();
         if !finished {
-            log::warn!("producer {}: close timed out after {timeout:?}; failing pending records", self.client_id);
+            log::warn!(
+                "producer {}: close timed out after {timeout:?}; failing pending records",
+                self.client_id
+            );
             shared.force_close.store(true, Ordering::Release);
             shared.wake();
         }
@@ -284,14 +306,19 @@ mod tests {
 
     #[test]
     fn bad_config_is_rejected_with_the_key() {
-        let e = Producer::new(ProducerConfig::new().bootstrap_servers("localhost:9092").set("linger.ms", "soon")).unwrap_err();
+        let e =
+            Producer::new(ProducerConfig::new().bootstrap_servers("localhost:9092").set("linger.ms", "soon"))
+                .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(e.to_string().contains("linger.ms"), "{e}");
     }
 
     #[test]
     fn oversized_record_fails_at_once_naming_the_limit() {
-        let p = Producer::new(ProducerConfig::new().bootstrap_servers("127.0.0.1:1").set("max.request.size", "1000")).unwrap();
+        let p = Producer::new(
+            ProducerConfig::new().bootstrap_servers("127.0.0.1:1").set("max.request.size", "1000"),
+        )
+        .unwrap();
         let big = vec![0u8; 2000];
         let e = p.send(Record::new("t").value(&big)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RecordTooLarge);
@@ -311,7 +338,9 @@ mod tests {
 
     #[test]
     fn unreachable_broker_times_out_metadata_after_max_block() {
-        let p = Producer::new(ProducerConfig::new().bootstrap_servers("127.0.0.1:1").set("max.block.ms", "300")).unwrap();
+        let p =
+            Producer::new(ProducerConfig::new().bootstrap_servers("127.0.0.1:1").set("max.block.ms", "300"))
+                .unwrap();
         let t = Instant::now();
         let e = p.send(Record::new("t").value("v")).unwrap_err();
         assert!(t.elapsed() >= Duration::from_millis(290));

@@ -77,7 +77,14 @@ impl StickyPartition {
     }
 
     /// Records that `bytes` went to `partition`; moves on after `batch_size` bytes.
-    pub(crate) fn on_append(&self, partition: i32, bytes: usize, batch_size: usize, available: &[i32], num_partitions: i32) {
+    pub(crate) fn on_append(
+        &self,
+        partition: i32,
+        bytes: usize,
+        batch_size: usize,
+        available: &[i32],
+        num_partitions: i32,
+    ) {
         if self.current.load(Ordering::Relaxed) != partition {
             return;
         }

@@ -18,7 +18,9 @@ use crate::network::metadata::Metadata;
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::header::{decode_response, encode_request, response_correlation_id};
 use crate::protocol::metadata::MetadataRequest;
-use crate::protocol::produce::{LAST_VERSION_WITH_TOPIC_NAMES, ProducePartitionData, ProduceRequest, ProduceResponse, ProduceTopicData};
+use crate::protocol::produce::{
+    ProducePartitionData, ProduceRequest, ProduceResponse, ProduceTopicData, LAST_VERSION_WITH_TOPIC_NAMES,
+};
 use crate::protocol::record_batch::ProducerState;
 use crate::protocol::{negotiate, ApiKey, Request};
 use crossbeam_channel::{Receiver, Sender};
@@ -148,7 +150,10 @@ pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) {
         Ok(()) => Error::new(ErrorKind::Closed, "producer is closed"),
         Err(_) => {
             log::error!("kafka-blocking sender thread panicked; failing every pending record");
-            Error::new(ErrorKind::IllegalState, "the producer's sender thread panicked; the producer is unusable")
+            Error::new(
+                ErrorKind::IllegalState,
+                "the producer's sender thread panicked; the producer is unusable",
+            )
         }
     };
     shared.accumulator.close();
@@ -323,7 +328,14 @@ impl SenderLoop {
         self.shared.metadata.request_update();
     }
 
-    fn send_request<R: Request>(&mut self, node: i32, req: &R, version: i16, pending: Pending, now: Instant) -> bool {
+    fn send_request<R: Request>(
+        &mut self,
+        node: i32,
+        req: &R,
+        version: i16,
+        pending: Pending,
+        now: Instant,
+    ) -> bool {
         let corr = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
         self.frame_buf.clear();
@@ -352,7 +364,9 @@ impl SenderLoop {
             // The broker sends no response to acks=0: the records are done once written.
             if let Pending::Produce(batches) = pending {
                 for b in batches {
-                    self.shared.accumulator.complete(b, Ok(BatchAck { base_offset: -1, log_append_time: -1 }));
+                    self.shared
+                        .accumulator
+                        .complete(b, Ok(BatchAck { base_offset: -1, log_append_time: -1 }));
                 }
             }
             return true;
@@ -378,7 +392,8 @@ impl SenderLoop {
     }
 
     fn handle_frame(&mut self, node: i32, frame: &[u8], now: Instant) -> Result<()> {
-        let corr = response_correlation_id(frame).map_err(|e| e.context(format!("reading a response from broker {node}")))?;
+        let corr = response_correlation_id(frame)
+            .map_err(|e| e.context(format!("reading a response from broker {node}")))?;
         let conn = self.conns.get_mut(&node).expect("checked by caller");
         let Some(f) = conn.in_flight.remove(&corr) else {
             return Err(Error::protocol(format!("broker {node} answered unknown correlation id {corr}")));
@@ -414,7 +429,12 @@ impl SenderLoop {
                     let conn = self.conns.get_mut(&node).expect("still there");
                     conn.in_flight.insert(
                         corr,
-                        InFlight { pending: Pending::Produce(batches), api_key: ApiKey::Produce, version, deadline: now },
+                        InFlight {
+                            pending: Pending::Produce(batches),
+                            api_key: ApiKey::Produce,
+                            version,
+                            deadline: now,
+                        },
                     );
                     Err(e)
                 }
@@ -422,7 +442,13 @@ impl SenderLoop {
         }
     }
 
-    fn on_api_versions(&mut self, node: i32, resp: ApiVersionsResponse, version: i16, now: Instant) -> Result<()> {
+    fn on_api_versions(
+        &mut self,
+        node: i32,
+        resp: ApiVersionsResponse,
+        version: i16,
+        now: Instant,
+    ) -> Result<()> {
         let code = KafkaCode(resp.error_code);
         if code == KafkaCode::UNSUPPORTED_VERSION && version > 0 {
             // The broker does not know our version: ask again with v0 (it listed what it has).
@@ -430,7 +456,10 @@ impl SenderLoop {
                 .range(ApiKey::ApiVersions)
                 .and_then(|(lo, hi)| negotiate(&ApiVersionsRequest::VERSIONS, lo, hi))
                 .unwrap_or(0);
-            let req = ApiVersionsRequest { client_software_name: String::new(), client_software_version: String::new() };
+            let req = ApiVersionsRequest {
+                client_software_name: String::new(),
+                client_software_version: String::new(),
+            };
             self.send_request(node, &req, v, Pending::ApiVersions, now);
             return Ok(());
         }
@@ -445,9 +474,15 @@ impl SenderLoop {
     }
 
     fn version_for<R: Request>(&self, node: i32) -> Result<i16> {
-        let conn = self.conns.get(&node).ok_or_else(|| Error::new(ErrorKind::Io, format!("no connection to {node}")))?;
+        let conn = self
+            .conns
+            .get(&node)
+            .ok_or_else(|| Error::new(ErrorKind::Io, format!("no connection to {node}")))?;
         let (lo, hi) = conn.versions.get(&R::API_KEY.code()).copied().ok_or_else(|| {
-            Error::broker(KafkaCode::UNSUPPORTED_VERSION, format!("broker {node} does not offer {}", R::API_KEY.name()))
+            Error::broker(
+                KafkaCode::UNSUPPORTED_VERSION,
+                format!("broker {node} does not offer {}", R::API_KEY.name()),
+            )
         })?;
         negotiate(&R::VERSIONS, lo, hi).ok_or_else(|| {
             Error::broker(
@@ -463,24 +498,31 @@ impl SenderLoop {
     }
 
     fn check_request_timeouts(&mut self, now: Instant) {
-        let late: Vec<(i32, String)> = self
-            .conns
-            .iter()
-            .filter_map(|(&node, c)| {
-                c.in_flight
-                    .values()
-                    .find(|f| f.deadline <= now)
-                    .map(|f| (node, format!("{} request to broker {node} at {}", f.api_key.name(), c.addr)))
-            })
-            .collect();
+        let late: Vec<(i32, String)> =
+            self.conns
+                .iter()
+                .filter_map(|(&node, c)| {
+                    c.in_flight.values().find(|f| f.deadline <= now).map(|f| {
+                        (node, format!("{} request to broker {node} at {}", f.api_key.name(), c.addr))
+                    })
+                })
+                .collect();
         for (node, what) in late {
             let ms = self.cfg().request_timeout.as_millis();
-            self.disconnect(node, Error::timeout(format!("{what} timed out after {ms} ms (request.timeout.ms)")), now);
+            self.disconnect(
+                node,
+                Error::timeout(format!("{what} timed out after {ms} ms (request.timeout.ms)")),
+                now,
+            );
         }
     }
 
     fn next_in_flight_deadline(&self, now: Instant) -> Option<Duration> {
-        self.conns.values().flat_map(|c| c.in_flight.values()).map(|f| f.deadline.saturating_duration_since(now)).min()
+        self.conns
+            .values()
+            .flat_map(|c| c.in_flight.values())
+            .map(|f| f.deadline.saturating_duration_since(now))
+            .min()
     }
 
     // ----- metadata ----------------------------------------------------------------------
@@ -514,7 +556,10 @@ impl SenderLoop {
                     return Some(Duration::ZERO);
                 }
             };
-            let req = MetadataRequest { topics: Some(self.shared.metadata.topics_to_request()), allow_auto_topic_creation: true };
+            let req = MetadataRequest {
+                topics: Some(self.shared.metadata.topics_to_request()),
+                allow_auto_topic_creation: true,
+            };
             self.metadata_in_flight = self.send_request(node, &req, version, Pending::Metadata, now);
             self.next_metadata_at = Some(now + self.cfg().retry_backoff);
             return None;
@@ -524,7 +569,8 @@ impl SenderLoop {
         }
         // Connect to a known broker, else to a bootstrap address, round robin.
         let cluster = self.shared.metadata.cluster();
-        let mut candidates: Vec<(i32, String)> = cluster.brokers.values().map(|b| (b.id, b.addr.clone())).collect();
+        let mut candidates: Vec<(i32, String)> =
+            cluster.brokers.values().map(|b| (b.id, b.addr.clone())).collect();
         candidates.sort();
         for (i, addr) in self.cfg().bootstrap.iter().enumerate() {
             candidates.push((-1 - i as i32, addr.clone()));
@@ -571,7 +617,8 @@ impl SenderLoop {
             }
             queues.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
             let start = self.drain_index.get(&node).copied().unwrap_or(0) % queues.len().max(1);
-            let (batches, next) = self.shared.accumulator.drain(&queues, start, self.cfg().max_request_size, now);
+            let (batches, next) =
+                self.shared.accumulator.drain(&queues, start, self.cfg().max_request_size, now);
             self.drain_index.insert(node, next);
             if !batches.is_empty() {
                 sent |= self.send_produce(node, batches, now);
@@ -648,7 +695,14 @@ impl SenderLoop {
     }
 
     /// Writes the request already encoded in `frame_buf` with the next correlation id.
-    fn write_encoded(&mut self, node: i32, api_key: ApiKey, version: i16, pending: Pending, now: Instant) -> bool {
+    fn write_encoded(
+        &mut self,
+        node: i32,
+        api_key: ApiKey,
+        version: i16,
+        pending: Pending,
+        now: Instant,
+    ) -> bool {
         let corr = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
         let deadline = now + self.cfg().request_timeout;
@@ -668,7 +722,9 @@ impl SenderLoop {
             if let Pending::Produce(batches) = pending {
                 for b in batches {
                     self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
-                    self.shared.accumulator.complete(b, Ok(BatchAck { base_offset: -1, log_append_time: -1 }));
+                    self.shared
+                        .accumulator
+                        .complete(b, Ok(BatchAck { base_offset: -1, log_append_time: -1 }));
                 }
             }
             return true;
@@ -677,7 +733,13 @@ impl SenderLoop {
         true
     }
 
-    fn on_produce_response(&mut self, node: i32, batches: Vec<ProducerBatch>, resp: ProduceResponse, now: Instant) {
+    fn on_produce_response(
+        &mut self,
+        node: i32,
+        batches: Vec<ProducerBatch>,
+        resp: ProduceResponse,
+        now: Instant,
+    ) {
         let cluster = self.shared.metadata.cluster();
         let mut refresh = false;
         for b in batches {
@@ -690,7 +752,10 @@ impl SenderLoop {
                 .flat_map(|t| t.partitions.iter())
                 .find(|p| p.index == b.partition);
             let Some(p) = part else {
-                let e = Error::protocol(format!("broker {node} did not answer for {} in its Produce response", b.tp()));
+                let e = Error::protocol(format!(
+                    "broker {node} did not answer for {} in its Produce response",
+                    b.tp()
+                ));
                 self.retry_or_fail(b, e, now);
                 continue;
             };
@@ -703,7 +768,8 @@ impl SenderLoop {
             if invalidates_metadata(code) {
                 refresh = true;
             }
-            let mut context = format!("producing {} record(s) to {} on broker {node}", b.record_count(), b.tp());
+            let mut context =
+                format!("producing {} record(s) to {} on broker {node}", b.record_count(), b.tp());
             if let Some(m) = p.error_message.as_deref().filter(|m| !m.is_empty()) {
                 context.push_str(&format!(" (broker says: {m})"));
             }
@@ -790,7 +856,8 @@ fn in_flight_lost(error: &Error, node: i32, tp: &str) -> Error {
     if error.is_retriable() {
         error.clone().context(context)
     } else {
-        Error::new(ErrorKind::Io, format!("{context}: connection dropped: {error}")).with_source(error.clone())
+        Error::new(ErrorKind::Io, format!("{context}: connection dropped: {error}"))
+            .with_source(error.clone())
     }
 }
 
@@ -822,7 +889,8 @@ pub(crate) fn exp_backoff(base: Duration, max: Duration, attempt: u32) -> Durati
 }
 
 fn jitter_unit() -> f64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let x = (nanos as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
@@ -857,9 +925,15 @@ mod tests {
         let e = in_flight_lost(&Error::protocol("broker 1 answered unknown correlation id 9"), 1, "t-0");
         assert_eq!(e.kind(), ErrorKind::Io);
         assert!(e.is_retriable());
-        assert_eq!(e.to_string(), "producing to t-0 on broker 1: connection dropped: broker 1 answered unknown correlation id 9");
+        assert_eq!(
+            e.to_string(),
+            "producing to t-0 on broker 1: connection dropped: broker 1 answered unknown correlation id 9"
+        );
         let e = in_flight_lost(&Error::timeout("request timed out"), 1, "t-0");
-        assert_eq!((e.kind(), e.to_string().as_str()), (ErrorKind::Timeout, "producing to t-0 on broker 1: request timed out"));
+        assert_eq!(
+            (e.kind(), e.to_string().as_str()),
+            (ErrorKind::Timeout, "producing to t-0 on broker 1: request timed out")
+        );
     }
 
     #[test]

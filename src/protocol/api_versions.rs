@@ -80,10 +80,7 @@ pub struct ApiVersionsResponse {
 impl ApiVersionsResponse {
     /// The broker's `(min, max)` versions of `key`, or `None` when it does not list it.
     pub fn range(&self, key: ApiKey) -> Option<(i16, i16)> {
-        self.api_keys
-            .iter()
-            .find(|a| a.api_key == key.code())
-            .map(|a| (a.min_version, a.max_version))
+        self.api_keys.iter().find(|a| a.api_key == key.code()).map(|a| (a.min_version, a.max_version))
     }
 
     /// Reads everything after `error_code` for body `version`.
@@ -91,8 +88,7 @@ impl ApiVersionsResponse {
         let flexible = ApiVersionsRequest::is_flexible(version);
         // Each entry: three int16s, plus a tagged-field byte when flexible.
         let api_keys = read_array(r, flexible, 6, |r| {
-            let range =
-                ApiVersionRange { api_key: r.i16()?, min_version: r.i16()?, max_version: r.i16()? };
+            let range = ApiVersionRange { api_key: r.i16()?, min_version: r.i16()?, max_version: r.i16()? };
             if flexible {
                 r.skip_tagged_fields()?;
             }
@@ -279,7 +275,10 @@ mod tests {
                     // Without the error code there is nothing to go on.
                     Err(_) => assert!(n < 2, "v{v} prefix {n}"),
                     // With it, a cut body still says "retry with a lower version".
-                    Ok(resp) => assert!(n >= 2 && resp.error_code == 35 && resp.api_keys.is_empty(), "v{v} prefix {n}"),
+                    Ok(resp) => assert!(
+                        n >= 2 && resp.error_code == 35 && resp.api_keys.is_empty(),
+                        "v{v} prefix {n}"
+                    ),
                 }
             }
         }

@@ -85,8 +85,7 @@ pub fn encode_request<R: Request>(
     check_version::<R>(version)?;
     let start = buf.len();
     buf.put_i32(0); // size, patched below
-    let header =
-        RequestHeader { api_key: R::API_KEY, api_version: version, correlation_id, client_id };
+    let header = RequestHeader { api_key: R::API_KEY, api_version: version, correlation_id, client_id };
     header.encode(R::is_flexible(version), buf);
     if let Err(e) = req.encode(version, buf) {
         buf.truncate(start);
@@ -151,10 +150,7 @@ mod tests {
     use crate::protocol::metadata::MetadataRequest;
 
     fn api_versions_v3() -> ApiVersionsRequest {
-        ApiVersionsRequest {
-            client_software_name: "kb".into(),
-            client_software_version: "1".into(),
-        }
+        ApiVersionsRequest { client_software_name: "kb".into(), client_software_version: "1".into() }
     }
 
     // Written out by hand from RequestHeader.json (v2) and ApiVersionsRequest.json (v3).
@@ -240,8 +236,7 @@ mod tests {
 
     #[test]
     fn decode_response_reads_header_and_body() {
-        let (corr, resp) =
-            decode_response::<ApiVersionsRequest>(&API_VERSIONS_V3_RESPONSE_FRAME, 3).unwrap();
+        let (corr, resp) = decode_response::<ApiVersionsRequest>(&API_VERSIONS_V3_RESPONSE_FRAME, 3).unwrap();
         assert_eq!(corr, 7);
         assert_eq!(response_correlation_id(&API_VERSIONS_V3_RESPONSE_FRAME).unwrap(), 7);
         assert_eq!(resp.error_code, 0);

@@ -212,8 +212,7 @@ fn decode_topic(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<Meta
     };
     let topic_id = if version >= 10 { r.uuid()? } else { NO_TOPIC_ID };
     let is_internal = if version >= 1 { r.bool()? } else { false };
-    let partitions =
-        read_array(r, flexible, MIN_PARTITION_SIZE, |r| decode_partition(r, version, flexible))?;
+    let partitions = read_array(r, flexible, MIN_PARTITION_SIZE, |r| decode_partition(r, version, flexible))?;
     if version >= 8 {
         let _topic_authorized_operations = r.i32()?;
     }
@@ -227,13 +226,10 @@ impl Response for MetadataResponse {
     fn decode(r: &mut Reader<'_>, version: i16) -> Result<Self> {
         let flexible = MetadataRequest::is_flexible(version);
         let throttle_time_ms = if version >= 3 { r.i32()? } else { 0 };
-        let brokers =
-            read_array(r, flexible, MIN_BROKER_SIZE, |r| decode_broker(r, version, flexible))?;
-        let cluster_id =
-            if version >= 2 { r.nullable_str_v(flexible)?.map(str::to_owned) } else { None };
+        let brokers = read_array(r, flexible, MIN_BROKER_SIZE, |r| decode_broker(r, version, flexible))?;
+        let cluster_id = if version >= 2 { r.nullable_str_v(flexible)?.map(str::to_owned) } else { None };
         let controller_id = if version >= 1 { r.i32()? } else { -1 };
-        let topics =
-            read_array(r, flexible, MIN_TOPIC_SIZE, |r| decode_topic(r, version, flexible))?;
+        let topics = read_array(r, flexible, MIN_TOPIC_SIZE, |r| decode_topic(r, version, flexible))?;
         if (8..=10).contains(&version) {
             let _cluster_authorized_operations = r.i32()?;
         }
@@ -241,14 +237,7 @@ impl Response for MetadataResponse {
         if flexible {
             r.skip_tagged_fields()?;
         }
-        Ok(MetadataResponse {
-            throttle_time_ms,
-            brokers,
-            cluster_id,
-            controller_id,
-            topics,
-            error_code,
-        })
+        Ok(MetadataResponse { throttle_time_ms, brokers, cluster_id, controller_id, topics, error_code })
     }
 }
 
@@ -383,12 +372,7 @@ mod tests {
             resp,
             MetadataResponse {
                 throttle_time_ms: 0,
-                brokers: vec![MetadataBroker {
-                    node_id: 1,
-                    host: "h1".into(),
-                    port: 9092,
-                    rack: None
-                }],
+                brokers: vec![MetadataBroker { node_id: 1, host: "h1".into(), port: 9092, rack: None }],
                 cluster_id: Some("cid".into()),
                 controller_id: 1,
                 topics: vec![MetadataTopic {

@@ -249,11 +249,7 @@ fn decode_node_endpoints(data: &[u8]) -> Result<Vec<NodeEndpoint>> {
     })
 }
 
-fn decode_partition(
-    r: &mut Reader<'_>,
-    version: i16,
-    flexible: bool,
-) -> Result<ProducePartitionResponse> {
+fn decode_partition(r: &mut Reader<'_>, version: i16, flexible: bool) -> Result<ProducePartitionResponse> {
     let index = r.i32()?;
     let error_code = r.i16()?;
     let base_offset = r.i64()?;
@@ -276,8 +272,7 @@ fn decode_partition(
     if flexible {
         r.tagged_fields(|tag, data| {
             if version >= 10 && tag == 0 {
-                current_leader =
-                    Some(decode_leader(data).map_err(|e| e.context("current_leader"))?);
+                current_leader = Some(decode_leader(data).map_err(|e| e.context("current_leader"))?);
             }
             Ok(())
         })?;
@@ -303,9 +298,8 @@ impl Response for ProduceResponse {
             } else {
                 (r.str_v(flexible)?.to_owned(), [0; 16])
             };
-            let partitions = read_array(r, flexible, MIN_PARTITION_SIZE, |r| {
-                decode_partition(r, version, flexible)
-            })?;
+            let partitions =
+                read_array(r, flexible, MIN_PARTITION_SIZE, |r| decode_partition(r, version, flexible))?;
             if flexible {
                 r.skip_tagged_fields()?;
             }
@@ -316,8 +310,7 @@ impl Response for ProduceResponse {
         if flexible {
             r.tagged_fields(|tag, data| {
                 if version >= 10 && tag == 0 {
-                    node_endpoints =
-                        decode_node_endpoints(data).map_err(|e| e.context("node_endpoints"))?;
+                    node_endpoints = decode_node_endpoints(data).map_err(|e| e.context("node_endpoints"))?;
                 }
                 Ok(())
             })?;

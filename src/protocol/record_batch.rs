@@ -98,12 +98,8 @@ pub struct ProducerState {
 
 impl ProducerState {
     /// No idempotence, no transaction: -1, -1, -1, false.
-    pub const NONE: ProducerState = ProducerState {
-        producer_id: -1,
-        producer_epoch: -1,
-        base_sequence: -1,
-        transactional: false,
-    };
+    pub const NONE: ProducerState =
+        ProducerState { producer_id: -1, producer_epoch: -1, base_sequence: -1, transactional: false };
 }
 
 impl Default for ProducerState {
@@ -380,8 +376,7 @@ impl SealedBatch {
     /// The codec the records were compressed with.
     pub fn compression(&self) -> CompressionType {
         // Written by `seal` from a valid type, so the id is always known.
-        CompressionType::from_id(self.attributes() & COMPRESSION_CODEC_MASK)
-            .unwrap_or(CompressionType::None)
+        CompressionType::from_id(self.attributes() & COMPRESSION_CODEC_MASK).unwrap_or(CompressionType::None)
     }
 
     fn attributes(&self) -> i16 {
@@ -539,10 +534,7 @@ fn decode_batch(r: &mut Reader<'_>) -> Result<DecodedBatch> {
         records.push(decode_record(&mut rr).map_err(|e| e.context(format!("record {i}")))?);
     }
     if !rr.is_empty() {
-        return Err(Error::protocol(format!(
-            "{} bytes after the last of {count} records",
-            rr.remaining()
-        )));
+        return Err(Error::protocol(format!("{} bytes after the last of {count} records", rr.remaining())));
     }
     Ok(DecodedBatch {
         base_offset,
@@ -592,18 +584,15 @@ fn decode_record(r: &mut Reader<'_>) -> Result<DecodedRecord> {
     }
     let mut headers = Vec::with_capacity(n as usize);
     for _ in 0..n {
-        let k = nullable_varint_bytes(&mut b, "header key")?
-            .ok_or_else(|| Error::protocol("null header key"))?;
-        let k = std::str::from_utf8(k)
-            .map_err(|e| Error::protocol(format!("header key is not UTF-8: {e}")))?;
+        let k =
+            nullable_varint_bytes(&mut b, "header key")?.ok_or_else(|| Error::protocol("null header key"))?;
+        let k =
+            std::str::from_utf8(k).map_err(|e| Error::protocol(format!("header key is not UTF-8: {e}")))?;
         let v = nullable_varint_bytes(&mut b, "header value")?.map(<[u8]>::to_vec);
         headers.push((k.to_owned(), v));
     }
     if !b.is_empty() {
-        return Err(Error::protocol(format!(
-            "record length {len} leaves {} bytes unread",
-            b.remaining()
-        )));
+        return Err(Error::protocol(format!("record length {len} leaves {} bytes unread", b.remaining())));
     }
     Ok(DecodedRecord { offset_delta, timestamp_delta, key, value, headers })
 }
@@ -796,12 +785,7 @@ mod tests {
                 value: Some(crate::compression::tests::sample(300_000)),
                 headers: vec![("ü".to_owned(), Some(vec![0; 200]))],
             },
-            Rec {
-                ts: 1_700_000_000_100,
-                key: Some(Vec::new()),
-                value: Some(vec![7; 70]),
-                headers: vec![],
-            },
+            Rec { ts: 1_700_000_000_100, key: Some(Vec::new()), value: Some(vec![7; 70]), headers: vec![] },
         ]
     }
 
@@ -882,12 +866,8 @@ mod tests {
 
     #[test]
     fn sealing_with_producer_state_sets_header() {
-        let state = ProducerState {
-            producer_id: 42,
-            producer_epoch: 3,
-            base_sequence: 17,
-            transactional: true,
-        };
+        let state =
+            ProducerState { producer_id: 42, producer_epoch: 3, base_sequence: 17, transactional: true };
         let sealed = golden_builder().seal(CompressionType::None, None, state).unwrap();
         let d = &decode_batches(sealed.bytes()).unwrap()[0];
         assert_eq!((d.producer_id, d.producer_epoch, d.base_sequence), (42, 3, 17));
@@ -961,10 +941,7 @@ mod tests {
         assert_eq!(sealed.bytes().as_ptr(), scratch_ptr);
         assert_eq!(spare.as_ptr(), record_ptr);
         assert!(spare.is_empty());
-        assert_eq!(
-            decode_batches(sealed.bytes()).unwrap()[0].records[0].value,
-            Some(vec![9; 1000])
-        );
+        assert_eq!(decode_batches(sealed.bytes()).unwrap()[0].records[0].value, Some(vec![9; 1000]));
     }
 
     #[test]

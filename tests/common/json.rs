@@ -50,10 +50,7 @@ impl Value {
 
 /// Parses one complete JSON text.
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-    };
+    let mut p = Parser { s: text.as_bytes(), i: 0 };
     let v = p.value()?;
     p.ws();
     if p.i != p.s.len() {
@@ -158,18 +155,13 @@ impl Parser<'_> {
                         break;
                     }
                 }
-                Ok(Value::Number(
-                    String::from_utf8_lossy(&self.s[start..self.i]).into_owned(),
-                ))
+                Ok(Value::Number(String::from_utf8_lossy(&self.s[start..self.i]).into_owned()))
             }
             Some(_) => Err(self.err("unexpected character")),
         }
     }
     fn hex4(&mut self) -> Result<u32, String> {
-        let h = self
-            .s
-            .get(self.i..self.i + 4)
-            .ok_or_else(|| self.err("short \\u escape"))?;
+        let h = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("short \\u escape"))?;
         let h = std::str::from_utf8(h).map_err(|_| self.err("bad \\u escape"))?;
         let v = u32::from_str_radix(h, 16).map_err(|_| self.err("bad \\u escape"))?;
         self.i += 4;
@@ -200,14 +192,10 @@ impl Parser<'_> {
                         b't' => '\t',
                         b'u' => {
                             let mut cp = self.hex4()?;
-                            if (0xD800..0xDC00).contains(&cp)
-                                && self.s[self.i..].starts_with(b"\\u")
-                            {
+                            if (0xD800..0xDC00).contains(&cp) && self.s[self.i..].starts_with(b"\\u") {
                                 self.i += 2;
                                 let lo = self.hex4()?;
-                                cp = 0x10000
-                                    + ((cp - 0xD800) << 10)
-                                    + (lo.wrapping_sub(0xDC00) & 0x3FF);
+                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF);
                             }
                             char::from_u32(cp).unwrap_or('\u{FFFD}')
                         }

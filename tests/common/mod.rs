@@ -57,25 +57,15 @@ fn required_env(name: &str) -> String {
 
 /// Tansu 0.6: one Kafka-compatible broker with in-memory storage.
 pub fn tansu() -> Broker {
-    Broker {
-        name: "tansu",
-        bootstrap: required_env("KB_TANSU_BOOTSTRAP"),
-        mock_control: None,
-    }
+    Broker { name: "tansu", bootstrap: required_env("KB_TANSU_BOOTSTRAP"), mock_control: None }
 }
 
 /// librdkafka's mock cluster with 3 brokers.
 pub fn mock() -> Broker {
     let control = required_env("KB_MOCK_CONTROL");
-    let port = control
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("KB_MOCK_CONTROL={control:?} is not a port number"));
-    Broker {
-        name: "mock",
-        bootstrap: required_env("KB_MOCK_BOOTSTRAP"),
-        mock_control: Some(port),
-    }
+    let port =
+        control.trim().parse().unwrap_or_else(|_| panic!("KB_MOCK_CONTROL={control:?} is not a port number"));
+    Broker { name: "mock", bootstrap: required_env("KB_MOCK_BOOTSTRAP"), mock_control: Some(port) }
 }
 
 /// Every broker a behaviour should be proven against.
@@ -87,19 +77,10 @@ pub fn all_brokers() -> Vec<Broker> {
 pub fn unique_topic(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let prefix: String = prefix
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
         .take(120)
         .collect();
     format!("{prefix}-{}-{n}-{nanos}", std::process::id())
@@ -112,9 +93,7 @@ fn python() -> String {
 }
 
 fn kafka_check_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join("kafka_check.py")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts").join("kafka_check.py")
 }
 
 fn describe(args: &[String]) -> String {
@@ -155,9 +134,7 @@ fn json_lines(out: &Output, args: &[String]) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            json::parse(l).unwrap_or_else(|e| panic!("`{}` printed {l:?}: {e}", describe(args)))
-        })
+        .map(|l| json::parse(l).unwrap_or_else(|e| panic!("`{}` printed {l:?}: {e}", describe(args))))
         .collect()
 }
 
@@ -170,9 +147,7 @@ fn hex_field(v: &Value, field: &str) -> Option<Vec<u8>> {
 }
 
 fn int_field(v: &Value, field: &str) -> i64 {
-    v.get(field)
-        .and_then(Value::as_i64)
-        .unwrap_or_else(|| panic!("no integer {field:?} in {v:?}"))
+    v.get(field).and_then(Value::as_i64).unwrap_or_else(|| panic!("no integer {field:?} in {v:?}"))
 }
 
 // ---------------------------------------------------------------- topics
@@ -180,12 +155,7 @@ fn int_field(v: &Value, field: &str) -> i64 {
 /// Creates `topic` with `partitions` partitions (replication 1); fine if it exists already.
 /// On the mock cluster this goes through its control port (its CreateTopics never finds a controller).
 pub fn create_topic(b: &Broker, topic: &str, partitions: i32) {
-    let mut args = vec![
-        "create-topic".into(),
-        b.bootstrap.clone(),
-        topic.into(),
-        partitions.to_string(),
-    ];
+    let mut args = vec!["create-topic".into(), b.bootstrap.clone(), topic.into(), partitions.to_string()];
     if let Some(port) = b.mock_control {
         args.extend(["--mock-control".into(), port.to_string()]);
     }
@@ -224,11 +194,7 @@ pub struct ConsumeOptions {
 
 impl Default for ConsumeOptions {
     fn default() -> Self {
-        ConsumeOptions {
-            timeout_s: 30.0,
-            isolation: "read_uncommitted",
-            exact: true,
-        }
+        ConsumeOptions { timeout_s: 30.0, isolation: "read_uncommitted", exact: true }
     }
 }
 
@@ -263,9 +229,7 @@ pub fn try_consume(
     ];
     let out = run_check(&args)?;
     let mut lines = json_lines(&out, &args);
-    let summary = lines
-        .pop()
-        .ok_or_else(|| format!("`{}` printed nothing", describe(&args)))?;
+    let summary = lines.pop().ok_or_else(|| format!("`{}` printed nothing", describe(&args)))?;
     let count = int_field(&summary, "count") as usize;
     let unread = int_field(&summary, "unread");
     let records: Vec<Consumed> = lines.iter().map(parse_consumed).collect();
@@ -292,15 +256,10 @@ fn parse_consumed(v: &Value) -> Consumed {
         .iter()
         .map(|h| match h.as_array() {
             Some([name, value]) => {
-                let name = name
-                    .as_str()
-                    .unwrap_or_else(|| panic!("header name {name:?}"))
-                    .to_string();
+                let name = name.as_str().unwrap_or_else(|| panic!("header name {name:?}")).to_string();
                 let value = match value {
                     Value::Null => None,
-                    Value::String(s) => {
-                        Some(json::unhex(s).unwrap_or_else(|e| panic!("header value: {e}")))
-                    }
+                    Value::String(s) => Some(json::unhex(s).unwrap_or_else(|e| panic!("header value: {e}"))),
                     other => panic!("header value {other:?}"),
                 };
                 (name, value)
@@ -315,11 +274,7 @@ fn parse_consumed(v: &Value) -> Consumed {
         value: hex_field(v, "value"),
         headers,
         timestamp: int_field(v, "timestamp"),
-        timestamp_type: v
-            .get("timestamp_type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        timestamp_type: v.get("timestamp_type").and_then(Value::as_str).unwrap_or("").to_string(),
     }
 }
 
@@ -339,29 +294,17 @@ pub struct BatchInfo {
 
 /// The record batches stored in `topic` partition `partition`, in offset order.
 pub fn batches(b: &Broker, topic: &str, partition: i32) -> Vec<BatchInfo> {
-    let args: Vec<String> = vec![
-        "batch-codecs".into(),
-        b.bootstrap.clone(),
-        topic.into(),
-        partition.to_string(),
-    ];
-    let out =
-        run_check(&args).unwrap_or_else(|e| panic!("[{}] reading batches of {topic}: {e}", b.name));
+    let args: Vec<String> =
+        vec!["batch-codecs".into(), b.bootstrap.clone(), topic.into(), partition.to_string()];
+    let out = run_check(&args).unwrap_or_else(|e| panic!("[{}] reading batches of {topic}: {e}", b.name));
     json_lines(&out, &args)
         .iter()
         .map(|v| BatchInfo {
             base_offset: int_field(v, "base_offset"),
             last_offset: int_field(v, "last_offset"),
             records: int_field(v, "records") as i32,
-            codec: v
-                .get("codec")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            transactional: v
-                .get("transactional")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            codec: v.get("codec").and_then(Value::as_str).unwrap_or("").to_string(),
+            transactional: v.get("transactional").and_then(Value::as_bool).unwrap_or(false),
             control: v.get("control").and_then(Value::as_bool).unwrap_or(false),
         })
         .collect()
@@ -369,10 +312,7 @@ pub fn batches(b: &Broker, topic: &str, partition: i32) -> Vec<BatchInfo> {
 
 /// The compression codec of each stored batch of `topic` partition `partition`, in offset order.
 pub fn batch_codecs(b: &Broker, topic: &str, partition: i32) -> Vec<String> {
-    batches(b, topic, partition)
-        .into_iter()
-        .map(|b| b.codec)
-        .collect()
+    batches(b, topic, partition).into_iter().map(|b| b.codec).collect()
 }
 
 // ---------------------------------------------------------------- producing with the reference client
@@ -411,10 +351,7 @@ pub fn produce_sample(
     lines.pop();
     lines
         .iter()
-        .map(|v| Delivered {
-            partition: int_field(v, "partition") as i32,
-            offset: int_field(v, "offset"),
-        })
+        .map(|v| Delivered { partition: int_field(v, "partition") as i32, offset: int_field(v, "offset") })
         .collect()
 }
 
@@ -424,19 +361,15 @@ pub fn produce_sample(
 /// (see `scripts/mock_cluster.py`: `err 0 6 19`, `brokerdown 2`, `leader TOPIC 0 3`, ...).
 /// Panics for a broker that is not the mock cluster.
 pub fn mock_control(b: &Broker, cmd: &str) -> String {
-    let port = b
-        .mock_control
-        .unwrap_or_else(|| panic!("{} has no mock control port", b.name));
+    let port = b.mock_control.unwrap_or_else(|| panic!("{} has no mock control port", b.name));
     let mut s = TcpStream::connect(("127.0.0.1", port))
         .unwrap_or_else(|e| panic!("connecting to the mock control port {port}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("set_read_timeout");
-    writeln!(s, "{}", cmd.trim())
-        .unwrap_or_else(|e| panic!("sending {cmd:?} to the mock control port: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("set_read_timeout");
+    writeln!(s, "{}", cmd.trim()).unwrap_or_else(|e| panic!("sending {cmd:?} to the mock control port: {e}"));
     let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).unwrap_or_else(|e| {
-        panic!("reading the answer to {cmd:?} from the mock control port: {e}")
-    });
+    BufReader::new(s)
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("reading the answer to {cmd:?} from the mock control port: {e}"));
     line.trim_end().to_string()
 }
 
@@ -447,16 +380,9 @@ pub fn mock_control(b: &Broker, cmd: &str) -> String {
 /// `topic`. Non-empty keys only (librdkafka sends empty and null keys to a random partition).
 pub fn reference_partitions(b: &Broker, topic: &str, keys: &[Vec<u8>]) -> Vec<i32> {
     let mut args: Vec<String> = vec!["partition-keys".into(), b.bootstrap.clone(), topic.into()];
-    args.extend(
-        keys.iter()
-            .map(|k| k.iter().map(|x| format!("{x:02x}")).collect::<String>()),
-    );
-    let out = run_check(&args)
-        .unwrap_or_else(|e| panic!("[{}] partitioning keys in {topic}: {e}", b.name));
-    json_lines(&out, &args)
-        .iter()
-        .map(|v| int_field(v, "partition") as i32)
-        .collect()
+    args.extend(keys.iter().map(|k| k.iter().map(|x| format!("{x:02x}")).collect::<String>()));
+    let out = run_check(&args).unwrap_or_else(|e| panic!("[{}] partitioning keys in {topic}: {e}", b.name));
+    json_lines(&out, &args).iter().map(|v| int_field(v, "partition") as i32).collect()
 }
 
 // ---------------------------------------------------------------- hand-built batches
@@ -465,13 +391,7 @@ pub fn reference_partitions(b: &Broker, topic: &str, keys: &[Vec<u8>]) -> Vec<i3
 /// `raw-value-<i>`, timestamps 1_700_000_000_000 + i) with a raw Produce v3, no client library
 /// involved; with `corrupt_crc` one CRC bit is flipped (neither broker checks it). Returns the base
 /// offset the broker assigned.
-pub fn produce_raw(
-    b: &Broker,
-    topic: &str,
-    partition: i32,
-    count: usize,
-    corrupt_crc: bool,
-) -> i64 {
+pub fn produce_raw(b: &Broker, topic: &str, partition: i32, count: usize, corrupt_crc: bool) -> i64 {
     let mut args: Vec<String> = vec![
         "produce-raw".into(),
         b.bootstrap.clone(),
@@ -483,11 +403,7 @@ pub fn produce_raw(
     if corrupt_crc {
         args.push("--corrupt-crc".into());
     }
-    let out =
-        run_check(&args).unwrap_or_else(|e| panic!("[{}] raw produce to {topic}: {e}", b.name));
+    let out = run_check(&args).unwrap_or_else(|e| panic!("[{}] raw produce to {topic}: {e}", b.name));
     let lines = json_lines(&out, &args);
-    int_field(
-        lines.last().expect("produce-raw prints a line"),
-        "base_offset",
-    )
+    int_field(lines.last().expect("produce-raw prints a line"), "base_offset")
 }
