@@ -31,9 +31,12 @@ mod properties;
 pub use properties::{configuration_markdown, lookup, PropertyDef, PropertyKind, PROPERTIES};
 
 use crate::error::{Error, Result};
+use crate::producer::interceptor::ProducerInterceptor;
+use crate::producer::partitioner::Partitioner;
 use properties::{parse_bool, parse_i64, parse_list};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest `max.in.flight.requests.per.connection` the idempotent producer allows
@@ -178,6 +181,10 @@ pub struct ProducerConfig {
     pub(crate) security_protocol: String,
     /// Known Java properties this client accepts but does not act on (trimmed values).
     pub(crate) other: BTreeMap<String, String>,
+    /// A custom partitioner (the Rust side of `partitioner.class`).
+    pub(crate) partitioner: Option<Arc<dyn Partitioner>>,
+    /// Interceptors, in order (the Rust side of `interceptor.classes`).
+    pub(crate) interceptors: Vec<Arc<dyn ProducerInterceptor>>,
     /// (key, message) for every bad key or value given so far.
     errors: Vec<(String, String)>,
     /// The properties the user set, by either door.
@@ -242,6 +249,8 @@ impl ProducerConfig {
             client_dns_lookup: ClientDnsLookup::UseAllDnsIps,
             security_protocol: "PLAINTEXT".to_string(),
             other: BTreeMap::new(),
+            partitioner: None,
+            interceptors: Vec::new(),
             errors: Vec::new(),
             explicitly_set: HashSet::new(),
         }
@@ -543,6 +552,20 @@ impl ProducerConfig {
 
     fn set_ms(self, key: &'static str, d: Duration) -> Self {
         self.set(key, millis(d))
+    }
+
+    /// A custom partitioner for records without an explicit partition (Java's
+    /// `partitioner.class`). See [`Partitioner`].
+    pub fn partitioner(mut self, partitioner: impl Partitioner + 'static) -> Self {
+        self.partitioner = Some(Arc::new(partitioner));
+        self
+    }
+
+    /// Adds an interceptor; interceptors run in the order added (Java's `interceptor.classes`).
+    /// See [`ProducerInterceptor`].
+    pub fn interceptor(mut self, interceptor: impl ProducerInterceptor + 'static) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
     }
 
     /// `bootstrap.servers`: comma-separated `host:port` list. Required.

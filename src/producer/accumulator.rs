@@ -15,7 +15,9 @@
 
 use super::buffer_pool::BufferPool;
 use super::future::{BatchAck, BatchCompletion, SendFuture};
+use super::interceptor::{self, ProducerInterceptor};
 use super::partitioner::StickyPartition;
+use super::record::RecordMetadata;
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::network::metadata::Cluster;
@@ -37,7 +39,8 @@ fn record_overhead_bound(headers: usize) -> usize {
 
 /// An upper bound of the bytes one record takes in a batch of its own (header included).
 pub(crate) fn record_size_bound(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header<'_>]) -> usize {
-    let hdr_bytes: usize = headers.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len)).sum();
+    let hdr_bytes: usize =
+        headers.iter().map(|h| h.key.len() + h.value.as_deref().map_or(0, <[u8]>::len)).sum();
     BATCH_HEADER_LEN
         + record_overhead_bound(headers.len())
         + key.map_or(0, <[u8]>::len)
@@ -51,6 +54,9 @@ enum Body {
     /// Transitional, while sealing.
     Empty,
 }
+
+/// A per-record completion callback; see `Producer::send_with_callback`.
+pub type Callback = Box<dyn FnOnce(Result<RecordMetadata>) + Send + 'static>;
 
 /// A batch of records for one partition, from its first append to its result.
 pub(crate) struct ProducerBatch {
@@ -70,6 +76,10 @@ pub(crate) struct ProducerBatch {
     pub(crate) last_error: Option<Error>,
     full: bool,
     id: u64,
+    /// Callbacks with their record's offset delta and timestamp (usually empty).
+    callbacks: Vec<(u32, i64, Callback)>,
+    /// Each record's timestamp, kept only when interceptors need per-record metadata.
+    timestamps: Option<Vec<i64>>,
 }
 
 impl ProducerBatch {
@@ -101,6 +111,7 @@ impl ProducerBatch {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: &[Header<'_>],
+        callback: &mut Option<Callback>,
     ) -> Option<SendFuture> {
         if self.full {
             return None;
@@ -113,6 +124,12 @@ impl ProducerBatch {
         }
         let delta = b.append(timestamp, key, value, headers);
         self.record_count += 1;
+        if let Some(ts) = &mut self.timestamps {
+            ts.push(timestamp);
+        }
+        if let Some(cb) = callback.take() {
+            self.callbacks.push((delta, timestamp, cb));
+        }
         self.completion.as_ref().map(|c| c.future(delta, timestamp))
     }
 
@@ -184,11 +201,18 @@ pub(crate) struct Accumulator {
     flushes: AtomicUsize,
     closed: AtomicBool,
     wake: Sender<()>,
+    interceptors: Vec<Arc<dyn ProducerInterceptor>>,
 }
 
 impl Accumulator {
-    pub(crate) fn new(config: AccumulatorConfig, buffer_memory: usize, wake: Sender<()>) -> Self {
+    pub(crate) fn new(
+        config: AccumulatorConfig,
+        buffer_memory: usize,
+        wake: Sender<()>,
+        interceptors: Vec<Arc<dyn ProducerInterceptor>>,
+    ) -> Self {
         Accumulator {
+            interceptors,
             pool: BufferPool::new(buffer_memory, config.batch_size),
             config,
             topics: RwLock::new(HashMap::new()),
@@ -260,6 +284,7 @@ impl Accumulator {
         headers: &[Header<'_>],
         deadline: Instant,
         sticky: Option<(&[i32], i32)>,
+        mut callback: Option<Callback>,
     ) -> Result<SendFuture> {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed_error());
@@ -275,7 +300,7 @@ impl Accumulator {
         {
             let mut dq = q.batches.lock();
             if let Some(last) = dq.back_mut() {
-                if let Some(f) = last.try_append(timestamp, key, value, headers) {
+                if let Some(f) = last.try_append(timestamp, key, value, headers, &mut callback) {
                     drop(dq);
                     note_sticky(bound - BATCH_HEADER_LEN);
                     return Ok(f);
@@ -295,7 +320,7 @@ impl Accumulator {
             return Err(closed_error());
         }
         if let Some(last) = dq.back_mut() {
-            if let Some(f) = last.try_append(timestamp, key, value, headers) {
+            if let Some(f) = last.try_append(timestamp, key, value, headers, &mut callback) {
                 drop(dq);
                 self.pool.deallocate(buf, size);
                 note_sticky(bound - BATCH_HEADER_LEN);
@@ -316,8 +341,10 @@ impl Accumulator {
             last_error: None,
             full: false,
             id,
+            callbacks: Vec::new(),
+            timestamps: (!self.interceptors.is_empty()).then(Vec::new),
         };
-        let f = batch.try_append(timestamp, key, value, headers).ok_or_else(|| {
+        let f = batch.try_append(timestamp, key, value, headers, &mut callback).ok_or_else(|| {
             Error::new(ErrorKind::IllegalState, format!("a record did not fit a fresh batch of {size} bytes"))
         })?;
         self.incomplete.lock().insert(id);
@@ -425,10 +452,28 @@ impl Accumulator {
         q.batches.lock().push_front(batch);
     }
 
-    /// Runs on: sender thread. Resolves a batch and gives its memory back.
+    /// Runs on: sender thread. Resolves a batch (futures first, then interceptors, then
+    /// callbacks, in record order) and gives its memory back.
     pub(crate) fn complete(&self, mut batch: ProducerBatch, result: Result<BatchAck>) {
         if let Some(c) = batch.completion.take() {
-            c.complete(result);
+            c.complete(result.clone());
+        }
+        let meta =
+            |ack: &BatchAck, delta: u32, ts: i64| ack.metadata(&batch.topic, batch.partition, delta, ts);
+        if let Some(timestamps) = &batch.timestamps {
+            for (delta, &ts) in timestamps.iter().enumerate() {
+                let r = result.as_ref().map(|ack| meta(ack, delta as u32, ts));
+                interceptor::each(&self.interceptors, "on_acknowledgement", |i| {
+                    i.on_acknowledgement(r.as_ref().map_err(|e| *e));
+                    Ok(())
+                });
+            }
+        }
+        for (delta, ts, cb) in std::mem::take(&mut batch.callbacks) {
+            let r = result.as_ref().map(|ack| meta(ack, delta, ts)).map_err(Error::clone);
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(r))).is_err() {
+                log::error!("a send callback for {} panicked; the producer goes on", batch.tp());
+            }
         }
         let buf = match std::mem::replace(&mut batch.body, Body::Empty) {
             Body::Open(b) => b.into_buffer(),
@@ -531,7 +576,7 @@ mod tests {
             linger: Duration::from_millis(linger_ms),
             max_block: Duration::from_millis(20),
         };
-        (Accumulator::new(cfg, memory, tx), rx)
+        (Accumulator::new(cfg, memory, tx, Vec::new()), rx)
     }
 
     fn cluster(parts: usize) -> Cluster {
@@ -556,11 +601,11 @@ mod tests {
     fn appends_share_a_batch_until_full() {
         let (a, wake) = acc(200, 10_000, 1000);
         let v = [7u8; 40];
-        let f1 = a.append("t", 0, 1, None, Some(&v), &[], far(), None).unwrap();
+        let f1 = a.append("t", 0, 1, None, Some(&v), &[], far(), None, None).unwrap();
         assert!(wake.try_recv().is_ok(), "a new batch wakes the sender");
         let mut n = 1;
         while a.topic("t").partitions.read()[0].batches.lock().len() == 1 {
-            a.append("t", 0, 1, None, Some(&v), &[], far(), None).unwrap();
+            a.append("t", 0, 1, None, Some(&v), &[], far(), None, None).unwrap();
             n += 1;
         }
         assert!(n >= 3, "several records share the 200-byte batch (got {n})");
@@ -572,7 +617,7 @@ mod tests {
     #[test]
     fn linger_controls_readiness_and_next_check() {
         let (a, _w) = acc(16384, 100_000, 50);
-        a.append("t", 0, 1, Some(b"k"), Some(b"v"), &[], far(), None).unwrap();
+        a.append("t", 0, 1, Some(b"k"), Some(b"v"), &[], far(), None, None).unwrap();
         let now = Instant::now();
         let r = a.ready(&cluster(1), now, false, |_| false);
         assert!(r.nodes.is_empty());
@@ -586,7 +631,7 @@ mod tests {
     #[test]
     fn unknown_leader_is_reported() {
         let (a, _w) = acc(16384, 100_000, 0);
-        a.append("t", 3, 1, None, Some(b"v"), &[], far(), None).unwrap();
+        a.append("t", 3, 1, None, Some(b"v"), &[], far(), None, None).unwrap();
         let r = a.ready(&cluster(1), Instant::now(), false, |_| false);
         assert!(r.unknown_leader);
         assert!(r.nodes.is_empty());
@@ -596,7 +641,7 @@ mod tests {
     fn drain_respects_max_bytes_and_rotates() {
         let (a, _w) = acc(100, 100_000, 0);
         for p in 0..3 {
-            a.append("t", p, 1, None, Some(&[1u8; 50]), &[], far(), None).unwrap();
+            a.append("t", p, 1, None, Some(&[1u8; 50]), &[], far(), None, None).unwrap();
         }
         let r = a.ready(&cluster(3), Instant::now(), false, |_| false);
         let mut qs = r.nodes[&1].clone();
@@ -611,7 +656,7 @@ mod tests {
     #[test]
     fn completion_frees_memory_and_resolves_futures() {
         let (a, _w) = acc(100, 1000, 0);
-        let f = a.append("t", 0, 7, Some(b"k"), Some(b"v"), &[], far(), None).unwrap();
+        let f = a.append("t", 0, 7, Some(b"k"), Some(b"v"), &[], far(), None, None).unwrap();
         assert_eq!(a.pool().available_memory(), 900);
         let (mut bs, _) = a.drain(&[a.queue(&a.topic("t"), 0)], 0, 1 << 20, Instant::now());
         let mut b = bs.pop().unwrap();
@@ -626,9 +671,9 @@ mod tests {
     #[test]
     fn full_pool_blocks_then_fails_with_buffer_error() {
         let (a, _w) = acc(100, 100, 0);
-        a.append("t", 0, 1, None, Some(b"v"), &[], far(), None).unwrap();
+        a.append("t", 0, 1, None, Some(b"v"), &[], far(), None, None).unwrap();
         let e = a
-            .append("t", 1, 1, None, Some(b"v"), &[], Instant::now() + Duration::from_millis(20), None)
+            .append("t", 1, 1, None, Some(b"v"), &[], Instant::now() + Duration::from_millis(20), None, None)
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BufferExhausted);
     }
@@ -636,19 +681,22 @@ mod tests {
     #[test]
     fn expired_batches_are_removed_and_closed_refuses() {
         let (a, _w) = acc(100, 1000, 0);
-        a.append("t", 0, 1, None, Some(b"v"), &[], far(), None).unwrap();
+        a.append("t", 0, 1, None, Some(b"v"), &[], far(), None, None).unwrap();
         assert!(a.expired(Instant::now(), Duration::from_secs(60)).is_empty());
         let ex = a.expired(Instant::now() + Duration::from_secs(61), Duration::from_secs(60));
         assert_eq!(ex.len(), 1);
         a.close();
-        assert_eq!(a.append("t", 0, 1, None, None, &[], far(), None).unwrap_err().kind(), ErrorKind::Closed);
+        assert_eq!(
+            a.append("t", 0, 1, None, None, &[], far(), None, None).unwrap_err().kind(),
+            ErrorKind::Closed
+        );
     }
 
     #[test]
     fn reenqueued_batch_waits_for_backoff_and_goes_first() {
         let (a, _w) = acc(100, 10_000, 0);
-        a.append("t", 0, 1, None, Some(&[1u8; 80]), &[], far(), None).unwrap();
-        a.append("t", 0, 1, None, Some(&[2u8; 80]), &[], far(), None).unwrap();
+        a.append("t", 0, 1, None, Some(&[1u8; 80]), &[], far(), None, None).unwrap();
+        a.append("t", 0, 1, None, Some(&[2u8; 80]), &[], far(), None, None).unwrap();
         let q = a.queue(&a.topic("t"), 0);
         let (mut bs, _) = a.drain(std::slice::from_ref(&q), 0, 1 << 20, Instant::now());
         let first_id = bs[0].id;

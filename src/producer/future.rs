@@ -23,6 +23,24 @@ pub(crate) struct BatchAck {
     pub(crate) log_append_time: i64,
 }
 
+impl BatchAck {
+    /// The metadata of the record at `offset_delta` whose CreateTime is `timestamp`.
+    pub(crate) fn metadata(
+        &self,
+        topic: &Arc<str>,
+        partition: i32,
+        offset_delta: u32,
+        timestamp: i64,
+    ) -> RecordMetadata {
+        RecordMetadata {
+            topic: topic.clone(),
+            partition,
+            offset: if self.base_offset < 0 { -1 } else { self.base_offset + offset_delta as i64 },
+            timestamp: if self.log_append_time >= 0 { self.log_append_time } else { timestamp },
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct BatchShared {
     result: OnceLock<Result<BatchAck>>,
@@ -109,12 +127,9 @@ impl SendFuture {
 
     fn resolved(&self) -> Result<RecordMetadata> {
         match self.shared.result.get() {
-            Some(Ok(ack)) => Ok(RecordMetadata {
-                topic: self.shared.topic.clone(),
-                partition: self.shared.partition,
-                offset: if ack.base_offset < 0 { -1 } else { ack.base_offset + self.offset_delta as i64 },
-                timestamp: if ack.log_append_time >= 0 { ack.log_append_time } else { self.timestamp },
-            }),
+            Some(Ok(ack)) => {
+                Ok(ack.metadata(&self.shared.topic, self.shared.partition, self.offset_delta, self.timestamp))
+            }
             Some(Err(e)) => Err(e.clone()),
             None => Err(Error::new(
                 ErrorKind::IllegalState,

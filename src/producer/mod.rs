@@ -8,10 +8,13 @@
 pub mod accumulator;
 pub(crate) mod buffer_pool;
 pub mod future;
+pub mod interceptor;
 pub mod partitioner;
 pub mod record;
 pub(crate) mod sender;
+pub mod serializer;
 
+pub use accumulator::Callback;
 pub use future::SendFuture;
 pub use record::{Record, RecordMetadata};
 
@@ -21,7 +24,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::network::connection::{DnsLookup, SocketOptions};
 use crate::network::metadata::Metadata;
 use accumulator::{closed_error, record_size_bound, Accumulator, AccumulatorConfig};
+use interceptor::ProducerInterceptor;
 use parking_lot::Mutex;
+use partitioner::{Partitioner, PartitionerContext};
 use sender::{SenderConfig, Shared};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -57,6 +62,8 @@ struct Inner {
     batch_size: usize,
     ignore_keys: bool,
     client_id: String,
+    partitioner: Option<Arc<dyn Partitioner>>,
+    interceptors: Vec<Arc<dyn ProducerInterceptor>>,
 }
 
 static PRODUCER_SEQ: AtomicU64 = AtomicU64::new(1);
@@ -114,7 +121,12 @@ impl Producer {
             AccumulatorConfig { batch_size: cfg.batch_size, linger: cfg.linger, max_block: cfg.max_block };
         let shared = Arc::new(Shared {
             config: sender_cfg,
-            accumulator: Accumulator::new(acc_cfg, cfg.buffer_memory, wake_tx.clone()),
+            accumulator: Accumulator::new(
+                acc_cfg,
+                cfg.buffer_memory,
+                wake_tx.clone(),
+                cfg.interceptors.clone(),
+            ),
             metadata: Metadata::new(),
             closing: Default::default(),
             force_close: Default::default(),
@@ -139,6 +151,8 @@ impl Producer {
                 batch_size: cfg.batch_size,
                 ignore_keys: cfg.partitioner_ignore_keys,
                 client_id,
+                partitioner: cfg.partitioner.clone(),
+                interceptors: cfg.interceptors.clone(),
             }),
         })
     }
@@ -154,66 +168,100 @@ impl Producer {
     /// while `buffer.memory` is full. Fails at once when the record is larger than
     /// `max.request.size` or `buffer.memory`, or the producer is closed.
     pub fn send(&self, record: Record<'_>) -> Result<SendFuture> {
+        self.send_inner(record, None)
+    }
+
+    /// Like [`send`](Producer::send), and also calls `callback` with the record's result.
+    ///
+    /// The callback runs on the producer's sender thread, after the record's future resolved
+    /// and after the interceptors; callbacks of one partition run in send order. Keep it short:
+    /// the sender thread waits for it. A callback that panics is logged; the producer goes on.
+    /// When `send_with_callback` itself returns `Err`, the callback is not called.
+    pub fn send_with_callback(
+        &self,
+        record: Record<'_>,
+        callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
+    ) -> Result<SendFuture> {
+        self.send_inner(record, Some(Box::new(callback)))
+    }
+
+    fn send_inner(&self, mut record: Record<'_>, callback: Option<Callback>) -> Result<SendFuture> {
+        let interceptors = &self.inner.interceptors;
+        if !interceptors.is_empty() {
+            interceptor::each(interceptors, "on_send", |i| i.on_send(&mut record));
+        }
+        let result = self.append(&record, callback);
+        if let Err(e) = &result {
+            interceptor::each(interceptors, "on_acknowledgement", |i| {
+                i.on_acknowledgement(Err(e));
+                Ok(())
+            });
+        }
+        result
+    }
+
+    fn append(&self, record: &Record<'_>, callback: Option<Callback>) -> Result<SendFuture> {
         let inner = &*self.inner;
         let shared = &*inner.shared;
         if shared.accumulator.is_closed() {
             return Err(closed_error());
         }
-        if record.topic.is_empty() {
+        let topic: &str = &record.topic;
+        let (key, value) = (record.key.as_deref(), record.value.as_deref());
+        if topic.is_empty() {
             return Err(Error::new(ErrorKind::InvalidRecord, "the record's topic name is empty"));
         }
-        let size = record_size_bound(record.key, record.value, &record.headers);
-        if size > inner.max_request_size {
-            return Err(Error::new(
-                ErrorKind::RecordTooLarge,
-                format!(
-                    "the record is {size} bytes when serialized, which is larger than max.request.size={}",
-                    inner.max_request_size
-                ),
-            ));
-        }
-        if size > inner.buffer_memory {
-            return Err(Error::new(
-                ErrorKind::RecordTooLarge,
-                format!(
-                    "the record is {size} bytes when serialized, which is larger than buffer.memory={}",
-                    inner.buffer_memory
-                ),
-            ));
+        let size = record_size_bound(key, value, &record.headers);
+        for (limit, name) in
+            [(inner.max_request_size, "max.request.size"), (inner.buffer_memory, "buffer.memory")]
+        {
+            if size > limit {
+                return Err(Error::new(
+                    ErrorKind::RecordTooLarge,
+                    format!(
+                        "the record is {size} bytes when serialized, which is larger than {name}={limit}"
+                    ),
+                ));
+            }
         }
         if let Some(p) = record.partition.filter(|p| *p < 0) {
             return Err(Error::new(
                 ErrorKind::InvalidRecord,
-                format!("invalid partition {p} for topic '{}'", record.topic),
+                format!("invalid partition {p} for topic '{topic}'"),
             ));
         }
         let deadline = Instant::now() + inner.max_block;
-        let cluster = shared.metadata.wait_for_topic(
-            record.topic,
-            record.partition,
-            deadline,
-            inner.max_block,
-            || shared.wake(),
-        )?;
-        let info = cluster.topic(record.topic).expect("wait_for_topic returned with the topic known");
+        let cluster =
+            shared
+                .metadata
+                .wait_for_topic(topic, record.partition, deadline, inner.max_block, || shared.wake())?;
+        let info = cluster.topic(topic).expect("wait_for_topic returned with the topic known");
         let n = info.partitions.len() as i32;
         let acc = &shared.accumulator;
-        let (partition, sticky) = match (record.partition, record.key) {
-            (Some(p), _) => (p, None),
-            (None, Some(k)) if !inner.ignore_keys => (partitioner::partition_for_key(k, n), None),
-            _ => (acc.sticky_partition(record.topic, &info.available, n), Some((&info.available[..], n))),
+        let custom = match (record.partition, &inner.partitioner) {
+            (None, Some(p)) => p.partition(&PartitionerContext {
+                topic,
+                key,
+                value,
+                num_partitions: n,
+                available_partitions: &info.available,
+            }),
+            _ => None,
         };
+        let (partition, sticky) =
+            match (record.partition.or(custom), key) {
+                (Some(p), _) if p < 0 || p >= n => return Err(Error::new(
+                    ErrorKind::InvalidRecord,
+                    format!(
+                        "the partitioner chose partition {p} for topic '{topic}', which has {n} partitions"
+                    ),
+                )),
+                (Some(p), _) => (p, None),
+                (None, Some(k)) if !inner.ignore_keys => (partitioner::partition_for_key(k, n), None),
+                _ => (acc.sticky_partition(topic, &info.available, n), Some((&info.available[..], n))),
+            };
         let timestamp = record.timestamp.unwrap_or_else(now_millis);
-        acc.append(
-            record.topic,
-            partition,
-            timestamp,
-            record.key,
-            record.value,
-            &record.headers,
-            deadline,
-            sticky,
-        )
+        acc.append(topic, partition, timestamp, key, value, &record.headers, deadline, sticky, callback)
     }
 
     /// Sends every queued record at once (ignoring `linger.ms`) and blocks until each record

@@ -6,6 +6,50 @@
 
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
+/// What a custom [`Partitioner`] sees of a record and its topic.
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionerContext<'a> {
+    /// The record's topic.
+    pub topic: &'a str,
+    /// The record's key, if any.
+    pub key: Option<&'a [u8]>,
+    /// The record's value, if any.
+    pub value: Option<&'a [u8]>,
+    /// How many partitions the topic has.
+    pub num_partitions: i32,
+    /// The partitions that have a leader right now.
+    pub available_partitions: &'a [i32],
+}
+
+/// A custom partitioner (Java's `partitioner.class`), set with
+/// [`ProducerConfig::partitioner`](crate::ProducerConfig::partitioner).
+///
+/// Runs on: the application thread that calls `send`, for records without an explicit
+/// partition. Return `None` to fall back to the built-in rule (murmur2 for keys, uniform sticky
+/// otherwise). A partition outside `0..num_partitions` fails the `send` with `InvalidRecord`.
+///
+/// ```
+/// use kafka_blocking::partitioner::{Partitioner, PartitionerContext};
+///
+/// /// Records whose key starts with "eu-" go to partition 0, the rest to the others.
+/// struct RegionPartitioner;
+/// impl Partitioner for RegionPartitioner {
+///     fn partition(&self, ctx: &PartitionerContext<'_>) -> Option<i32> {
+///         let key = ctx.key?;
+///         if key.starts_with(b"eu-") || ctx.num_partitions == 1 {
+///             Some(0)
+///         } else {
+///             let rest = ctx.num_partitions - 1;
+///             Some(1 + kafka_blocking::partitioner::partition_for_key(key, rest))
+///         }
+///     }
+/// }
+/// ```
+pub trait Partitioner: Send + Sync {
+    /// The partition for a record, or `None` for the built-in choice.
+    fn partition(&self, ctx: &PartitionerContext<'_>) -> Option<i32>;
+}
+
 /// The 32-bit murmur2 hash exactly as the Java client computes it
 /// (`org.apache.kafka.common.utils.Utils.murmur2`), seed `0x9747b28c`.
 pub fn murmur2(data: &[u8]) -> i32 {

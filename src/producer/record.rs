@@ -3,22 +3,28 @@
 //! A `Record` borrows its topic, key, value and headers: `send` copies them straight into a
 //! batch buffer in wire format, so nothing is cloned on the way.
 
-use crate::protocol::record_batch::Header;
+pub use crate::protocol::record_batch::Header;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// A record to send: topic, optional partition, key, value, headers and timestamp.
+///
+/// Fields borrow from the caller by default (`key`, `value`, `header`): `send` copies them once,
+/// straight into a batch buffer. The `*_owned` methods take owned data instead (useful in
+/// interceptors, or for values built on the spot).
 ///
 /// ```
 /// use kafka_blocking::Record;
 /// let r = Record::new("orders").key("order-123").value(b"{\"qty\":1}").header("trace", b"abc");
 /// assert_eq!(r.topic(), "orders");
+/// assert_eq!(r.key_bytes(), Some(&b"order-123"[..]));
 /// ```
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
-    pub(crate) topic: &'a str,
+    pub(crate) topic: Cow<'a, str>,
     pub(crate) partition: Option<i32>,
-    pub(crate) key: Option<&'a [u8]>,
-    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) key: Option<Cow<'a, [u8]>>,
+    pub(crate) value: Option<Cow<'a, [u8]>>,
     pub(crate) headers: Vec<Header<'a>>,
     pub(crate) timestamp: Option<i64>,
 }
@@ -27,32 +33,62 @@ impl<'a> Record<'a> {
     /// A record for `topic` with no key, a null value, no headers, and the send time as
     /// timestamp.
     pub fn new(topic: &'a str) -> Self {
-        Record { topic, partition: None, key: None, value: None, headers: Vec::new(), timestamp: None }
+        Record {
+            topic: Cow::Borrowed(topic),
+            partition: None,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+            timestamp: None,
+        }
     }
 
     /// Sets the key (`&str`, `&[u8]`, `&Vec<u8>`, `&String`, ...). Keyed records without an
     /// explicit partition go to `murmur2(key) % partitions`, as in the Java client.
     pub fn key<K: AsRef<[u8]> + ?Sized>(mut self, key: &'a K) -> Self {
-        self.key = Some(key.as_ref());
+        self.key = Some(Cow::Borrowed(key.as_ref()));
+        self
+    }
+
+    /// Sets an owned key.
+    pub fn key_owned(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.key = Some(Cow::Owned(key.into()));
         self
     }
 
     /// Sets the value. Without this call the value is null (a tombstone on compacted topics).
     pub fn value<V: AsRef<[u8]> + ?Sized>(mut self, value: &'a V) -> Self {
-        self.value = Some(value.as_ref());
+        self.value = Some(Cow::Borrowed(value.as_ref()));
+        self
+    }
+
+    /// Sets an owned value.
+    pub fn value_owned(mut self, value: impl Into<Vec<u8>>) -> Self {
+        self.value = Some(Cow::Owned(value.into()));
         self
     }
 
     /// Appends a header; names may repeat and order is kept.
     pub fn header<V: AsRef<[u8]> + ?Sized>(mut self, name: &'a str, value: &'a V) -> Self {
-        self.headers.push(Header { key: name, value: Some(value.as_ref()) });
+        self.headers.push(Header::new(name, Some(value.as_ref())));
         self
     }
 
     /// Appends a header with a null value.
     pub fn header_null(mut self, name: &'a str) -> Self {
-        self.headers.push(Header { key: name, value: None });
+        self.headers.push(Header::new(name, None));
         self
+    }
+
+    /// Appends a header that owns its name and value.
+    pub fn header_owned(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push(Header::owned(name, Some(value.into())));
+        self
+    }
+
+    /// Appends a header in place (for interceptors, which get `&mut Record`).
+    pub fn push_header(&mut self, header: Header<'a>) {
+        self.headers.push(header);
     }
 
     /// Sends to this partition instead of letting the partitioner choose.
@@ -68,18 +104,18 @@ impl<'a> Record<'a> {
     }
 
     /// The topic.
-    pub fn topic(&self) -> &'a str {
-        self.topic
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 
     /// The key, if any.
-    pub fn key_bytes(&self) -> Option<&'a [u8]> {
-        self.key
+    pub fn key_bytes(&self) -> Option<&[u8]> {
+        self.key.as_deref()
     }
 
     /// The value, if any.
-    pub fn value_bytes(&self) -> Option<&'a [u8]> {
-        self.value
+    pub fn value_bytes(&self) -> Option<&[u8]> {
+        self.value.as_deref()
     }
 
     /// The explicit partition, if any.

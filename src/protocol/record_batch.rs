@@ -39,6 +39,7 @@
 use super::primitives::{varint_len, varlong_len, Encoder, Reader};
 use crate::compression::{self, CompressionType};
 use crate::error::{Error, ErrorKind, Result};
+use std::borrow::Cow;
 
 /// Bytes of a batch before its first record.
 pub const BATCH_HEADER_LEN: usize = 61;
@@ -74,13 +75,31 @@ pub const CONTROL_BIT: i16 = 0x20;
 /// header count, one byte each.
 const MIN_RECORD_LEN: usize = 7;
 
-/// A record header, borrowed from the caller for the time of an append.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A record header: borrowed from the caller (no copy until the append), or owned (e.g. added
+/// by an interceptor).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header<'a> {
     /// The header key (never null on the wire).
-    pub key: &'a str,
+    pub key: Cow<'a, str>,
     /// The header value; `None` is written as length -1.
-    pub value: Option<&'a [u8]>,
+    pub value: Option<Cow<'a, [u8]>>,
+}
+
+impl<'a> Header<'a> {
+    /// A header borrowing its key and value.
+    pub fn new(key: &'a str, value: Option<&'a [u8]>) -> Self {
+        Header { key: Cow::Borrowed(key), value: value.map(Cow::Borrowed) }
+    }
+
+    /// A header owning its key and value.
+    pub fn owned(key: impl Into<String>, value: Option<Vec<u8>>) -> Header<'static> {
+        Header { key: Cow::Owned(key.into()), value: value.map(Cow::Owned) }
+    }
+
+    /// The value as a slice.
+    pub fn value_bytes(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
 }
 
 /// The idempotence/transaction fields of a batch header.
@@ -201,7 +220,7 @@ impl RecordBatchBuilder {
             + nullable_len(value)
             + varint_len(headers.len() as i32);
         for h in headers {
-            n += varint_len(h.key.len() as i32) + h.key.len() + nullable_len(h.value);
+            n += varint_len(h.key.len() as i32) + h.key.len() + nullable_len(h.value.as_deref());
         }
         n
     }
@@ -244,7 +263,7 @@ impl RecordBatchBuilder {
         for h in headers {
             buf.put_varint(h.key.len() as i32);
             buf.extend_from_slice(h.key.as_bytes());
-            put_nullable(buf, h.value);
+            put_nullable(buf, h.value.as_deref());
         }
         debug_assert_eq!(buf.len() - start, varint_len(body as i32) + body);
         if self.record_count == 0 {
@@ -660,7 +679,7 @@ mod tests {
 
     fn golden_builder() -> RecordBatchBuilder {
         let mut b = RecordBatchBuilder::new(Vec::new(), 1000);
-        let h = [Header { key: "h", value: Some(b"x") }];
+        let h = [Header::new("h", Some(b"x"))];
         assert_eq!(b.record_size(1000, Some(b"k"), Some(b"v"), &h), 13);
         assert_eq!(b.append(1000, Some(b"k"), Some(b"v"), &h), 0);
         assert_eq!(b.record_size(1005, None, Some(b""), &[]), 7);
@@ -736,8 +755,7 @@ mod tests {
     fn build(recs: &[Rec], ty: CompressionType, producer: ProducerState) -> SealedBatch {
         let mut b = RecordBatchBuilder::new(Vec::new(), recs.first().map_or(0, |r| r.ts));
         for (i, r) in recs.iter().enumerate() {
-            let hs: Vec<Header<'_>> =
-                r.headers.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect();
+            let hs: Vec<Header<'_>> = r.headers.iter().map(|(k, v)| Header::new(k, v.as_deref())).collect();
             let size = b.record_size(r.ts, r.key.as_deref(), r.value.as_deref(), &hs);
             let before = b.size_in_bytes();
             assert_eq!(b.append(r.ts, r.key.as_deref(), r.value.as_deref(), &hs), i as u32);
@@ -917,7 +935,8 @@ mod tests {
         let ptr = buf.as_ptr();
         let mut b = RecordBatchBuilder::new(buf, 5);
         for i in 0..100u32 {
-            let h = [Header { key: "n", value: Some(&i.to_be_bytes()) }];
+            let nb = i.to_be_bytes();
+            let h = [Header::new("n", Some(&nb))];
             b.append(5 + i as i64, Some(b"key"), Some(&[1; 100]), &h);
         }
         assert_eq!(b.buf.as_ptr(), ptr, "no reallocation while capacity lasts");
