@@ -71,11 +71,13 @@ impl Cluster {
     }
 
     /// Builds a new view from a Metadata response, keeping topics the response did not mention
-    /// from `previous` (a request lists only some topics).
+    /// from `previous` (a request lists only some topics). A partition whose leader epoch went
+    /// backwards (the answering broker is behind) keeps its previous leader, as in Java; the
+    /// third value says that happened, so that metadata is fetched again.
     pub fn from_response(
         previous: &Cluster,
         resp: &MetadataResponse,
-    ) -> (Cluster, HashMap<String, KafkaCode>) {
+    ) -> (Cluster, HashMap<String, KafkaCode>, bool) {
         let mut brokers = HashMap::with_capacity(resp.brokers.len());
         for b in &resp.brokers {
             brokers.insert(
@@ -85,6 +87,7 @@ impl Cluster {
         }
         let mut topics = previous.topics.clone();
         let mut errors = HashMap::new();
+        let mut stale = false;
         for t in &resp.topics {
             let Some(name) = t.name.clone() else { continue };
             let code = KafkaCode(t.error_code);
@@ -104,13 +107,55 @@ impl Cluster {
                 let ok =
                     KafkaCode(p.error_code).is_ok() || p.error_code == KafkaCode::REPLICA_NOT_AVAILABLE.0;
                 let leader = if ok && brokers.contains_key(&p.leader_id) { p.leader_id } else { -1 };
-                partitions[p.partition_index as usize] =
-                    PartitionInfo { leader, leader_epoch: p.leader_epoch };
+                let mut info = PartitionInfo { leader, leader_epoch: p.leader_epoch };
+                let old = previous
+                    .topics
+                    .get(&name)
+                    .filter(|o| o.id == t.topic_id || o.id == [0; 16] || t.topic_id == [0; 16])
+                    .and_then(|o| o.partitions.get(p.partition_index as usize));
+                if let Some(old) = old {
+                    if p.leader_epoch >= 0
+                        && old.leader_epoch > p.leader_epoch
+                        && brokers.contains_key(&old.leader)
+                    {
+                        info = *old;
+                        stale = true;
+                    }
+                }
+                partitions[p.partition_index as usize] = info;
             }
             let available = (0..count as i32).filter(|&i| partitions[i as usize].leader >= 0).collect();
             topics.insert(name, Arc::new(TopicInfo { id: t.topic_id, partitions, available }));
         }
-        (Cluster { brokers, topics, controller: resp.controller_id }, errors)
+        (Cluster { brokers, topics, controller: resp.controller_id }, errors, stale)
+    }
+
+    /// A copy with one partition's leader changed (a Produce response named the new leader,
+    /// KIP-951), when `leader_epoch` is newer than what the view has. `endpoint` gives the
+    /// leader's address when the view does not know the broker.
+    pub fn with_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        endpoint: Option<BrokerInfo>,
+    ) -> Option<Cluster> {
+        let t = self.topics.get(topic)?;
+        let old = t.partitions.get(usize::try_from(partition).ok()?)?;
+        if leader < 0 || (leader_epoch <= old.leader_epoch && old.leader >= 0) {
+            return None;
+        }
+        let mut c = self.clone();
+        if !c.brokers.contains_key(&leader) {
+            c.brokers.insert(leader, endpoint.filter(|e| e.id == leader)?);
+        }
+        let mut info = (**t).clone();
+        info.partitions[partition as usize] = PartitionInfo { leader, leader_epoch };
+        info.available =
+            (0..info.partitions.len() as i32).filter(|&i| info.partitions[i as usize].leader >= 0).collect();
+        c.topics.insert(topic.to_owned(), Arc::new(info));
+        Some(c)
     }
 }
 
@@ -249,8 +294,8 @@ impl Metadata {
     /// Runs on: sender thread. Publishes a new view built from a response.
     pub fn update(&self, resp: &MetadataResponse, now: Instant) {
         let mut st = self.state.lock();
-        let (cluster, errors) = Cluster::from_response(&st.cluster, resp);
-        let missing_leader = cluster.topics.values().any(|t| t.available.len() < t.partitions.len());
+        let (cluster, errors, stale) = Cluster::from_response(&st.cluster, resp);
+        let missing_leader = stale || cluster.topics.values().any(|t| t.available.len() < t.partitions.len());
         for (t, c) in &errors {
             st.errors.insert(t.clone(), *c);
         }
@@ -274,6 +319,27 @@ impl Metadata {
     /// reset, ...), so that a `max.block.ms` timeout can name it; a good update clears it.
     pub fn note_error(&self, error: &Error) {
         self.state.lock().last_error = Some(error.clone());
+    }
+
+    /// Runs on: sender thread. Applies a leader named in a Produce response (KIP-951) when it is
+    /// newer than the view's; returns whether it did.
+    pub fn update_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        epoch: i32,
+        endpoint: Option<BrokerInfo>,
+    ) -> bool {
+        let mut st = self.state.lock();
+        match st.cluster.with_leader(topic, partition, leader, epoch, endpoint) {
+            Some(c) => {
+                st.cluster = Arc::new(c);
+                self.changed.notify_all();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Runs on: sender thread. Wakes waiters after a failed fetch, so they re-check.
@@ -333,7 +399,8 @@ mod tests {
     #[test]
     fn builds_view_with_leaders_and_available_partitions() {
         let r = resp(vec![topic("a", 0, vec![part(1, 2), part(0, 1), part(2, 7)])]);
-        let (c, errs) = Cluster::from_response(&Cluster::default(), &r);
+        let (c, errs, stale) = Cluster::from_response(&Cluster::default(), &r);
+        assert!(!stale);
         assert!(errs.is_empty());
         assert_eq!(c.brokers[&2].addr, "h2:9093");
         assert_eq!(c.leader_for("a", 0), Some(1));
@@ -342,6 +409,36 @@ mod tests {
         assert_eq!(c.topic("a").unwrap().available, vec![0, 1]);
         assert_eq!(c.leader_for("a", 9), None);
         assert_eq!(c.leader_for("a", -1), None);
+    }
+
+    #[test]
+    fn an_older_leader_epoch_does_not_replace_a_newer_one() {
+        let (c1, _, _) =
+            Cluster::from_response(&Cluster::default(), &resp(vec![topic("a", 0, vec![part(0, 2)])]));
+        let mut older = part(0, 1);
+        older.leader_epoch = 2;
+        let (c2, _, stale) = Cluster::from_response(&c1, &resp(vec![topic("a", 0, vec![older])]));
+        assert!(stale);
+        assert_eq!(c2.leader_for("a", 0), Some(2), "epoch 3 beats epoch 2");
+        let mut newer = part(0, 1);
+        newer.leader_epoch = 4;
+        let (c3, _, stale) = Cluster::from_response(&c2, &resp(vec![topic("a", 0, vec![newer])]));
+        assert!(!stale);
+        assert_eq!(c3.leader_for("a", 0), Some(1));
+    }
+
+    #[test]
+    fn produce_response_leader_hint_applies_only_when_newer() {
+        let (c, _, _) =
+            Cluster::from_response(&Cluster::default(), &resp(vec![topic("a", 0, vec![part(0, 1)])]));
+        assert!(c.with_leader("a", 0, 2, 3, None).is_none(), "same epoch");
+        let c2 = c.with_leader("a", 0, 2, 4, None).unwrap();
+        assert_eq!(c2.leader_for("a", 0), Some(2));
+        assert!(c.with_leader("a", 0, 9, 5, None).is_none(), "unknown broker without an endpoint");
+        let ep = BrokerInfo { id: 9, addr: "h9:1".into(), rack: None };
+        let c3 = c.with_leader("a", 0, 9, 5, Some(ep)).unwrap();
+        assert_eq!(c3.brokers[&9].addr, "h9:1");
+        assert_eq!(c3.leader_for("a", 0), Some(9));
     }
 
     #[test]

@@ -103,6 +103,7 @@ impl Producer {
             reconnect_backoff: cfg.reconnect_backoff,
             reconnect_backoff_max: cfg.reconnect_backoff_max,
             metadata_max_age: cfg.metadata_max_age,
+            connections_max_idle: cfg.connections_max_idle,
             compression,
             compression_level,
             socket: SocketOptions {
@@ -130,6 +131,7 @@ impl Producer {
             metadata: Metadata::new(),
             closing: Default::default(),
             force_close: Default::default(),
+            aborted_batches: Default::default(),
             wake: wake_tx,
         });
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
@@ -248,18 +250,19 @@ impl Producer {
             }),
             _ => None,
         };
-        let (partition, sticky) =
-            match (record.partition.or(custom), key) {
-                (Some(p), _) if p < 0 || p >= n => return Err(Error::new(
+        let (partition, sticky) = match (record.partition.or(custom), key) {
+            (Some(p), _) if p < 0 || p >= n => {
+                return Err(Error::new(
                     ErrorKind::InvalidRecord,
                     format!(
                         "the partitioner chose partition {p} for topic '{topic}', which has {n} partitions"
                     ),
-                )),
-                (Some(p), _) => (p, None),
-                (None, Some(k)) if !inner.ignore_keys => (partitioner::partition_for_key(k, n), None),
-                _ => (acc.sticky_partition(topic, &info.available, n), Some((&info.available[..], n))),
-            };
+                ))
+            }
+            (Some(p), _) => (p, None),
+            (None, Some(k)) if !inner.ignore_keys => (partitioner::partition_for_key(k, n), None),
+            _ => (acc.sticky_partition(topic, &info.available, n), Some((&info.available[..], n))),
+        };
         let timestamp = record.timestamp.unwrap_or_else(now_millis);
         acc.append(topic, partition, timestamp, key, value, &record.headers, deadline, sticky, callback)
     }
@@ -276,8 +279,8 @@ impl Producer {
 
     /// Stops accepting records, delivers what was accepted, stops the sender thread and
     /// waits for it. If that takes longer than `timeout`, the records still pending fail with
-    /// a `Closed` error. `close(Duration::ZERO)` fails pending records at once. Calling it
-    /// again returns at once.
+    /// a `Closed` error and `close` returns a `Timeout` error saying how many batches that was.
+    /// `close(Duration::ZERO)` fails pending records at once. Calling it again returns at once.
     pub fn close(&self, timeout: Duration) -> Result<()> {
         self.inner.close(timeout)
     }
@@ -311,11 +314,12 @@ impl Inner {
         if handle.join().is_err() {
             return Err(Error::new(ErrorKind::IllegalState, "the producer's sender thread panicked"));
         }
-        if finished {
+        let aborted = shared.aborted_batches.load(Ordering::Acquire);
+        if finished || aborted == 0 {
             Ok(())
         } else {
             Err(Error::timeout(format!(
-                "close did not deliver every record within {} ms; the rest failed",
+                "close did not deliver every record within {} ms; {aborted} batch(es) still pending failed",
                 timeout.as_millis()
             )))
         }

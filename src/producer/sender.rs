@@ -14,7 +14,7 @@ use super::future::BatchAck;
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, KafkaCode, Result};
 use crate::network::connection::{self, NetEvent, SocketOptions};
-use crate::network::metadata::Metadata;
+use crate::network::metadata::{BrokerInfo, Metadata};
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::header::{decode_response, encode_request, response_correlation_id};
 use crate::protocol::metadata::MetadataRequest;
@@ -46,6 +46,7 @@ pub(crate) struct SenderConfig {
     pub(crate) reconnect_backoff: Duration,
     pub(crate) reconnect_backoff_max: Duration,
     pub(crate) metadata_max_age: Duration,
+    pub(crate) connections_max_idle: Duration,
     pub(crate) compression: CompressionType,
     pub(crate) compression_level: Option<i32>,
     pub(crate) socket: SocketOptions,
@@ -60,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     /// Forced close: fail what is left and stop now.
     pub(crate) force_close: AtomicBool,
+    /// Batches failed because the producer was closed before they were delivered.
+    pub(crate) aborted_batches: std::sync::atomic::AtomicUsize,
     pub(crate) wake: Sender<()>,
 }
 
@@ -96,6 +99,8 @@ struct Conn {
     writer: Option<TcpStream>,
     in_flight: HashMap<i32, InFlight>,
     versions: HashMap<i16, (i16, i16)>,
+    /// When a request was last written or a response last read.
+    last_used: Instant,
 }
 
 impl Conn {
@@ -183,6 +188,7 @@ impl SenderLoop {
                 return;
             }
             self.check_request_timeouts(now);
+            self.close_idle_connections(now);
             self.expire_batches(now);
             let mut next = self.maybe_update_metadata(now);
             let (sent, produce_next) = self.send_ready(now, closing);
@@ -240,6 +246,7 @@ impl SenderLoop {
                         writer: None,
                         in_flight: HashMap::new(),
                         versions: HashMap::new(),
+                        last_used: now,
                     },
                 );
                 Some(ConnState::Connecting)
@@ -276,7 +283,8 @@ impl SenderLoop {
                 self.send_request(node, &req, v, Pending::ApiVersions, now);
             }
             NetEvent::Frame { node, conn_id, frame } => {
-                if self.conns.get(&node).is_some_and(|c| c.id == conn_id) {
+                if let Some(c) = self.conns.get_mut(&node).filter(|c| c.id == conn_id) {
+                    c.last_used = now;
                     if let Err(e) = self.handle_frame(node, &frame, now) {
                         self.disconnect(node, e, now);
                     }
@@ -360,6 +368,7 @@ impl SenderLoop {
             self.disconnect(node, e, now);
             return false;
         }
+        conn.last_used = now;
         if acks0 {
             // The broker sends no response to acks=0: the records are done once written.
             if let Pending::Produce(batches) = pending {
@@ -514,6 +523,30 @@ impl SenderLoop {
                 Error::timeout(format!("{what} timed out after {ms} ms (request.timeout.ms)")),
                 now,
             );
+        }
+    }
+
+    /// Closes connections with nothing in flight that were not used for
+    /// `connections.max.idle.ms` (Java's selector does the same); the next request reconnects.
+    fn close_idle_connections(&mut self, now: Instant) {
+        let max_idle = self.cfg().connections_max_idle;
+        let idle: Vec<i32> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.state == ConnState::Ready
+                    && c.in_flight.is_empty()
+                    && now.duration_since(c.last_used) >= max_idle
+            })
+            .map(|(&n, _)| n)
+            .collect();
+        for node in idle {
+            if let Some(c) = self.conns.remove(&node) {
+                log::debug!("closing connection to broker {node} at {}: idle for {max_idle:?}", c.addr);
+                if let Some(w) = &c.writer {
+                    let _ = w.shutdown(std::net::Shutdown::Both);
+                }
+            }
         }
     }
 
@@ -718,6 +751,7 @@ impl SenderLoop {
             self.disconnect(node, e, now);
             return false;
         }
+        conn.last_used = now;
         if acks0 {
             if let Pending::Produce(batches) = pending {
                 for b in batches {
@@ -767,6 +801,22 @@ impl SenderLoop {
             }
             if invalidates_metadata(code) {
                 refresh = true;
+                if let Some(l) = &p.current_leader {
+                    // KIP-951: the broker named the new leader; use it for the retry at once.
+                    let endpoint =
+                        resp.node_endpoints.iter().find(|e| e.node_id == l.leader_id).map(|e| BrokerInfo {
+                            id: e.node_id,
+                            addr: format!("{}:{}", e.host, e.port),
+                            rack: e.rack.clone(),
+                        });
+                    self.shared.metadata.update_leader(
+                        &b.topic,
+                        b.partition,
+                        l.leader_id,
+                        l.leader_epoch,
+                        endpoint,
+                    );
+                }
             }
             let mut context =
                 format!("producing {} record(s) to {} on broker {node}", b.record_count(), b.tp());
@@ -824,7 +874,9 @@ impl SenderLoop {
 
     /// Fails everything queued or in flight (forced close or sender shutdown).
     fn abort_everything(&mut self, error: &Error) {
-        for b in self.shared.accumulator.drain_all() {
+        let queued = self.shared.accumulator.drain_all();
+        self.shared.aborted_batches.fetch_add(queued.len(), Ordering::AcqRel);
+        for b in queued {
             let e = error.clone().context(b.tp());
             self.shared.accumulator.complete(b, Err(e));
         }
@@ -836,6 +888,7 @@ impl SenderLoop {
                 }
                 for (_, f) in conn.in_flight {
                     if let Pending::Produce(batches) = f.pending {
+                        self.shared.aborted_batches.fetch_add(batches.len(), Ordering::AcqRel);
                         for b in batches {
                             let e = error.clone().context(b.tp());
                             self.shared.accumulator.complete(b, Err(e));
