@@ -147,8 +147,8 @@ impl Cluster {
             return None;
         }
         let mut c = self.clone();
-        if !c.brokers.contains_key(&leader) {
-            c.brokers.insert(leader, endpoint.filter(|e| e.id == leader)?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = c.brokers.entry(leader) {
+            slot.insert(endpoint.filter(|e| e.id == leader)?);
         }
         let mut info = (**t).clone();
         info.partitions[partition as usize] = PartitionInfo { leader, leader_epoch };
