@@ -4,14 +4,15 @@
 //! immutable `Arc<Cluster>`. Application threads read the current view without blocking the
 //! sender, and wait on a condition variable when a topic they send to is not known yet.
 //!
-//! Locks: `Metadata::state` guards the published view, the set of topics application threads
+//! Locks: `Metadata::current` (RwLock) holds the published view for lock-free-ish reads;
+//! `Metadata::state` guards the published view, the set of topics application threads
 //! asked for, and the last error seen per topic. It is held only to swap or read those fields,
 //! never across I/O.
 
 use crate::error::{Error, ErrorKind, KafkaCode, Result};
 use crate::protocol::metadata::MetadataResponse;
 use crate::protocol::primitives::Uuid;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -175,6 +176,9 @@ struct State {
 pub struct Metadata {
     state: Mutex<State>,
     changed: Condvar,
+    // guards: a copy of `State::cluster`, replaced together with it; read without taking
+    // `state`, so that sends to known topics never queue on the metadata mutex.
+    current: RwLock<Arc<Cluster>>,
 }
 
 impl Default for Metadata {
@@ -197,12 +201,13 @@ impl Metadata {
                 last_error: None,
             }),
             changed: Condvar::new(),
+            current: RwLock::new(Arc::new(Cluster::default())),
         }
     }
 
     /// The current view.
     pub fn cluster(&self) -> Arc<Cluster> {
-        self.state.lock().cluster.clone()
+        self.current.read().clone()
     }
 
     /// Runs on: application threads. Waits until `topic` is known (and, for an explicit
@@ -216,6 +221,14 @@ impl Metadata {
         max_block: Duration,
         wake: impl Fn(),
     ) -> Result<Arc<Cluster>> {
+        {
+            let current = self.current.read();
+            if let Some(t) = current.topics.get(topic) {
+                if partition.is_none_or(|p| p >= 0 && (p as usize) < t.partitions.len()) {
+                    return Ok(current.clone());
+                }
+            }
+        }
         let mut st = self.state.lock();
         let mut asked = false;
         loop {
@@ -303,6 +316,7 @@ impl Metadata {
             st.errors.remove(t);
         }
         st.cluster = Arc::new(cluster);
+        *self.current.write() = st.cluster.clone();
         // A topic that was wanted and is now known stays in the request set via `topics`.
         let known: Vec<String> =
             st.wanted.iter().filter(|t| st.cluster.topics.contains_key(*t)).cloned().collect();
@@ -335,6 +349,7 @@ impl Metadata {
         match st.cluster.with_leader(topic, partition, leader, epoch, endpoint) {
             Some(c) => {
                 st.cluster = Arc::new(c);
+                *self.current.write() = st.cluster.clone();
                 self.changed.notify_all();
                 true
             }
