@@ -76,6 +76,11 @@ pub(crate) struct ProducerBatch {
     pub(crate) last_error: Option<Error>,
     full: bool,
     id: u64,
+    /// The base sequence, once an idempotent producer sent the batch (kept across retries).
+    pub(crate) sequence: Option<i32>,
+    /// The batch was in flight when its connection failed or timed out: the broker may have
+    /// stored it, so it must be retried under its old stamp before any epoch bump.
+    pub(crate) outcome_unknown: bool,
     /// Callbacks with their record's offset delta and timestamp (usually empty).
     callbacks: Vec<(u32, i64, Callback)>,
     /// Each record's timestamp, kept only when interceptors need per-record metadata.
@@ -133,16 +138,18 @@ impl ProducerBatch {
         self.completion.as_ref().map(|c| c.future(delta, timestamp))
     }
 
-    /// Runs on: sender thread. Compresses and closes the batch; idempotent.
-    pub(crate) fn seal(
-        &mut self,
-        compression: CompressionType,
-        level: Option<i32>,
-        producer: ProducerState,
-    ) -> Result<()> {
-        if let Body::Open(_) = self.body {
-            let Body::Open(b) = std::mem::replace(&mut self.body, Body::Empty) else { unreachable!() };
-            self.body = Body::Sealed(b.seal(compression, level, producer)?);
+    /// Runs on: sender thread. Compresses and closes the batch with `producer`'s id, epoch
+    /// and sequence; a sealed batch only gets the new stamp (its bytes are re-sent as they are).
+    pub(crate) fn seal(&mut self, compression: CompressionType, level: Option<i32>, producer: ProducerState) -> Result<()> {
+        match std::mem::replace(&mut self.body, Body::Empty) {
+            Body::Open(b) => self.body = Body::Sealed(b.seal(compression, level, producer)?),
+            Body::Sealed(mut sealed) => {
+                if sealed.producer_state() != producer {
+                    sealed.set_producer_state(producer);
+                }
+                self.body = Body::Sealed(sealed);
+            }
+            Body::Empty => {}
         }
         Ok(())
     }
@@ -343,6 +350,8 @@ impl Accumulator {
             id,
             callbacks: Vec::new(),
             timestamps: (!self.interceptors.is_empty()).then(Vec::new),
+            sequence: None,
+            outcome_unknown: false,
         };
         let f = batch.try_append(timestamp, key, value, headers, &mut callback).ok_or_else(|| {
             Error::new(ErrorKind::IllegalState, format!("a record did not fit a fresh batch of {size} bytes"))
@@ -365,13 +374,14 @@ impl Accumulator {
     }
 
     /// Runs on: sender thread. Which nodes have batches to send now, and when to look again.
-    /// `muted(queue)` tells whether a partition must not send (ordering guarantees).
+    /// `can_send(queue, first_batch)` tells whether a partition may send its first batch now
+    /// (ordering and idempotence rules).
     pub(crate) fn ready(
         &self,
         cluster: &Cluster,
         now: Instant,
         closing: bool,
-        muted: impl Fn(&PartitionQueue) -> bool,
+        can_send: impl Fn(&PartitionQueue, &ProducerBatch) -> bool,
     ) -> Readiness {
         let mut r = Readiness::default();
         let urgent = closing || self.flushes.load(Ordering::Acquire) > 0 || self.pool.has_waiters();
@@ -384,7 +394,7 @@ impl Accumulator {
                 r.unknown_leader = true;
                 return;
             };
-            if muted(q) {
+            if !can_send(q, first) {
                 return;
             }
             if let Some(at) = first.retry_at {
@@ -417,6 +427,7 @@ impl Accumulator {
         start: usize,
         max_bytes: usize,
         now: Instant,
+        can_send: impl Fn(&PartitionQueue, &ProducerBatch) -> bool,
     ) -> (Vec<ProducerBatch>, usize) {
         let mut out: Vec<ProducerBatch> = Vec::new();
         let mut size = 0;
@@ -427,7 +438,7 @@ impl Accumulator {
             let q = &queues[idx];
             let mut dq = q.batches.lock();
             let Some(first) = dq.front() else { continue };
-            if first.retry_at.is_some_and(|at| at > now) {
+            if first.retry_at.is_some_and(|at| at > now) || !can_send(q, first) {
                 continue;
             }
             let bsize = first.size();
@@ -444,12 +455,45 @@ impl Accumulator {
         (out, next)
     }
 
-    /// Runs on: sender thread. Puts a batch back at the front of its queue for a retry.
+    /// Runs on: sender thread. Puts a batch back at the front of its queue for a retry; a
+    /// batch with a sequence goes before every batch with a higher or no sequence, so retries
+    /// keep sequence order.
     pub(crate) fn reenqueue(&self, mut batch: ProducerBatch, retry_at: Instant) {
         batch.retry_at = Some(retry_at);
         let t = self.topic(&batch.topic);
         let q = self.queue(&t, batch.partition);
-        q.batches.lock().push_front(batch);
+        let mut dq = q.batches.lock();
+        let at = match batch.sequence {
+            Some(seq) => dq.iter().position(|b| b.sequence.is_none_or(|s| s > seq)).unwrap_or(dq.len()),
+            None => 0,
+        };
+        dq.insert(at, batch);
+    }
+
+    /// Runs on: sender thread. Forgets the sequences of queued batches after an epoch bump;
+    /// they are stamped anew, in queue order, when sent.
+    pub(crate) fn reset_sequences(&self) {
+        self.for_each_queue(|q| {
+            for b in q.batches.lock().iter_mut() {
+                b.sequence = None;
+                b.outcome_unknown = false;
+            }
+        });
+    }
+
+    /// Whether a queued batch may already be stored by the broker (its response was lost).
+    pub(crate) fn has_unknown_outcome(&self) -> bool {
+        let mut any = false;
+        self.for_each_queue(|q| any |= q.batches.lock().iter().any(|b| b.outcome_unknown));
+        any
+    }
+
+    /// Every partition queue (tests).
+    #[cfg(test)]
+    pub(crate) fn queues(&self) -> Vec<Arc<PartitionQueue>> {
+        let mut v = Vec::new();
+        self.for_each_queue(|q| v.push(q.clone()));
+        v
     }
 
     /// Runs on: sender thread. Resolves a batch (futures first, then interceptors, then
@@ -610,7 +654,7 @@ mod tests {
         }
         assert!(n >= 3, "several records share the 200-byte batch (got {n})");
         assert_eq!(f1.partition(), 0);
-        let r = a.ready(&cluster(1), Instant::now(), false, |_| false);
+        let r = a.ready(&cluster(1), Instant::now(), false, |_, _| true);
         assert!(r.nodes.contains_key(&1), "a full batch is ready before linger");
     }
 
@@ -619,12 +663,12 @@ mod tests {
         let (a, _w) = acc(16384, 100_000, 50);
         a.append("t", 0, 1, Some(b"k"), Some(b"v"), &[], far(), None, None).unwrap();
         let now = Instant::now();
-        let r = a.ready(&cluster(1), now, false, |_| false);
+        let r = a.ready(&cluster(1), now, false, |_, _| true);
         assert!(r.nodes.is_empty());
         assert!(r.next_check.unwrap() <= Duration::from_millis(50));
-        let r = a.ready(&cluster(1), now + Duration::from_millis(60), false, |_| false);
+        let r = a.ready(&cluster(1), now + Duration::from_millis(60), false, |_, _| true);
         assert_eq!(r.nodes[&1].len(), 1);
-        let r = a.ready(&cluster(1), now, true, |_| false);
+        let r = a.ready(&cluster(1), now, true, |_, _| true);
         assert_eq!(r.nodes[&1].len(), 1, "closing makes batches ready at once");
     }
 
@@ -632,7 +676,7 @@ mod tests {
     fn unknown_leader_is_reported() {
         let (a, _w) = acc(16384, 100_000, 0);
         a.append("t", 3, 1, None, Some(b"v"), &[], far(), None, None).unwrap();
-        let r = a.ready(&cluster(1), Instant::now(), false, |_| false);
+        let r = a.ready(&cluster(1), Instant::now(), false, |_, _| true);
         assert!(r.unknown_leader);
         assert!(r.nodes.is_empty());
     }
@@ -643,13 +687,13 @@ mod tests {
         for p in 0..3 {
             a.append("t", p, 1, None, Some(&[1u8; 50]), &[], far(), None, None).unwrap();
         }
-        let r = a.ready(&cluster(3), Instant::now(), false, |_| false);
+        let r = a.ready(&cluster(3), Instant::now(), false, |_, _| true);
         let mut qs = r.nodes[&1].clone();
         qs.sort_by_key(|q| q.partition);
-        let (batches, next) = a.drain(&qs, 1, 250, Instant::now());
+        let (batches, next) = a.drain(&qs, 1, 250, Instant::now(), |_, _| true);
         assert_eq!(batches.iter().map(|b| b.partition).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(next, 0);
-        let (batches, _) = a.drain(&qs, next, 1, Instant::now());
+        let (batches, _) = a.drain(&qs, next, 1, Instant::now(), |_, _| true);
         assert_eq!(batches.len(), 1, "the first batch is always taken");
     }
 
@@ -658,7 +702,7 @@ mod tests {
         let (a, _w) = acc(100, 1000, 0);
         let f = a.append("t", 0, 7, Some(b"k"), Some(b"v"), &[], far(), None, None).unwrap();
         assert_eq!(a.pool().available_memory(), 900);
-        let (mut bs, _) = a.drain(&[a.queue(&a.topic("t"), 0)], 0, 1 << 20, Instant::now());
+        let (mut bs, _) = a.drain(&[a.queue(&a.topic("t"), 0)], 0, 1 << 20, Instant::now(), |_, _| true);
         let mut b = bs.pop().unwrap();
         b.seal(CompressionType::None, None, ProducerState::NONE).unwrap();
         assert!(b.bytes().len() > BATCH_HEADER_LEN);
@@ -698,14 +742,14 @@ mod tests {
         a.append("t", 0, 1, None, Some(&[1u8; 80]), &[], far(), None, None).unwrap();
         a.append("t", 0, 1, None, Some(&[2u8; 80]), &[], far(), None, None).unwrap();
         let q = a.queue(&a.topic("t"), 0);
-        let (mut bs, _) = a.drain(std::slice::from_ref(&q), 0, 1 << 20, Instant::now());
+        let (mut bs, _) = a.drain(std::slice::from_ref(&q), 0, 1 << 20, Instant::now(), |_, _| true);
         let first_id = bs[0].id;
         let now = Instant::now();
         a.reenqueue(bs.pop().unwrap(), now + Duration::from_millis(100));
-        let r = a.ready(&cluster(1), now, false, |_| false);
+        let r = a.ready(&cluster(1), now, false, |_, _| true);
         assert!(r.nodes.is_empty(), "the retry waits for its backoff");
         assert!(r.next_check.unwrap() <= Duration::from_millis(100));
-        let (bs, _) = a.drain(&[q], 0, 1 << 20, now + Duration::from_millis(101));
+        let (bs, _) = a.drain(&[q], 0, 1 << 20, now + Duration::from_millis(101), |_, _| true);
         assert_eq!(bs[0].id, first_id);
     }
 }

@@ -8,6 +8,7 @@
 pub mod accumulator;
 pub(crate) mod buffer_pool;
 pub mod future;
+pub(crate) mod idempotence;
 pub mod interceptor;
 pub mod partitioner;
 pub mod record;
@@ -104,6 +105,8 @@ impl Producer {
             reconnect_backoff_max: cfg.reconnect_backoff_max,
             metadata_max_age: cfg.metadata_max_age,
             connections_max_idle: cfg.connections_max_idle,
+            idempotent: cfg.idempotence_enabled(),
+            transaction_timeout: cfg.transaction_timeout,
             compression,
             compression_level,
             socket: SocketOptions {
@@ -132,6 +135,7 @@ impl Producer {
             closing: Default::default(),
             force_close: Default::default(),
             aborted_batches: Default::default(),
+            fatal: Default::default(),
             wake: wake_tx,
         });
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
@@ -207,6 +211,9 @@ impl Producer {
         let shared = &*inner.shared;
         if shared.accumulator.is_closed() {
             return Err(closed_error());
+        }
+        if let Some(e) = shared.fatal.get() {
+            return Err(e.clone());
         }
         let topic: &str = &record.topic;
         let (key, value) = (record.key.as_deref(), record.value.as_deref());

@@ -11,12 +11,14 @@
 
 use super::accumulator::{Accumulator, PartitionQueue, ProducerBatch};
 use super::future::BatchAck;
+use super::idempotence::{Idempotence, Outcome};
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, KafkaCode, Result};
 use crate::network::connection::{self, NetEvent, SocketOptions};
 use crate::network::metadata::{BrokerInfo, Metadata};
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::header::{decode_response, encode_request, response_correlation_id};
+use crate::protocol::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::protocol::metadata::MetadataRequest;
 use crate::protocol::produce::{
     ProducePartitionData, ProduceRequest, ProduceResponse, ProduceTopicData, LAST_VERSION_WITH_TOPIC_NAMES,
@@ -47,6 +49,9 @@ pub(crate) struct SenderConfig {
     pub(crate) reconnect_backoff_max: Duration,
     pub(crate) metadata_max_age: Duration,
     pub(crate) connections_max_idle: Duration,
+    /// `enable.idempotence` after Java's rules.
+    pub(crate) idempotent: bool,
+    pub(crate) transaction_timeout: Duration,
     pub(crate) compression: CompressionType,
     pub(crate) compression_level: Option<i32>,
     pub(crate) socket: SocketOptions,
@@ -61,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     /// Forced close: fail what is left and stop now.
     pub(crate) force_close: AtomicBool,
+    /// Set when the producer can do no more work; every later `send` fails with it.
+    pub(crate) fatal: std::sync::OnceLock<Error>,
     /// Batches failed because the producer was closed before they were delivered.
     pub(crate) aborted_batches: std::sync::atomic::AtomicUsize,
     pub(crate) wake: Sender<()>,
@@ -82,6 +89,7 @@ enum ConnState {
 enum Pending {
     ApiVersions,
     Metadata,
+    InitProducerId,
     Produce(Vec<ProducerBatch>),
 }
 
@@ -130,6 +138,10 @@ struct SenderLoop {
     /// Partitions with a Produce in flight (used to keep order when max.in.flight is 1).
     in_flight_partitions: HashSet<(Arc<str>, i32)>,
     frame_buf: Vec<u8>,
+    /// Producer id, epoch and sequences, when `enable.idempotence` is in effect.
+    idem: Option<Idempotence>,
+    init_pid_in_flight: bool,
+    next_init_pid_at: Option<Instant>,
 }
 
 /// The sender thread's body.
@@ -149,6 +161,9 @@ pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) {
         bootstrap_index: 0,
         in_flight_partitions: HashSet::new(),
         frame_buf: Vec::with_capacity(64 * 1024),
+        idem: shared.config.idempotent.then(|| Idempotence::new(false)),
+        init_pid_in_flight: false,
+        next_init_pid_at: None,
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run_loop(&wake)));
     let err = match outcome {
@@ -191,6 +206,7 @@ impl SenderLoop {
             self.close_idle_connections(now);
             self.expire_batches(now);
             let mut next = self.maybe_update_metadata(now);
+            next = min_opt(next, self.maybe_init_producer_id(now));
             let (sent, produce_next) = self.send_ready(now, closing);
             next = min_opt(next, produce_next);
             if let Some(d) = self.next_in_flight_deadline(now) {
@@ -322,10 +338,15 @@ impl SenderLoop {
                     self.shared.metadata.failed_update();
                 }
                 Pending::ApiVersions => {}
+                Pending::InitProducerId => {
+                    self.init_pid_in_flight = false;
+                }
                 Pending::Produce(batches) => {
                     // Newest request first, each pushed to the front: the oldest ends up first.
-                    for b in batches.into_iter().rev() {
-                        self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
+                    for mut b in batches.into_iter().rev() {
+                        self.end_in_flight(&b);
+                        // The broker may have stored it: retry under the same stamp.
+                        b.outcome_unknown = true;
                         let e = in_flight_lost(&error, node, &b.tp());
                         self.retry_or_fail(b, e, now);
                     }
@@ -384,11 +405,19 @@ impl SenderLoop {
         true
     }
 
+    /// A batch's request is over: the partition may send again.
+    fn end_in_flight(&mut self, b: &ProducerBatch) {
+        self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
+        if let Some(idem) = &mut self.idem {
+            idem.done_in_flight(b);
+        }
+    }
+
     fn fail_pending(&mut self, pending: Pending, e: Error) {
         match pending {
             Pending::Produce(batches) => {
                 for b in batches {
-                    self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
+                    self.end_in_flight(&b);
                     self.shared.accumulator.complete(b, Err(e.clone()));
                 }
             }
@@ -397,6 +426,7 @@ impl SenderLoop {
                 self.shared.metadata.failed_update();
             }
             Pending::ApiVersions => {}
+            Pending::InitProducerId => self.init_pid_in_flight = false,
         }
     }
 
@@ -413,6 +443,13 @@ impl SenderLoop {
                 let (_, resp) = decode_response::<ApiVersionsRequest>(frame, version)
                     .map_err(|e| e.context(format!("decoding ApiVersions v{version} from broker {node}")))?;
                 self.on_api_versions(node, resp, version, now)
+            }
+            Pending::InitProducerId => {
+                self.init_pid_in_flight = false;
+                let (_, resp) = decode_response::<InitProducerIdRequest>(frame, version)
+                    .map_err(|e| e.context(format!("decoding InitProducerId v{version} from broker {node}")))?;
+                self.on_init_producer_id(node, resp, now);
+                Ok(())
             }
             Pending::Metadata => {
                 self.metadata_in_flight = false;
@@ -625,6 +662,89 @@ impl SenderLoop {
         soonest
     }
 
+    // ----- idempotence -------------------------------------------------------------------
+
+    /// Sends InitProducerId when the idempotent producer has no id yet (and has something to
+    /// send) or must bump its epoch; returns when to look again.
+    fn maybe_init_producer_id(&mut self, now: Instant) -> Option<Duration> {
+        let idem = self.idem.as_ref()?;
+        let current = idem.producer();
+        let first = current.is_none();
+        let bump = idem.bump_needed() && idem.in_flight() == 0;
+        if self.init_pid_in_flight || !(first || bump) || !self.shared.accumulator.has_queued() {
+            return None;
+        }
+        if bump && self.shared.accumulator.has_unknown_outcome() {
+            return None; // those batches go first, under their old stamp
+        }
+        if let Some(at) = self.next_init_pid_at.filter(|&at| at > now) {
+            return Some(at - now);
+        }
+        let node = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.state == ConnState::Ready)
+            .min_by_key(|(_, c)| c.in_flight.len())
+            .map(|(&n, _)| n);
+        let Some(node) = node else {
+            self.shared.metadata.request_update(); // brings up a connection
+            return Some(Duration::from_millis(50));
+        };
+        let version = match self.version_for::<InitProducerIdRequest>(node) {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail_fatally(e.context("the idempotent producer needs InitProducerId"));
+                return None;
+            }
+        };
+        // Bumping the epoch of an existing id needs v3+; older brokers hand out a new id.
+        let (producer_id, producer_epoch) = match current {
+            Some((id, epoch)) if version >= 3 => (id, epoch),
+            _ => (-1, -1),
+        };
+        let req = InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: self.cfg().transaction_timeout.as_millis().min(i32::MAX as u128) as i32,
+            producer_id,
+            producer_epoch,
+        };
+        self.init_pid_in_flight = self.send_request(node, &req, version, Pending::InitProducerId, now);
+        self.next_init_pid_at = Some(now + self.cfg().retry_backoff);
+        None
+    }
+
+    fn on_init_producer_id(&mut self, node: i32, resp: InitProducerIdResponse, now: Instant) {
+        let code = KafkaCode(resp.error_code);
+        let Some(idem) = &mut self.idem else { return };
+        if code.is_ok() {
+            log::info!(
+                "producer id {} epoch {} from broker {node}{}",
+                resp.producer_id,
+                resp.producer_epoch,
+                if idem.producer().is_some() { " (epoch bump)" } else { "" }
+            );
+            idem.set_producer(resp.producer_id, resp.producer_epoch);
+            self.shared.accumulator.reset_sequences();
+            self.next_init_pid_at = None;
+        } else if code.is_retriable() || code == KafkaCode::COORDINATOR_NOT_AVAILABLE {
+            log::debug!("InitProducerId from broker {node}: {code}; trying again");
+            self.next_init_pid_at = Some(now + self.cfg().retry_backoff);
+        } else {
+            self.fail_fatally(Error::broker(code, format!("InitProducerId from broker {node}")));
+        }
+    }
+
+    /// The producer cannot go on (e.g. not allowed to be idempotent): fail what is queued, and
+    /// every later send.
+    fn fail_fatally(&mut self, error: Error) {
+        log::error!("producer failed fatally: {error}");
+        let _ = self.shared.fatal.set(error.clone());
+        for b in self.shared.accumulator.drain_all() {
+            let e = error.clone().context(b.tp());
+            self.shared.accumulator.complete(b, Err(e));
+        }
+    }
+
     // ----- producing ---------------------------------------------------------------------
 
     /// Drains ready batches into Produce requests. Returns whether anything was sent and
@@ -633,9 +753,12 @@ impl SenderLoop {
         let cluster = self.shared.metadata.cluster();
         let guarantee_order = self.cfg().max_in_flight == 1;
         let muted = &self.in_flight_partitions;
-        let readiness = self.shared.accumulator.ready(&cluster, now, closing, |q: &PartitionQueue| {
-            guarantee_order && muted.contains(&(q.topic.clone(), q.partition))
-        });
+        let idem = &self.idem;
+        let can_send = |q: &PartitionQueue, b: &ProducerBatch| match idem {
+            Some(i) => i.can_send(b),
+            None => !(guarantee_order && muted.contains(&(q.topic.clone(), q.partition))),
+        };
+        let readiness = self.shared.accumulator.ready(&cluster, now, closing, can_send);
         if readiness.unknown_leader {
             self.shared.metadata.request_update();
         }
@@ -650,8 +773,14 @@ impl SenderLoop {
             }
             queues.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
             let start = self.drain_index.get(&node).copied().unwrap_or(0) % queues.len().max(1);
+            let muted = &self.in_flight_partitions;
+            let idem = &self.idem;
+            let can_send = |q: &PartitionQueue, b: &ProducerBatch| match idem {
+                Some(i) => i.can_send(b),
+                None => !(guarantee_order && muted.contains(&(q.topic.clone(), q.partition))),
+            };
             let (batches, next) =
-                self.shared.accumulator.drain(&queues, start, self.cfg().max_request_size, now);
+                self.shared.accumulator.drain(&queues, start, self.cfg().max_request_size, now, can_send);
             self.drain_index.insert(node, next);
             if !batches.is_empty() {
                 sent |= self.send_produce(node, batches, now);
@@ -673,10 +802,21 @@ impl SenderLoop {
         let (compression, level) = (self.cfg().compression, self.cfg().compression_level);
         let mut ok = Vec::with_capacity(batches.len());
         for mut b in batches {
-            match b.seal(compression, level, ProducerState::NONE) {
+            let stamp = match &mut self.idem {
+                Some(i) => i.stamp(&mut b),
+                None => ProducerState::NONE,
+            };
+            match b.seal(compression, level, stamp) {
                 Ok(()) => ok.push(b),
                 Err(e) => {
                     let e = e.context(format!("sealing the batch for {}", b.tp()));
+                    if b.sequence.is_some() {
+                        // Its sequence is spent: the partition needs a new epoch.
+                        self.end_in_flight(&b);
+                        if let Some(i) = &mut self.idem {
+                            i.require_bump();
+                        }
+                    }
                     self.shared.accumulator.complete(b, Err(e));
                 }
             }
@@ -755,7 +895,7 @@ impl SenderLoop {
         if acks0 {
             if let Pending::Produce(batches) = pending {
                 for b in batches {
-                    self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
+                    self.end_in_flight(&b);
                     self.shared
                         .accumulator
                         .complete(b, Ok(BatchAck { base_offset: -1, log_append_time: -1 }));
@@ -777,7 +917,7 @@ impl SenderLoop {
         let cluster = self.shared.metadata.cluster();
         let mut refresh = false;
         for b in batches {
-            self.in_flight_partitions.remove(&(b.topic.clone(), b.partition));
+            self.end_in_flight(&b);
             let topic_id = cluster.topic(&b.topic).map(|t| t.id);
             let part = resp
                 .topics
@@ -794,8 +934,8 @@ impl SenderLoop {
                 continue;
             };
             let code = KafkaCode(p.error_code);
+            let ack = BatchAck { base_offset: p.base_offset, log_append_time: p.log_append_time_ms };
             if code.is_ok() {
-                let ack = BatchAck { base_offset: p.base_offset, log_append_time: p.log_append_time_ms };
                 self.shared.accumulator.complete(b, Ok(ack));
                 continue;
             }
@@ -823,7 +963,22 @@ impl SenderLoop {
             if let Some(m) = p.error_message.as_deref().filter(|m| !m.is_empty()) {
                 context.push_str(&format!(" (broker says: {m})"));
             }
-            self.retry_or_fail(b, Error::broker(code, context), now);
+            let error = Error::broker(code, context);
+            let mut retriable = error.is_retriable();
+            if let Some(idem) = &mut self.idem {
+                match idem.on_error(Some(code), retriable) {
+                    // DUPLICATE_SEQUENCE_NUMBER: the broker has this batch already.
+                    Some(Outcome::Done) => {
+                        self.shared.accumulator.complete(b, Ok(ack));
+                        continue;
+                    }
+                    Some(Outcome::RetryAfterBump) => retriable = true,
+                    Some(Outcome::Retry) | None => {}
+                }
+                // The broker answered: it did not store the batch.
+                b.outcome_unknown = false;
+            }
+            self.retry_or_fail_as(b, error, retriable, now);
         }
         if refresh {
             self.shared.metadata.request_update();
@@ -832,17 +987,31 @@ impl SenderLoop {
 
     /// Retries a batch after `retry.backoff.ms` (growing to `retry.backoff.max.ms`) when the
     /// error is retriable and `retries` and `delivery.timeout.ms` allow; fails it otherwise.
-    fn retry_or_fail(&mut self, mut b: ProducerBatch, error: Error, now: Instant) {
+    fn retry_or_fail(&mut self, b: ProducerBatch, error: Error, now: Instant) {
+        let retriable = error.is_retriable();
+        self.retry_or_fail_as(b, error, retriable, now);
+    }
+
+    /// [`retry_or_fail`](Self::retry_or_fail), with the caller deciding whether the error is
+    /// retriable (an idempotent producer retries sequence errors after an epoch bump).
+    fn retry_or_fail_as(&mut self, mut b: ProducerBatch, error: Error, retriable: bool, now: Instant) {
         let cfg = self.cfg();
         let age = now.saturating_duration_since(b.created);
-        if error.is_retriable() && b.attempts <= cfg.retries && age < cfg.delivery_timeout {
+        if retriable && b.attempts <= cfg.retries && age < cfg.delivery_timeout {
             let backoff = exp_backoff(cfg.retry_backoff, cfg.retry_backoff_max, b.attempts.saturating_sub(1));
             log::debug!("retrying {} after {:?}: {error}", b.tp(), backoff);
             b.last_error = Some(error);
             self.shared.accumulator.reenqueue(b, now + backoff);
             return;
         }
-        let error = if error.is_retriable() && age >= cfg.delivery_timeout {
+        if b.sequence.is_some() {
+            // A sent batch fails for good: its sequence leaves a gap only a new epoch closes.
+            if let Some(i) = &mut self.idem {
+                i.require_bump();
+            }
+        }
+        let cfg = self.cfg();
+        let error = if retriable && age >= cfg.delivery_timeout {
             Error::timeout(format!(
                 "expiring {} record(s) for {}: {} ms has passed since batch creation (delivery.timeout.ms={}); last error: {error}",
                 b.record_count(),
@@ -859,6 +1028,11 @@ impl SenderLoop {
     fn expire_batches(&mut self, now: Instant) {
         let dt = self.cfg().delivery_timeout;
         for b in self.shared.accumulator.expired(now, dt) {
+            if b.sequence.is_some() {
+                if let Some(i) = &mut self.idem {
+                    i.require_bump();
+                }
+            }
             let age = now.saturating_duration_since(b.created);
             let last = b.last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default();
             let e = Error::timeout(format!(

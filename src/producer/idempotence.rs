@@ -1,0 +1,249 @@
+//! The idempotent producer's bookkeeping: producer id and epoch, per-partition sequence
+//! numbers, and when the epoch must be bumped (KIP-360).
+//!
+//! Runs on: sender thread only (no locks).
+//!
+//! Rules, as the Java producer's `TransactionManager` applies them:
+//! - A batch gets its base sequence when it is first sent and keeps it (and its producer id
+//!   and epoch) on every retry, so the broker can drop a retried batch it already stored.
+//! - At most [`MAX_IN_FLIGHT_PER_PARTITION`] batches of a partition are in flight. A retried
+//!   batch is sent only when nothing else of its partition is in flight, so batches reach the
+//!   log in sequence order.
+//! - OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID and INVALID_PRODUCER_EPOCH, a batch
+//!   that fails for good after it was sent, and a sent batch that expires all leave a gap the
+//!   broker would refuse to skip. Then the epoch is bumped: once nothing is in flight and every
+//!   batch whose fate is unknown (its response was lost) has been retried under its old stamp,
+//!   InitProducerId is sent with the current id and epoch; the new epoch restarts every
+//!   partition's sequence at 0 and the batches still queued are stamped anew, in order.
+
+use super::accumulator::ProducerBatch;
+use crate::error::KafkaCode;
+use crate::protocol::record_batch::ProducerState;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Java's limit: the broker caches the last five batches per producer and partition.
+pub(crate) const MAX_IN_FLIGHT_PER_PARTITION: u32 = 5;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct PartitionState {
+    next_sequence: i32,
+    in_flight: u32,
+}
+
+/// What to do with a batch after its Produce response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Stored (or a duplicate of a stored batch): complete it.
+    Done,
+    /// Send it again with the same stamp.
+    Retry,
+    /// Send it again after the epoch bump, stamped anew.
+    RetryAfterBump,
+}
+
+/// Producer id, epoch and sequences of an idempotent producer.
+#[derive(Debug, Default)]
+pub(crate) struct Idempotence {
+    producer: Option<(i64, i16)>,
+    partitions: HashMap<(Arc<str>, i32), PartitionState>,
+    bump_needed: bool,
+    transactional: bool,
+}
+
+impl Idempotence {
+    pub(crate) fn new(transactional: bool) -> Self {
+        Idempotence { transactional, ..Default::default() }
+    }
+
+    /// The current producer id and epoch, once InitProducerId answered.
+    pub(crate) fn producer(&self) -> Option<(i64, i16)> {
+        self.producer
+    }
+
+    /// Whether the epoch must be bumped before new batches go out.
+    pub(crate) fn bump_needed(&self) -> bool {
+        self.bump_needed
+    }
+
+    /// Asks for an epoch bump (a sequence gap was left behind).
+    pub(crate) fn require_bump(&mut self) {
+        if self.producer.is_some() {
+            self.bump_needed = true;
+        }
+    }
+
+    /// Takes a new producer id and epoch; every partition's sequence restarts at 0.
+    pub(crate) fn set_producer(&mut self, producer_id: i64, epoch: i16) {
+        self.producer = Some((producer_id, epoch));
+        self.bump_needed = false;
+        for p in self.partitions.values_mut() {
+            p.next_sequence = 0;
+        }
+    }
+
+    fn part(&self, topic: &Arc<str>, partition: i32) -> PartitionState {
+        self.partitions.get(&(topic.clone(), partition)).copied().unwrap_or_default()
+    }
+
+    /// Batches in flight, all partitions together.
+    pub(crate) fn in_flight(&self) -> u32 {
+        self.partitions.values().map(|p| p.in_flight).sum()
+    }
+
+    /// Whether `batch`, first in its partition's queue, may be sent now.
+    pub(crate) fn can_send(&self, batch: &ProducerBatch) -> bool {
+        if self.producer.is_none() {
+            return false;
+        }
+        let p = self.part(&batch.topic, batch.partition);
+        if self.bump_needed {
+            // Only batches whose fate is unknown go out, under their old stamp, one at a time.
+            return batch.outcome_unknown && batch.sequence.is_some() && p.in_flight == 0;
+        }
+        match batch.sequence {
+            Some(_) => p.in_flight == 0,
+            None => p.in_flight < MAX_IN_FLIGHT_PER_PARTITION,
+        }
+    }
+
+    /// The stamp for `batch` as it is sent: its own if it has one, else the next sequence of
+    /// its partition. Counts the batch as in flight.
+    pub(crate) fn stamp(&mut self, batch: &mut ProducerBatch) -> ProducerState {
+        let (producer_id, producer_epoch) = self.producer.expect("can_send checked the producer id");
+        let p = self.partitions.entry((batch.topic.clone(), batch.partition)).or_default();
+        p.in_flight += 1;
+        let base_sequence = match batch.sequence {
+            Some(s) => s,
+            None => {
+                let s = p.next_sequence;
+                // Sequences wrap to 0 after i32::MAX, as the broker expects.
+                p.next_sequence = ((s as i64 + batch.record_count() as i64) % (i32::MAX as i64 + 1)) as i32;
+                batch.sequence = Some(s);
+                s
+            }
+        };
+        ProducerState { producer_id, producer_epoch, base_sequence, transactional: self.transactional }
+    }
+
+    /// The batch's request is over (answered, lost, or timed out).
+    pub(crate) fn done_in_flight(&mut self, batch: &ProducerBatch) {
+        if let Some(p) = self.partitions.get_mut(&(batch.topic.clone(), batch.partition)) {
+            p.in_flight = p.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Classifies a Produce error for an idempotent batch. `retriable` is whether the error
+    /// (or a network failure) is one the producer retries.
+    pub(crate) fn on_error(&mut self, code: Option<KafkaCode>, retriable: bool) -> Option<Outcome> {
+        match code {
+            Some(KafkaCode::NONE) | Some(KafkaCode::DUPLICATE_SEQUENCE_NUMBER) => Some(Outcome::Done),
+            Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+            | Some(KafkaCode::UNKNOWN_PRODUCER_ID)
+            | Some(KafkaCode::INVALID_PRODUCER_EPOCH)
+                if !self.transactional =>
+            {
+                self.require_bump();
+                Some(Outcome::RetryAfterBump)
+            }
+            _ if retriable => Some(Outcome::Retry),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::metadata::Cluster;
+    use crate::producer::accumulator::{Accumulator, AccumulatorConfig};
+    use std::time::{Duration, Instant};
+
+    fn batches(n: usize, records_each: usize) -> (Accumulator, Vec<ProducerBatch>) {
+        let (tx, _rx) = crossbeam_channel::bounded(1);
+        let cfg = AccumulatorConfig { batch_size: 100, linger: Duration::ZERO, max_block: Duration::ZERO };
+        let a = Accumulator::new(cfg, 1 << 20, tx, Vec::new());
+        let far = Instant::now() + Duration::from_secs(5);
+        for i in 0..n * records_each {
+            a.append("t", 0, 1, None, Some(&[i as u8; 60]), &[], far, None, None).unwrap();
+        }
+        let mut out = Vec::new();
+        loop {
+            let r = a.ready(&Cluster::default(), Instant::now(), true, |_, _| true);
+            let _ = r;
+            let qs = a.queues();
+            let (mut bs, _) = a.drain(&qs, 0, 1 << 20, Instant::now(), |_, _| true);
+            if bs.is_empty() {
+                break;
+            }
+            out.append(&mut bs);
+        }
+        (a, out)
+    }
+
+    #[test]
+    fn sequences_follow_record_counts_and_survive_retries() {
+        let (_a, mut bs) = batches(3, 1);
+        let mut st = Idempotence::new(false);
+        assert!(!st.can_send(&bs[0]), "no producer id yet");
+        st.set_producer(7, 0);
+        let s0 = st.stamp(&mut bs[0]);
+        let s1 = st.stamp(&mut bs[1]);
+        assert_eq!((s0.producer_id, s0.producer_epoch, s0.base_sequence), (7, 0, 0));
+        assert_eq!(s1.base_sequence, bs[0].record_count() as i32);
+        assert_eq!(st.in_flight(), 2);
+        // The first batch is retried: it keeps its sequence and waits for the partition to drain.
+        st.done_in_flight(&bs[0]);
+        assert!(!st.can_send(&bs[0]), "a retry waits while another batch of the partition is in flight");
+        st.done_in_flight(&bs[1]);
+        assert!(st.can_send(&bs[0]));
+        assert_eq!(st.stamp(&mut bs[0]).base_sequence, 0);
+    }
+
+    #[test]
+    fn at_most_five_new_batches_in_flight_per_partition() {
+        let (_a, mut bs) = batches(6, 1);
+        let mut st = Idempotence::new(false);
+        st.set_producer(1, 0);
+        for b in bs.iter_mut().take(5) {
+            assert!(st.can_send(b));
+            st.stamp(b);
+        }
+        assert!(!st.can_send(&bs[5]));
+    }
+
+    #[test]
+    fn sequence_errors_require_a_bump_that_restarts_sequences() {
+        let (_a, mut bs) = batches(2, 1);
+        let mut st = Idempotence::new(false);
+        st.set_producer(1, 0);
+        st.stamp(&mut bs[0]);
+        st.stamp(&mut bs[1]);
+        assert_eq!(st.on_error(Some(KafkaCode::DUPLICATE_SEQUENCE_NUMBER), false), Some(Outcome::Done));
+        assert_eq!(st.on_error(Some(KafkaCode::NOT_LEADER_OR_FOLLOWER), true), Some(Outcome::Retry));
+        assert_eq!(st.on_error(Some(KafkaCode::MESSAGE_TOO_LARGE), false), None);
+        assert!(!st.bump_needed());
+        assert_eq!(st.on_error(Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER), false), Some(Outcome::RetryAfterBump));
+        assert!(st.bump_needed());
+        st.done_in_flight(&bs[0]);
+        st.done_in_flight(&bs[1]);
+        bs[1].sequence = None;
+        assert!(!st.can_send(&bs[1]), "new stamps wait for the bump");
+        bs[0].outcome_unknown = true;
+        assert!(st.can_send(&bs[0]), "a batch of unknown fate goes first, under its old stamp");
+        st.set_producer(1, 1);
+        assert!(!st.bump_needed());
+        let s = st.stamp(&mut bs[1]);
+        assert_eq!((s.producer_epoch, s.base_sequence), (1, 0));
+    }
+
+    #[test]
+    fn sequences_wrap_after_i32_max() {
+        let (_a, mut bs) = batches(2, 1);
+        let mut st = Idempotence::new(false);
+        st.set_producer(1, 0);
+        st.partitions.insert((bs[0].topic.clone(), 0), PartitionState { next_sequence: i32::MAX, in_flight: 0 });
+        assert_eq!(st.stamp(&mut bs[0]).base_sequence, i32::MAX);
+        assert_eq!(st.stamp(&mut bs[1]).base_sequence, bs[0].record_count() as i32 - 1);
+    }
+}
