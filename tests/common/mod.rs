@@ -21,6 +21,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod json;
+pub mod proxy;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
