@@ -127,8 +127,9 @@ struct SenderLoop {
     frame_buf: Vec<u8>,
 }
 
-/// The sender thread's body.
-pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) {
+/// The sender thread's body. Returns how many records were still pending when it stopped
+/// (failed with a `Closed` error): none after a graceful close that delivered everything.
+pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) -> usize {
     let (events_tx, events) = crossbeam_channel::unbounded();
     let mut s = SenderLoop {
         shared: shared.clone(),
@@ -161,9 +162,10 @@ pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) {
         ErrorKind::Closed,
         "producer was closed before the record was delivered (close timeout expired or the sender stopped)",
     );
-    s.abort_everything(&closed);
+    let aborted = s.abort_everything(&closed);
     shared.metadata.fail_all(err);
     shared.accumulator.pool().close();
+    aborted
 }
 
 impl SenderLoop {
@@ -822,9 +824,12 @@ impl SenderLoop {
         }
     }
 
-    /// Fails everything queued or in flight (forced close or sender shutdown).
-    fn abort_everything(&mut self, error: &Error) {
+    /// Fails everything queued or in flight (forced close or sender shutdown); returns how
+    /// many records that failed.
+    fn abort_everything(&mut self, error: &Error) -> usize {
+        let mut records = 0;
         for b in self.shared.accumulator.drain_all() {
+            records += b.record_count() as usize;
             let e = error.clone().context(b.tp());
             self.shared.accumulator.complete(b, Err(e));
         }
@@ -837,6 +842,7 @@ impl SenderLoop {
                 for (_, f) in conn.in_flight {
                     if let Pending::Produce(batches) = f.pending {
                         for b in batches {
+                            records += b.record_count() as usize;
                             let e = error.clone().context(b.tp());
                             self.shared.accumulator.complete(b, Err(e));
                         }
@@ -844,6 +850,7 @@ impl SenderLoop {
                 }
             }
         }
+        records
     }
 }
 
