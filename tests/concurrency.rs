@@ -38,7 +38,9 @@ fn send_from_threads(b: &Broker, topic: &str, producer: &Producer) -> SentRecord
                     } else {
                         Record::new(&topic).key(&key).value(&value)
                     };
-                    let f = producer.send(record).unwrap_or_else(|e| panic!("[{name}] thread {t} send {seq}: {e}"));
+                    let f = producer
+                        .send(record)
+                        .unwrap_or_else(|e| panic!("[{name}] thread {t} send {seq}: {e}"));
                     futures.push((seq, f));
                 }
                 futures
@@ -64,7 +66,12 @@ fn send_from_threads(b: &Broker, topic: &str, producer: &Producer) -> SentRecord
     let mut slots: Vec<(i32, i64)> = acked.iter().map(|&(p, _, _, o)| (p, o)).collect();
     slots.sort_unstable();
     slots.dedup();
-    assert_eq!(slots.len(), acked.len(), "[{}] two records acknowledged at the same partition/offset", b.name);
+    assert_eq!(
+        slots.len(),
+        acked.len(),
+        "[{}] two records acknowledged at the same partition/offset",
+        b.name
+    );
     acked.into_iter().map(|(p, t, s, _)| (p, t, s)).collect()
 }
 

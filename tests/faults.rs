@@ -104,7 +104,8 @@ fn wait_all(what: &str, writer: u32, futures: Vec<(i32, u32, SendFuture)>) -> Se
     futures
         .into_iter()
         .map(|(p, seq, f)| {
-            let md = f.wait().unwrap_or_else(|e| panic!("{what}: record {seq} (partition {p}) failed: {e:?}"));
+            let md =
+                f.wait().unwrap_or_else(|e| panic!("{what}: record {seq} (partition {p}) failed: {e:?}"));
             assert_eq!(md.partition(), p, "{what}: record {seq}");
             (p, writer, seq)
         })
@@ -183,7 +184,8 @@ fn leader_moves_with_five_in_flight_lose_and_duplicate_nothing() {
     p.close(Duration::from_secs(10)).expect("close");
     let got = consume(&f.b, &topic, PARTITIONS, sent.len());
     // Order is not checked: the exactly-once set of records is.
-    let mut read: Vec<String> = got.iter().map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap()).into_owned()).collect();
+    let mut read: Vec<String> =
+        got.iter().map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap()).into_owned()).collect();
     read.sort();
     let mut expected: Vec<String> = sent.iter().map(|&(_, w, s)| delivery::value(w, s)).collect();
     expected.sort();
@@ -221,7 +223,11 @@ fn broker_down_then_up_mid_stream_delivers_every_record() {
     let stored = delivery::stored_records(&f.b, &topic, PARTITIONS);
     let got = consume(&f.b, &topic, PARTITIONS, stored);
     let v = delivery::check("broker down/up", &sent, &got, true);
-    eprintln!("broker down/up: {} records, {} duplicate(s) from retries after dropped connections", sent.len(), v.duplicates);
+    eprintln!(
+        "broker down/up: {} records, {} duplicate(s) from retries after dropped connections",
+        sent.len(),
+        v.duplicates
+    );
 }
 
 /// Broker 3 (leader of partition 2) goes down; the partition's leadership moves to broker 1
@@ -336,16 +342,30 @@ fn requests_past_request_timeout_are_retried_and_delivered_once_the_broker_is_fa
     };
     sent.extend(wait_all("request timeouts", 1, futures));
     resetter.join().expect("rtt reset");
-    assert!(t.elapsed() >= Duration::from_millis(1900), "records were acknowledged while every response took 1 s > request.timeout.ms");
-    assert!(t.elapsed() < Duration::from_secs(25), "did not recover after the brokers became fast: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(1900),
+        "records were acknowledged while every response took 1 s > request.timeout.ms"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(25),
+        "did not recover after the brokers became fast: {:?}",
+        t.elapsed()
+    );
     p.close(Duration::from_secs(10)).expect("close");
     // The mock stores a batch and then delays its response past request.timeout.ms; the retry
     // stores it again (no idempotence: at-least-once, as Java). No loss, first occurrences in order.
     let stored = delivery::stored_records(&f.b, &topic, PARTITIONS);
     let got = consume(&f.b, &topic, PARTITIONS, stored);
     let v = delivery::check("request timeouts", &sent, &got, true);
-    assert!(v.duplicates > 0, "expected the timed-out (but stored) requests to be stored again by their retries");
-    eprintln!("request timeouts: {} records, {} duplicate(s) from retries of timed-out requests", sent.len(), v.duplicates);
+    assert!(
+        v.duplicates > 0,
+        "expected the timed-out (but stored) requests to be stored again by their retries"
+    );
+    eprintln!(
+        "request timeouts: {} records, {} duplicate(s) from retries of timed-out requests",
+        sent.len(),
+        v.duplicates
+    );
 }
 
 #[test]
@@ -356,8 +376,9 @@ fn non_retriable_error_fails_only_its_batch_naming_code_and_partition() {
     p.send(Record::new(&topic).value(&delivery::value(0, 0)).partition(1)).unwrap().wait().expect("warm-up");
     f.ctl("err 0 87");
     // Five records to partition 0 within linger.ms: one batch, one request, rejected as a whole.
-    let failed: Vec<SendFuture> =
-        (0..5).map(|i| p.send(Record::new(&topic).value(&format!("rejected-{i}")).partition(0)).unwrap()).collect();
+    let failed: Vec<SendFuture> = (0..5)
+        .map(|i| p.send(Record::new(&topic).value(&format!("rejected-{i}")).partition(0)).unwrap())
+        .collect();
     for (i, fut) in failed.iter().enumerate() {
         let e = fut.wait().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Broker(KafkaCode(87)), "rejected-{i}: {e:?}");

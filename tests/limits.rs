@@ -102,7 +102,8 @@ fn full_buffer_memory_blocks_send_for_max_block_ms_then_fails_and_accepted_recor
             }
         }
     }
-    let (seq, e, blocked) = refused.expect("20 records of 4 KB fit in buffer.memory=32768 while the leader is down");
+    let (seq, e, blocked) =
+        refused.expect("20 records of 4 KB fit in buffer.memory=32768 while the leader is down");
     assert!(seq >= 4, "only {seq} records accepted before the buffer filled");
     assert_eq!(e.kind(), ErrorKind::BufferExhausted, "{e:?}");
     let msg = e.to_string();
@@ -159,17 +160,24 @@ fn delivery_timeout_fails_pending_records_naming_the_partition_while_all_brokers
         assert!(msg.contains("delivery.timeout.ms=3000"), "{msg}");
     }
     let waited = t.elapsed();
-    assert!(waited >= Duration::from_millis(2900), "records expired after {waited:?}, before delivery.timeout.ms");
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "records expired after {waited:?}, before delivery.timeout.ms"
+    );
     assert!(waited < Duration::from_secs(15), "records took {waited:?} to expire (delivery.timeout.ms=3000)");
     for id in 1..=3 {
         o.ctl(&format!("brokerup {id}"));
     }
     // The producer recovers once the brokers are back.
-    let md = p.send(Record::new(&topic).value("after").partition(1)).unwrap().wait().expect("after the outage");
+    let md =
+        p.send(Record::new(&topic).value("after").partition(1)).unwrap().wait().expect("after the outage");
     assert_eq!(md.partition(), 1);
     p.close(Duration::from_secs(10)).expect("close");
     let got = consume(&o.b, &topic, PARTITIONS, 4);
-    assert!(got.iter().all(|r| !r.value.as_deref().unwrap().starts_with(b"doomed")), "an expired record was stored");
+    assert!(
+        got.iter().all(|r| !r.value.as_deref().unwrap().starts_with(b"doomed")),
+        "an expired record was stored"
+    );
 }
 
 #[test]
@@ -209,7 +217,12 @@ fn close_delivers_pending_records_without_waiting_for_linger() {
         let futures: Vec<(i32, u32, SendFuture)> = (0..50u32)
             .map(|seq| {
                 let part = (seq % PARTITIONS as u32) as i32;
-                (part, seq, p.send(Record::new(&topic).value(&delivery::value(0, seq)).partition(part)).expect("send"))
+                (
+                    part,
+                    seq,
+                    p.send(Record::new(&topic).value(&delivery::value(0, seq)).partition(part))
+                        .expect("send"),
+                )
             })
             .collect();
         assert!(futures.iter().all(|(_, _, f)| !f.is_done()), "[{}] sent before linger.ms or close", b.name);
@@ -236,7 +249,10 @@ fn close_zero_fails_pending_records_as_closed_and_writes_nothing() {
         let topic = fresh_topic(&b, "close-zero");
         let p = producer(&b, &[("linger.ms", "30000"), ("delivery.timeout.ms", "60000")]);
         let futures: Vec<SendFuture> = (0..20)
-            .map(|i| p.send(Record::new(&topic).value(&format!("pending-{i}")).partition(i % PARTITIONS)).expect("send"))
+            .map(|i| {
+                p.send(Record::new(&topic).value(&format!("pending-{i}")).partition(i % PARTITIONS))
+                    .expect("send")
+            })
             .collect();
         let t = Instant::now();
         let closed = p.close(Duration::ZERO);
@@ -260,11 +276,15 @@ fn send_and_flush_after_close_fail_as_closed_without_hanging_on_any_handle() {
         let topic = fresh_topic(&b, "after-close");
         let p = producer(&b, &[]);
         let other = p.clone();
-        p.send(Record::new(&topic).value(&delivery::value(0, 0)).partition(0)).unwrap().wait().expect("before close");
+        p.send(Record::new(&topic).value(&delivery::value(0, 0)).partition(0))
+            .unwrap()
+            .wait()
+            .expect("before close");
         p.close(Duration::from_secs(10)).expect("close");
         let t = Instant::now();
         for handle in [&p, &other] {
-            let e = handle.send(Record::new(&topic).value("late").partition(0)).expect_err("send after close");
+            let e =
+                handle.send(Record::new(&topic).value("late").partition(0)).expect_err("send after close");
             assert_eq!(e.kind(), ErrorKind::Closed, "{e:?}");
             // A topic the producer never saw must not make it wait for metadata either.
             let e = handle.send(Record::new("never-seen-topic").value("late")).expect_err("send after close");
@@ -272,7 +292,12 @@ fn send_and_flush_after_close_fail_as_closed_without_hanging_on_any_handle() {
             assert_eq!(handle.flush().expect_err("flush after close").kind(), ErrorKind::Closed);
             handle.close(Duration::from_secs(10)).expect("a second close returns at once");
         }
-        assert!(t.elapsed() < Duration::from_secs(2), "[{}] calls after close took {:?}", b.name, t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "[{}] calls after close took {:?}",
+            b.name,
+            t.elapsed()
+        );
         let got = consume(&b, &topic, PARTITIONS, 1);
         delivery::check(&format!("[{}] after close", b.name), &vec![(0, 0, 0)], &got, false);
     }

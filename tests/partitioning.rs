@@ -10,7 +10,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{all_brokers, consume, create_topic, mock, reference_partitions, unique_topic, Broker, Consumed};
+use common::{
+    all_brokers, consume, create_topic, mock, reference_partitions, unique_topic, Broker, Consumed,
+};
 use kafka_blocking::partitioner::partition_for_key;
 use kafka_blocking::{Producer, ProducerConfig, Record, RecordMetadata};
 
@@ -28,7 +30,9 @@ fn keys() -> Vec<Vec<u8>> {
     let mut keys: Vec<Vec<u8>> = (0..1000).map(|i| format!("user-{i}").into_bytes()).collect();
     for i in 0..1000u32 {
         let len = 1 + (i % 40) as usize;
-        keys.push((0..len).map(|j| (i.wrapping_mul(31).wrapping_add(j as u32 * 97) >> (j % 3)) as u8).collect());
+        keys.push(
+            (0..len).map(|j| (i.wrapping_mul(31).wrapping_add(j as u32 * 97) >> (j % 3)) as u8).collect(),
+        );
     }
     keys
 }
@@ -40,7 +44,11 @@ fn send_all(b: &Broker, p: &Producer, topic: &str, keys: &[Vec<u8>], keyed: bool
         .enumerate()
         .map(|(i, k)| {
             let value = i.to_string();
-            let r = if keyed { Record::new(topic).key(k).value(&value) } else { Record::new(topic).value(&value) };
+            let r = if keyed {
+                Record::new(topic).key(k).value(&value)
+            } else {
+                Record::new(topic).value(&value)
+            };
             p.send(r).unwrap_or_else(|e| panic!("[{}] send {i}: {e}", b.name))
         })
         .collect();
@@ -70,7 +78,10 @@ fn keyed_partitions_match_java_murmur2_reference_and_the_consumer_for_many_parti
         let reference = reference_partitions(&m, &reference_topic, &keys);
         assert_eq!(reference.len(), keys.len());
         let ours: Vec<i32> = keys.iter().map(|k| partition_for_key(k, n)).collect();
-        assert_eq!(ours, reference, "{n} partitions: partition_for_key differs from librdkafka's murmur2_random");
+        assert_eq!(
+            ours, reference,
+            "{n} partitions: partition_for_key differs from librdkafka's murmur2_random"
+        );
         if n > 1 {
             let used: BTreeSet<i32> = reference.iter().copied().collect();
             assert_eq!(used.len(), n as usize, "{n} partitions: 2000 keys should cover every partition");
@@ -83,9 +94,18 @@ fn keyed_partitions_match_java_murmur2_reference_and_the_consumer_for_many_parti
             let sent = send_all(b, &p, &topic, &keys, true);
             p.close(Duration::from_secs(10)).expect("close");
             let acked: Vec<i32> = sent.iter().map(RecordMetadata::partition).collect();
-            assert_eq!(acked, reference, "[{}] {n} partitions: RecordMetadata partitions vs reference", b.name);
+            assert_eq!(
+                acked, reference,
+                "[{}] {n} partitions: RecordMetadata partitions vs reference",
+                b.name
+            );
             let got = consume(b, &topic, n, keys.len());
-            assert_eq!(where_read(&got, keys.len()), reference, "[{}] {n} partitions: where the consumer read", b.name);
+            assert_eq!(
+                where_read(&got, keys.len()),
+                reference,
+                "[{}] {n} partitions: where the consumer read",
+                b.name
+            );
         }
     }
 }
@@ -139,7 +159,8 @@ fn ignore_keys_makes_keyed_records_sticky() {
         // Many batches: sticky runs (not one partition per key), spread over partitions.
         let topic2 = unique_topic(&format!("partitioning-ignore-keys-many-{}", b.name));
         create_topic(&b, &topic2, 6);
-        let p = producer(&b, &[("partitioner.ignore.keys", "true"), ("batch.size", "1024"), ("linger.ms", "0")]);
+        let p =
+            producer(&b, &[("partitioner.ignore.keys", "true"), ("batch.size", "1024"), ("linger.ms", "0")]);
         let many = &keys[..600];
         let sent = send_all(&b, &p, &topic2, many, true);
         p.close(Duration::from_secs(10)).expect("close");
@@ -147,8 +168,16 @@ fn ignore_keys_makes_keyed_records_sticky() {
         let by_key: Vec<i32> = many.iter().map(|k| partition_for_key(k, 6)).collect();
         assert!(switches(&by_key) > 400, "precondition: murmur2 spreads these keys");
         let s = switches(&parts);
-        assert!(s <= 600 / 5, "[{}] ignore.keys: {s} partition changes in 600 records: keys were used", b.name);
-        assert!(parts.iter().copied().collect::<BTreeSet<_>>().len() >= 4, "[{}] ignore.keys: no spread", b.name);
+        assert!(
+            s <= 600 / 5,
+            "[{}] ignore.keys: {s} partition changes in 600 records: keys were used",
+            b.name
+        );
+        assert!(
+            parts.iter().copied().collect::<BTreeSet<_>>().len() >= 4,
+            "[{}] ignore.keys: no spread",
+            b.name
+        );
         let got = consume(&b, &topic2, 6, many.len());
         assert_eq!(where_read(&got, many.len()), parts, "[{}] where the consumer read", b.name);
     }

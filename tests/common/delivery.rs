@@ -51,7 +51,13 @@ pub fn check(what: &str, sent: &SentRecords, got: &[Consumed], allow_duplicates:
         let p = *expected
             .get(&(w, s))
             .unwrap_or_else(|| panic!("{what}: read {} which was never acknowledged", value(w, s)));
-        assert_eq!(r.partition, p, "{what}: {} read from partition {} but acknowledged on {p}", value(w, s), r.partition);
+        assert_eq!(
+            r.partition,
+            p,
+            "{what}: {} read from partition {} but acknowledged on {p}",
+            value(w, s),
+            r.partition
+        );
         if !seen.insert((w, s)) {
             duplicates.push((r.partition, r.offset, value(w, s)));
             continue;
@@ -65,11 +71,19 @@ pub fn check(what: &str, sent: &SentRecords, got: &[Consumed], allow_duplicates:
             );
         }
     }
-    let missing: Vec<String> =
-        sent.iter().filter(|(_, w, s)| !seen.contains(&(*w, *s))).map(|(_, w, s)| value(*w, *s)).take(10).collect();
+    let missing: Vec<String> = sent
+        .iter()
+        .filter(|(_, w, s)| !seen.contains(&(*w, *s)))
+        .map(|(_, w, s)| value(*w, *s))
+        .take(10)
+        .collect();
     assert!(missing.is_empty(), "{what}: acknowledged but never read (first 10): {missing:?}");
     if !allow_duplicates {
-        assert!(duplicates.is_empty(), "{what}: records stored more than once: {:?}", &duplicates[..duplicates.len().min(10)]);
+        assert!(
+            duplicates.is_empty(),
+            "{what}: records stored more than once: {:?}",
+            &duplicates[..duplicates.len().min(10)]
+        );
     }
     Verdict { duplicates: duplicates.len() }
 }
@@ -79,6 +93,8 @@ pub fn check(what: &str, sent: &SentRecords, got: &[Consumed], allow_duplicates:
 /// duplicates and so the count to read is not known in advance.
 pub fn stored_records(b: &Broker, topic: &str, partitions: i32) -> usize {
     (0..partitions)
-        .map(|p| batches(b, topic, p).iter().filter(|x| !x.control).map(|x| x.records as usize).sum::<usize>())
+        .map(|p| {
+            batches(b, topic, p).iter().filter(|x| !x.control).map(|x| x.records as usize).sum::<usize>()
+        })
         .sum()
 }
