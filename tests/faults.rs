@@ -73,30 +73,29 @@ fn producer(b: &Broker, props: &[(&str, &str)]) -> Producer {
     Producer::new(config).unwrap_or_else(|e| panic!("Producer::new: {e}"))
 }
 
-/// Sends `count` records (writer `writer`, partition `seq % 3`), calling `during(seq)` before each
+/// Sends records `seqs` (writer `writer`, partition `seq % 3`), calling `during(seq)` before each
 /// send and sleeping 1 ms every 20 records so that faults land while batches are queued and in
 /// flight. Returns the futures in send order.
 fn send_stream(
     p: &Producer,
     topic: &str,
     writer: u32,
-    count: u32,
+    seqs: std::ops::Range<u32>,
     mut during: impl FnMut(u32),
 ) -> Vec<(i32, u32, SendFuture)> {
-    (0..count)
-        .map(|seq| {
-            during(seq);
-            if seq % 20 == 19 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            let partition = (seq % PARTITIONS as u32) as i32;
-            let value = delivery::value(writer, seq);
-            let f = p
-                .send(Record::new(topic).value(&value).partition(partition))
-                .unwrap_or_else(|e| panic!("send {seq}: {e}"));
-            (partition, seq, f)
-        })
-        .collect()
+    seqs.map(|seq| {
+        during(seq);
+        if seq % 20 == 19 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let partition = (seq % PARTITIONS as u32) as i32;
+        let value = delivery::value(writer, seq);
+        let f = p
+            .send(Record::new(topic).value(&value).partition(partition))
+            .unwrap_or_else(|e| panic!("send {seq}: {e}"));
+        (partition, seq, f)
+    })
+    .collect()
 }
 
 /// Waits for every future; each must succeed. Returns what was acknowledged.
@@ -121,7 +120,7 @@ fn leader_moves_mid_stream_lose_nothing_and_keep_partition_order_with_one_in_fli
     // way; the producer must refresh metadata and resend them, before later batches, to the new
     // leader.
     let moves = [(300, 0, 2), (600, 1, 3), (900, 2, 1), (1200, 0, 3), (1500, 1, 1)];
-    let futures = send_stream(&p, &topic, 0, 1800, |seq| {
+    let futures = send_stream(&p, &topic, 0, 0..1800, |seq| {
         for &(at, partition, leader) in &moves {
             if seq == at {
                 f.ctl(&format!("leader {topic} {partition} {leader}"));
@@ -145,10 +144,10 @@ fn partition_stays_muted_while_its_batch_is_in_flight_on_a_slow_old_leader() {
     let f = Faults::take();
     let topic = f.topic("mute");
     let p = producer(&f.b, &[("max.in.flight.requests.per.connection", "1"), ("linger.ms", "2")]);
-    let warm = send_stream(&p, &topic, 0, 30, |_| {});
+    let warm = send_stream(&p, &topic, 0, 0..30, |_| {});
     let mut sent = wait_all("warm-up", 0, warm);
     f.ctl("rtt 1 800");
-    let futures = send_stream(&p, &topic, 1, 600, |seq| {
+    let futures = send_stream(&p, &topic, 1, 0..600, |seq| {
         if seq == 300 {
             // Broker 1 answers the request it already holds (stored) within 800 ms; the next
             // partition-0 batch it gets is rejected, and that answer takes 800 ms too.
@@ -173,7 +172,7 @@ fn leader_moves_with_five_in_flight_lose_and_duplicate_nothing() {
     let topic = f.topic("leader-moves-5");
     let p = producer(&f.b, &[("linger.ms", "0"), ("batch.size", "512")]);
     let moves = [(200, 0, 3), (400, 1, 1), (600, 2, 2), (800, 0, 1)];
-    let futures = send_stream(&p, &topic, 0, 1000, |seq| {
+    let futures = send_stream(&p, &topic, 0, 0..1000, |seq| {
         for &(at, partition, leader) in &moves {
             if seq == at {
                 f.ctl(&format!("leader {topic} {partition} {leader}"));
@@ -203,18 +202,19 @@ fn broker_down_then_up_mid_stream_delivers_every_record() {
     let topic = f.topic("down-up");
     let p = producer(&f.b, &[("max.in.flight.requests.per.connection", "1"), ("linger.ms", "2")]);
     let mut down_at = None;
-    let futures = send_stream(&p, &topic, 0, 1500, |seq| {
+    let mut futures = send_stream(&p, &topic, 0, 0..1200, |seq| {
         if seq == 300 {
             f.ctl("brokerdown 2");
             down_at = Some(Instant::now());
         }
-        if seq == 1200 {
-            // Keep it down for a while after the last records were queued behind it.
-            let elapsed = down_at.unwrap().elapsed();
-            std::thread::sleep(Duration::from_millis(1500).saturating_sub(elapsed));
-            f.ctl("brokerup 2");
-        }
     });
+    // Keep it down for a while after the last records were queued behind it.
+    std::thread::sleep(Duration::from_millis(1500).saturating_sub(down_at.unwrap().elapsed()));
+    // The outage took effect: partition 1's last record is still waiting.
+    let (last_p, last_seq, last) = futures.iter().rev().find(|(p, _, _)| *p == 1).unwrap();
+    assert!(!last.is_done(), "record {last_seq} (partition {last_p}) resolved while its leader was down");
+    f.ctl("brokerup 2");
+    futures.extend(send_stream(&p, &topic, 0, 1200..1500, |_| {}));
     let sent = wait_all("broker down/up", 0, futures);
     p.close(Duration::from_secs(10)).expect("close");
     // Taking a broker down drops its connections, possibly after it stored a request whose
@@ -237,15 +237,17 @@ fn leader_moves_away_from_a_down_broker_and_records_follow_it() {
     let f = Faults::take();
     let topic = f.topic("down-move");
     let p = producer(&f.b, &[("max.in.flight.requests.per.connection", "1"), ("linger.ms", "2")]);
-    let futures = send_stream(&p, &topic, 0, 900, |seq| {
+    let mut futures = send_stream(&p, &topic, 0, 0..600, |seq| {
         if seq == 200 {
             f.ctl("brokerdown 3");
         }
-        if seq == 600 {
-            std::thread::sleep(Duration::from_millis(500));
-            f.ctl(&format!("leader {topic} 2 1"));
-        }
     });
+    std::thread::sleep(Duration::from_millis(500));
+    // The outage took effect: partition 2's last record is still waiting.
+    let (_, last_seq, last) = futures.iter().rev().find(|(p, _, _)| *p == 2).unwrap();
+    assert!(!last.is_done(), "record {last_seq} (partition 2) resolved while its leader was down");
+    f.ctl(&format!("leader {topic} 2 1"));
+    futures.extend(send_stream(&p, &topic, 0, 600..900, |_| {}));
     let sent = wait_all("leader moves from a down broker", 0, futures);
     p.close(Duration::from_secs(10)).expect("close");
     let stored = delivery::stored_records(&f.b, &topic, PARTITIONS);
@@ -276,7 +278,7 @@ fn injected_retriable_produce_errors_are_retried_and_store_each_record_once() {
     assert_eq!(md.partition(), 0);
     let mut sent: SentRecords = vec![(0, 1, 0)];
     f.ctl("err 0 6 19 7 6 19 7");
-    let futures = send_stream(&p, &topic, 2, 600, |_| {});
+    let futures = send_stream(&p, &topic, 2, 0..600, |_| {});
     sent.extend(wait_all("retriable errors", 2, futures));
     p.close(Duration::from_secs(10)).expect("close");
 
@@ -300,7 +302,7 @@ fn slow_broker_within_request_timeout_delivers_every_record_once() {
     for id in 1..=3 {
         f.ctl(&format!("rtt {id} 500"));
     }
-    let futures = send_stream(&p, &topic, 0, 300, |_| {});
+    let futures = send_stream(&p, &topic, 0, 0..300, |_| {});
     let sent = wait_all("slow broker", 0, futures);
     p.close(Duration::from_secs(10)).expect("close");
     for id in 1..=3 {
@@ -324,13 +326,13 @@ fn requests_past_request_timeout_are_retried_and_delivered_once_the_broker_is_fa
         ],
     );
     // Metadata and connections first, while the brokers are fast.
-    let warm = send_stream(&p, &topic, 0, 3, |_| {});
+    let warm = send_stream(&p, &topic, 0, 0..3, |_| {});
     let mut sent = wait_all("warm-up", 0, warm);
     for id in 1..=3 {
         f.ctl(&format!("rtt {id} 1000"));
     }
     let t = Instant::now();
-    let futures = send_stream(&p, &topic, 1, 300, |_| {});
+    let futures = send_stream(&p, &topic, 1, 0..300, |_| {});
     let resetter = {
         let b = f.b.clone();
         std::thread::spawn(move || {
@@ -389,7 +391,7 @@ fn non_retriable_error_fails_only_its_batch_naming_code_and_partition() {
         assert!(msg.contains(&format!("{topic}-0")), "rejected-{i}: {msg}");
     }
     let mut sent: SentRecords = vec![(1, 0, 0)];
-    let futures = send_stream(&p, &topic, 1, 30, |_| {});
+    let futures = send_stream(&p, &topic, 1, 0..30, |_| {});
     sent.extend(wait_all("after INVALID_RECORD", 1, futures));
     p.close(Duration::from_secs(10)).expect("close");
     let got = consume(&f.b, &topic, PARTITIONS, sent.len());
