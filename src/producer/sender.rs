@@ -68,8 +68,6 @@ pub(crate) struct Shared {
     pub(crate) force_close: AtomicBool,
     /// Set when the producer can do no more work; every later `send` fails with it.
     pub(crate) fatal: std::sync::OnceLock<Error>,
-    /// Batches failed because the producer was closed before they were delivered.
-    pub(crate) aborted_batches: std::sync::atomic::AtomicUsize,
     pub(crate) wake: Sender<()>,
 }
 
@@ -144,8 +142,9 @@ struct SenderLoop {
     next_init_pid_at: Option<Instant>,
 }
 
-/// The sender thread's body.
-pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) {
+/// The sender thread's body. Returns how many records were still pending when it stopped
+/// (failed with a `Closed` error): none after a graceful close that delivered everything.
+pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) -> usize {
     let (events_tx, events) = crossbeam_channel::unbounded();
     let mut s = SenderLoop {
         shared: shared.clone(),
@@ -181,9 +180,10 @@ pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) {
         ErrorKind::Closed,
         "producer was closed before the record was delivered (close timeout expired or the sender stopped)",
     );
-    s.abort_everything(&closed);
+    let aborted = s.abort_everything(&closed);
     shared.metadata.fail_all(err);
     shared.accumulator.pool().close();
+    aborted
 }
 
 impl SenderLoop {
@@ -1046,11 +1046,12 @@ impl SenderLoop {
         }
     }
 
-    /// Fails everything queued or in flight (forced close or sender shutdown).
-    fn abort_everything(&mut self, error: &Error) {
-        let queued = self.shared.accumulator.drain_all();
-        self.shared.aborted_batches.fetch_add(queued.len(), Ordering::AcqRel);
-        for b in queued {
+    /// Fails everything queued or in flight (forced close or sender shutdown); returns how
+    /// many records that failed.
+    fn abort_everything(&mut self, error: &Error) -> usize {
+        let mut records = 0;
+        for b in self.shared.accumulator.drain_all() {
+            records += b.record_count() as usize;
             let e = error.clone().context(b.tp());
             self.shared.accumulator.complete(b, Err(e));
         }
@@ -1062,8 +1063,8 @@ impl SenderLoop {
                 }
                 for (_, f) in conn.in_flight {
                     if let Pending::Produce(batches) = f.pending {
-                        self.shared.aborted_batches.fetch_add(batches.len(), Ordering::AcqRel);
                         for b in batches {
+                            records += b.record_count() as usize;
                             let e = error.clone().context(b.tp());
                             self.shared.accumulator.complete(b, Err(e));
                         }
@@ -1071,6 +1072,7 @@ impl SenderLoop {
                 }
             }
         }
+        records
     }
 }
 

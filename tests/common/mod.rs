@@ -20,6 +20,7 @@
 //! - neither broker checks a batch's CRC on produce; only the read-back's `check.crcs=true` does.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod delivery;
 pub mod json;
 pub mod proxy;
 

@@ -1,0 +1,399 @@
+//! Broker faults on librdkafka's 3-broker mock cluster (its control port injects them): leaders
+//! moving, brokers going down and coming back, retriable and non-retriable Produce errors, slow
+//! brokers and request timeouts. Every acknowledged record is read back by the independent
+//! consumer; nothing is lost, and with `max.in.flight.requests.per.connection=1` each partition
+//! keeps send order (Java's ordering guarantee without idempotence).
+//!
+//! Duplicates: without idempotence a retry after a lost response can store a batch twice. The
+//! mock cluster answers injected errors WITHOUT storing the batch, so scenarios driven by
+//! injected errors or leader moves must store every record exactly once. When a broker is taken
+//! down, or answers after `request.timeout.ms`, the batch may already be stored; those tests
+//! assert no loss and the order of first occurrences, and count duplicates.
+//!
+//! Faults are cluster-wide, so the tests here run one at a time (a static lock) and undo their
+//! faults on the way out, even when they fail.
+
+mod common;
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::delivery::{self, SentRecords};
+use common::{consume, mock, mock_control, unique_topic, Broker};
+use kafka_blocking::{ErrorKind, KafkaCode, Producer, ProducerConfig, Record, SendFuture};
+
+const PARTITIONS: i32 = 3;
+
+static CLUSTER: Mutex<()> = Mutex::new(());
+
+/// Holds the cluster for one test; on drop (pass or fail) brings every broker up, removes
+/// delays and forgets queued Produce errors.
+struct Faults {
+    b: Broker,
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl Faults {
+    fn take() -> Faults {
+        let lock = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+        Faults { b: mock(), _lock: lock }
+    }
+
+    fn ctl(&self, cmd: &str) {
+        let reply = mock_control(&self.b, cmd);
+        assert!(reply == "0" || reply == "ok", "mock control `{cmd}` answered {reply:?}");
+    }
+
+    /// A fresh topic with 3 partitions, replication 3, partition p led by broker p + 1.
+    fn topic(&self, what: &str) -> String {
+        let topic = unique_topic(&format!("faults-{what}"));
+        self.ctl(&format!("topic {topic} {PARTITIONS} 3"));
+        for p in 0..PARTITIONS {
+            self.ctl(&format!("leader {topic} {p} {}", p + 1));
+        }
+        topic
+    }
+}
+
+impl Drop for Faults {
+    fn drop(&mut self) {
+        for id in 1..=3 {
+            let _ = mock_control(&self.b, &format!("brokerup {id}"));
+            let _ = mock_control(&self.b, &format!("rtt {id} 0"));
+        }
+        let _ = mock_control(&self.b, "clear 0");
+    }
+}
+
+fn producer(b: &Broker, props: &[(&str, &str)]) -> Producer {
+    let mut config = ProducerConfig::new().bootstrap_servers(&b.bootstrap);
+    for (k, v) in props {
+        config = config.set(k, v);
+    }
+    Producer::new(config).unwrap_or_else(|e| panic!("Producer::new: {e}"))
+}
+
+/// Sends records `seqs` (writer `writer`, partition `seq % 3`), calling `during(seq)` before each
+/// send and sleeping 1 ms every 20 records so that faults land while batches are queued and in
+/// flight. Returns the futures in send order.
+fn send_stream(
+    p: &Producer,
+    topic: &str,
+    writer: u32,
+    seqs: std::ops::Range<u32>,
+    mut during: impl FnMut(u32),
+) -> Vec<(i32, u32, SendFuture)> {
+    seqs.map(|seq| {
+        during(seq);
+        if seq % 20 == 19 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let partition = (seq % PARTITIONS as u32) as i32;
+        let value = delivery::value(writer, seq);
+        let f = p
+            .send(Record::new(topic).value(&value).partition(partition))
+            .unwrap_or_else(|e| panic!("send {seq}: {e}"));
+        (partition, seq, f)
+    })
+    .collect()
+}
+
+/// Waits for every future; each must succeed. Returns what was acknowledged.
+fn wait_all(what: &str, writer: u32, futures: Vec<(i32, u32, SendFuture)>) -> SentRecords {
+    futures
+        .into_iter()
+        .map(|(p, seq, f)| {
+            let md =
+                f.wait().unwrap_or_else(|e| panic!("{what}: record {seq} (partition {p}) failed: {e:?}"));
+            assert_eq!(md.partition(), p, "{what}: record {seq}");
+            (p, writer, seq)
+        })
+        .collect()
+}
+
+#[test]
+fn leader_moves_mid_stream_lose_nothing_and_keep_partition_order_with_one_in_flight() {
+    let f = Faults::take();
+    let topic = f.topic("leader-moves");
+    let p = producer(&f.b, &[("max.in.flight.requests.per.connection", "1"), ("linger.ms", "2")]);
+    // Each move makes the old leader answer NOT_LEADER_OR_FOLLOWER for batches already on their
+    // way; the producer must refresh metadata and resend them, before later batches, to the new
+    // leader.
+    let moves = [(300, 0, 2), (600, 1, 3), (900, 2, 1), (1200, 0, 3), (1500, 1, 1)];
+    let futures = send_stream(&p, &topic, 0, 0..1800, |seq| {
+        for &(at, partition, leader) in &moves {
+            if seq == at {
+                f.ctl(&format!("leader {topic} {partition} {leader}"));
+            }
+        }
+    });
+    let sent = wait_all("leader moves", 0, futures);
+    p.close(Duration::from_secs(10)).expect("close");
+    let got = consume(&f.b, &topic, PARTITIONS, sent.len());
+    delivery::check("leader moves", &sent, &got, false);
+}
+
+/// The case the partition mute exists for: partition 0's old leader (broker 1) is slow, so a
+/// batch it rejects with NOT_LEADER_OR_FOLLOWER is answered 800 ms later; meanwhile partition 1's
+/// fast old leader answers NOT_LEADER_OR_FOLLOWER at once, and the metadata refresh that follows
+/// already names partition 0's new leader while the rejected batch is still in flight. Unless the sender keeps partition 0 muted while its
+/// batch is in flight, the next batch goes to the new leader and is stored before the rejected
+/// one is retried: out of order.
+#[test]
+fn partition_stays_muted_while_its_batch_is_in_flight_on_a_slow_old_leader() {
+    let f = Faults::take();
+    let topic = f.topic("mute");
+    let p = producer(&f.b, &[("max.in.flight.requests.per.connection", "1"), ("linger.ms", "2")]);
+    let warm = send_stream(&p, &topic, 0, 0..30, |_| {});
+    let mut sent = wait_all("warm-up", 0, warm);
+    f.ctl("rtt 1 800");
+    let futures = send_stream(&p, &topic, 1, 0..600, |seq| {
+        if seq == 300 {
+            // Broker 1 answers the request it already holds (stored) within 800 ms; the next
+            // partition-0 batch it gets is rejected, and that answer takes 800 ms too.
+            f.ctl(&format!("leader {topic} 0 3"));
+            std::thread::sleep(Duration::from_millis(1000));
+            // Partition 1's NOT_LEADER_OR_FOLLOWER comes back at once: metadata refreshes.
+            f.ctl(&format!("leader {topic} 1 3"));
+        }
+    });
+    sent.extend(wait_all("mute", 1, futures));
+    p.close(Duration::from_secs(10)).expect("close");
+    f.ctl("rtt 1 0");
+    let got = consume(&f.b, &topic, PARTITIONS, sent.len());
+    delivery::check("mute while in flight", &sent, &got, false);
+}
+
+#[test]
+fn leader_moves_with_five_in_flight_lose_and_duplicate_nothing() {
+    // With 5 requests in flight per connection (no idempotence) Java does not promise order
+    // across a retry; it still must not lose or duplicate anything here (NOT_LEADER stores nothing).
+    let f = Faults::take();
+    let topic = f.topic("leader-moves-5");
+    let p = producer(&f.b, &[("linger.ms", "0"), ("batch.size", "512")]);
+    let moves = [(200, 0, 3), (400, 1, 1), (600, 2, 2), (800, 0, 1)];
+    let futures = send_stream(&p, &topic, 0, 0..1000, |seq| {
+        for &(at, partition, leader) in &moves {
+            if seq == at {
+                f.ctl(&format!("leader {topic} {partition} {leader}"));
+            }
+        }
+    });
+    let sent = wait_all("leader moves, 5 in flight", 0, futures);
+    p.close(Duration::from_secs(10)).expect("close");
+    let got = consume(&f.b, &topic, PARTITIONS, sent.len());
+    // Order is not checked: the exactly-once set of records is.
+    let mut read: Vec<String> =
+        got.iter().map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap()).into_owned()).collect();
+    read.sort();
+    let mut expected: Vec<String> = sent.iter().map(|&(_, w, s)| delivery::value(w, s)).collect();
+    expected.sort();
+    assert_eq!(read, expected, "leader moves, 5 in flight: stored records differ from acknowledged ones");
+    for r in &got {
+        let (_, seq) = delivery::parse(r.value.as_deref());
+        assert_eq!(r.partition, (seq % PARTITIONS as u32) as i32, "record {seq} on the wrong partition");
+    }
+}
+
+/// Broker 2 (leader of partition 1) goes down while records stream and comes back 1.5 s later.
+#[test]
+fn broker_down_then_up_mid_stream_delivers_every_record() {
+    let f = Faults::take();
+    let topic = f.topic("down-up");
+    let p = producer(&f.b, &[("max.in.flight.requests.per.connection", "1"), ("linger.ms", "2")]);
+    let mut down_at = None;
+    let mut futures = send_stream(&p, &topic, 0, 0..1200, |seq| {
+        if seq == 300 {
+            f.ctl("brokerdown 2");
+            down_at = Some(Instant::now());
+        }
+    });
+    // Keep it down for a while after the last records were queued behind it.
+    std::thread::sleep(Duration::from_millis(1500).saturating_sub(down_at.unwrap().elapsed()));
+    // The outage took effect: partition 1's last record is still waiting.
+    let (last_p, last_seq, last) = futures.iter().rev().find(|(p, _, _)| *p == 1).unwrap();
+    assert!(!last.is_done(), "record {last_seq} (partition {last_p}) resolved while its leader was down");
+    f.ctl("brokerup 2");
+    futures.extend(send_stream(&p, &topic, 0, 1200..1500, |_| {}));
+    let sent = wait_all("broker down/up", 0, futures);
+    p.close(Duration::from_secs(10)).expect("close");
+    // Taking a broker down drops its connections, possibly after it stored a request whose
+    // response is lost: the retry may store that batch again (no idempotence). So: read what is
+    // stored, and require every record, in first-occurrence order.
+    let stored = delivery::stored_records(&f.b, &topic, PARTITIONS);
+    let got = consume(&f.b, &topic, PARTITIONS, stored);
+    let v = delivery::check("broker down/up", &sent, &got, true);
+    eprintln!(
+        "broker down/up: {} records, {} duplicate(s) from retries after dropped connections",
+        sent.len(),
+        v.duplicates
+    );
+}
+
+/// Broker 3 (leader of partition 2) goes down; the partition's leadership moves to broker 1
+/// while it is down. The records queued for it go to the new leader.
+#[test]
+fn leader_moves_away_from_a_down_broker_and_records_follow_it() {
+    let f = Faults::take();
+    let topic = f.topic("down-move");
+    let p = producer(&f.b, &[("max.in.flight.requests.per.connection", "1"), ("linger.ms", "2")]);
+    let mut futures = send_stream(&p, &topic, 0, 0..600, |seq| {
+        if seq == 200 {
+            f.ctl("brokerdown 3");
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // The outage took effect: partition 2's last record is still waiting.
+    let (_, last_seq, last) = futures.iter().rev().find(|(p, _, _)| *p == 2).unwrap();
+    assert!(!last.is_done(), "record {last_seq} (partition 2) resolved while its leader was down");
+    f.ctl(&format!("leader {topic} 2 1"));
+    futures.extend(send_stream(&p, &topic, 0, 600..900, |_| {}));
+    let sent = wait_all("leader moves from a down broker", 0, futures);
+    p.close(Duration::from_secs(10)).expect("close");
+    let stored = delivery::stored_records(&f.b, &topic, PARTITIONS);
+    let got = consume(&f.b, &topic, PARTITIONS, stored);
+    let v = delivery::check("leader moves from a down broker", &sent, &got, true);
+    eprintln!("leader moves from a down broker: {} records, {} duplicate(s)", sent.len(), v.duplicates);
+}
+
+#[test]
+fn injected_retriable_produce_errors_are_retried_and_store_each_record_once() {
+    let f = Faults::take();
+    let topic = f.topic("retriable");
+
+    // The injection reaches our Produce requests: with retries=0 the first error surfaces.
+    let p0 = producer(&f.b, &[("retries", "0"), ("enable.idempotence", "false")]);
+    p0.send(Record::new(&topic).value("warm-up").partition(0)).unwrap().wait().expect("warm-up");
+    f.ctl("err 0 6");
+    let e = p0.send(Record::new(&topic).value("not retried").partition(0)).unwrap().wait().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Broker(KafkaCode(6)), "{e:?}");
+    assert!(e.to_string().contains("NOT_LEADER_OR_FOLLOWER"), "{e}");
+    p0.close(Duration::from_secs(5)).expect("close");
+
+    // With retries: NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT, twice over.
+    let p = producer(&f.b, &[("max.in.flight.requests.per.connection", "1"), ("linger.ms", "2")]);
+    f.ctl("err 0 6 19 7 6 19 7");
+    let first = p.send(Record::new(&topic).value(&delivery::value(1, 0)).partition(0)).unwrap();
+    let md = first.wait().expect("the first record is retried past 6 injected errors");
+    assert_eq!(md.partition(), 0);
+    let mut sent: SentRecords = vec![(0, 1, 0)];
+    f.ctl("err 0 6 19 7 6 19 7");
+    let futures = send_stream(&p, &topic, 2, 0..600, |_| {});
+    sent.extend(wait_all("retriable errors", 2, futures));
+    p.close(Duration::from_secs(10)).expect("close");
+
+    // "warm-up" was stored too; the record that failed with retries=0 was not.
+    let got = consume(&f.b, &topic, PARTITIONS, sent.len() + 1);
+    let warm: Vec<_> = got.iter().filter(|r| r.value.as_deref() == Some(&b"warm-up"[..])).collect();
+    assert_eq!(warm.len(), 1, "warm-up stored once");
+    assert_eq!((warm[0].partition, warm[0].offset), (0, 0), "warm-up first on partition 0");
+    let rest: Vec<_> = got.into_iter().filter(|r| r.value.as_deref() != Some(&b"warm-up"[..])).collect();
+    delivery::check("retriable errors", &sent, &rest, false);
+}
+
+#[test]
+fn slow_broker_within_request_timeout_delivers_every_record_once() {
+    let f = Faults::take();
+    let topic = f.topic("slow");
+    let p = producer(
+        &f.b,
+        &[("max.in.flight.requests.per.connection", "1"), ("linger.ms", "5"), ("request.timeout.ms", "5000")],
+    );
+    for id in 1..=3 {
+        f.ctl(&format!("rtt {id} 500"));
+    }
+    let futures = send_stream(&p, &topic, 0, 0..300, |_| {});
+    let sent = wait_all("slow broker", 0, futures);
+    p.close(Duration::from_secs(10)).expect("close");
+    for id in 1..=3 {
+        f.ctl(&format!("rtt {id} 0"));
+    }
+    let got = consume(&f.b, &topic, PARTITIONS, sent.len());
+    delivery::check("slow broker", &sent, &got, false);
+}
+
+#[test]
+fn requests_past_request_timeout_are_retried_and_delivered_once_the_broker_is_fast_again() {
+    let f = Faults::take();
+    let topic = f.topic("timeout");
+    let p = producer(
+        &f.b,
+        &[
+            ("max.in.flight.requests.per.connection", "1"),
+            ("linger.ms", "5"),
+            ("request.timeout.ms", "300"),
+            ("delivery.timeout.ms", "30000"),
+        ],
+    );
+    // Metadata and connections first, while the brokers are fast.
+    let warm = send_stream(&p, &topic, 0, 0..3, |_| {});
+    let mut sent = wait_all("warm-up", 0, warm);
+    for id in 1..=3 {
+        f.ctl(&format!("rtt {id} 1000"));
+    }
+    let t = Instant::now();
+    let futures = send_stream(&p, &topic, 1, 0..300, |_| {});
+    let resetter = {
+        let b = f.b.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(2000));
+            for id in 1..=3 {
+                assert_eq!(mock_control(&b, &format!("rtt {id} 0")), "0");
+            }
+        })
+    };
+    sent.extend(wait_all("request timeouts", 1, futures));
+    resetter.join().expect("rtt reset");
+    assert!(
+        t.elapsed() >= Duration::from_millis(1900),
+        "records were acknowledged while every response took 1 s > request.timeout.ms"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(25),
+        "did not recover after the brokers became fast: {:?}",
+        t.elapsed()
+    );
+    p.close(Duration::from_secs(10)).expect("close");
+    // The mock stores a batch and then delays its response past request.timeout.ms; the retry
+    // stores it again (no idempotence: at-least-once, as Java). No loss, first occurrences in order.
+    let stored = delivery::stored_records(&f.b, &topic, PARTITIONS);
+    let got = consume(&f.b, &topic, PARTITIONS, stored);
+    let v = delivery::check("request timeouts", &sent, &got, true);
+    assert!(
+        v.duplicates > 0,
+        "expected the timed-out (but stored) requests to be stored again by their retries"
+    );
+    eprintln!(
+        "request timeouts: {} records, {} duplicate(s) from retries of timed-out requests",
+        sent.len(),
+        v.duplicates
+    );
+}
+
+#[test]
+fn non_retriable_error_fails_only_its_batch_naming_code_and_partition() {
+    let f = Faults::take();
+    let topic = f.topic("invalid-record");
+    let p = producer(&f.b, &[("linger.ms", "50")]);
+    p.send(Record::new(&topic).value(&delivery::value(0, 0)).partition(1)).unwrap().wait().expect("warm-up");
+    f.ctl("err 0 87");
+    // Five records to partition 0 within linger.ms: one batch, one request, rejected as a whole.
+    let failed: Vec<SendFuture> = (0..5)
+        .map(|i| p.send(Record::new(&topic).value(&format!("rejected-{i}")).partition(0)).unwrap())
+        .collect();
+    for (i, fut) in failed.iter().enumerate() {
+        let e = fut.wait().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Broker(KafkaCode(87)), "rejected-{i}: {e:?}");
+        assert_eq!(e.code(), Some(KafkaCode::INVALID_RECORD));
+        assert!(!e.is_retriable());
+        let msg = e.to_string();
+        assert!(msg.contains("INVALID_RECORD"), "rejected-{i}: {msg}");
+        assert!(msg.contains(&format!("{topic}-0")), "rejected-{i}: {msg}");
+    }
+    let mut sent: SentRecords = vec![(1, 0, 0)];
+    let futures = send_stream(&p, &topic, 1, 0..30, |_| {});
+    sent.extend(wait_all("after INVALID_RECORD", 1, futures));
+    p.close(Duration::from_secs(10)).expect("close");
+    let got = consume(&f.b, &topic, PARTITIONS, sent.len());
+    delivery::check("after INVALID_RECORD", &sent, &got, false);
+}
