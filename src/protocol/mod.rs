@@ -6,14 +6,20 @@
 //! Requests encode into a caller's `Vec<u8>`; responses decode from `&[u8]` through
 //! [`primitives::Reader`] and fail with a `Protocol` error, never a panic, on bad bytes.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
+pub mod end_txn;
+pub mod find_coordinator;
 pub mod header;
+pub mod init_producer_id;
 pub mod metadata;
 pub mod primitives;
 pub mod produce;
 pub mod record_batch;
+pub mod txn_offset_commit;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use primitives::Reader;
 use std::ops::RangeInclusive;
 
@@ -25,8 +31,20 @@ pub enum ApiKey {
     Produce = 0,
     /// Metadata (3).
     Metadata = 3,
+    /// FindCoordinator (10).
+    FindCoordinator = 10,
     /// ApiVersions (18).
     ApiVersions = 18,
+    /// InitProducerId (22).
+    InitProducerId = 22,
+    /// AddPartitionsToTxn (24).
+    AddPartitionsToTxn = 24,
+    /// AddOffsetsToTxn (25).
+    AddOffsetsToTxn = 25,
+    /// EndTxn (26).
+    EndTxn = 26,
+    /// TxnOffsetCommit (28).
+    TxnOffsetCommit = 28,
 }
 
 impl ApiKey {
@@ -40,7 +58,13 @@ impl ApiKey {
         match self {
             ApiKey::Produce => "Produce",
             ApiKey::Metadata => "Metadata",
+            ApiKey::FindCoordinator => "FindCoordinator",
             ApiKey::ApiVersions => "ApiVersions",
+            ApiKey::InitProducerId => "InitProducerId",
+            ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
+            ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
+            ApiKey::EndTxn => "EndTxn",
+            ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
         }
     }
 }
@@ -72,6 +96,28 @@ pub trait Response: Sized {
     fn decode(r: &mut Reader<'_>, version: i16) -> Result<Self>;
 }
 
+/// Fails when `s`, written as a STRING (int16 length), would not fit; `what` names the field.
+pub(crate) fn check_string_len(what: &str, s: &str) -> Result<()> {
+    if s.len() > i16::MAX as usize {
+        return Err(Error::protocol(format!(
+            "{what} of {} bytes is longer than a Kafka string allows",
+            s.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The error for a field that `version` of `api` lacks but that holds a value other than its
+/// default. Java's generated writers refuse such a request (UnsupportedVersionException)
+/// rather than drop the field, unless the schema marks it `ignorable`; the modules here do the
+/// same.
+pub(crate) fn field_not_in_version(api: ApiKey, version: i16, field: &str, need: &str) -> Error {
+    Error::protocol(format!(
+        "{} v{version} cannot carry {field} (it needs {need}); negotiate a higher version",
+        api.name()
+    ))
+}
+
 /// The highest version both we (`ours`) and the broker (`broker_min..=broker_max`) support,
 /// or `None` when the ranges do not meet.
 pub fn negotiate(ours: &RangeInclusive<i16>, broker_min: i16, broker_max: i16) -> Option<i16> {
@@ -90,5 +136,26 @@ mod tests {
         assert_eq!(negotiate(&(3..=12), 0, 13), Some(12));
         assert_eq!(negotiate(&(3..=12), 0, 2), None);
         assert_eq!(negotiate(&(3..=12), 13, 14), None);
+    }
+
+    #[test]
+    fn api_keys_have_their_protocol_numbers_and_java_names() {
+        for (key, code, name) in [
+            (ApiKey::FindCoordinator, 10, "FindCoordinator"),
+            (ApiKey::InitProducerId, 22, "InitProducerId"),
+            (ApiKey::AddPartitionsToTxn, 24, "AddPartitionsToTxn"),
+            (ApiKey::AddOffsetsToTxn, 25, "AddOffsetsToTxn"),
+            (ApiKey::EndTxn, 26, "EndTxn"),
+            (ApiKey::TxnOffsetCommit, 28, "TxnOffsetCommit"),
+        ] {
+            assert_eq!((key.code(), key.name()), (code, name));
+        }
+    }
+
+    #[test]
+    fn string_length_limit() {
+        assert!(check_string_len("x", &"a".repeat(i16::MAX as usize)).is_ok());
+        let e = check_string_len("group id", &"a".repeat(i16::MAX as usize + 1)).unwrap_err();
+        assert!(e.to_string().contains("group id of 32768 bytes"), "{e}");
     }
 }
