@@ -48,6 +48,11 @@ fn run(name: &str, compression: CompressionType) {
 }
 
 fn main() {
+    // `cargo test --all-targets` also runs bench targets; measure only under `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("record_batch: a benchmark; run it with `cargo bench --bench record_batch`");
+        return;
+    }
     for c in CompressionType::ALL {
         if c.is_available() {
             run(c.name(), c);

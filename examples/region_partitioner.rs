@@ -41,11 +41,12 @@ fn main() {
         eprintln!("pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS");
         std::process::exit(2);
     };
-    let producer = Producer::new(ProducerConfig::new().bootstrap_servers(bootstrap).partitioner(RegionPartitioner))
-        .unwrap_or_else(|e| {
-            eprintln!("{e}");
-            std::process::exit(2)
-        });
+    let producer =
+        Producer::new(ProducerConfig::new().bootstrap_servers(bootstrap).partitioner(RegionPartitioner))
+            .unwrap_or_else(|e| {
+                eprintln!("{e}");
+                std::process::exit(2)
+            });
     let mut failed = false;
     for customer in ["eu-anna", "us-bob", "eu-carl", "ap-dana", "us-erin"] {
         match producer.send(Record::new(&topic).key(customer).value("signed up")).and_then(|f| f.wait()) {

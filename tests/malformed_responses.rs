@@ -24,6 +24,7 @@ const TOPIC: &str = "t";
 const PRODUCE: i16 = 0;
 const METADATA: i16 = 3;
 const API_VERSIONS: i16 = 18;
+const INIT_PRODUCER_ID: i16 = 22;
 
 // ----- the fake broker -----------------------------------------------------------------------
 
@@ -132,8 +133,8 @@ fn api_versions(req: &Req) -> Vec<u8> {
         return b;
     }
     b.put_i16(0);
-    b.put_i32(3);
-    for (key, lo, hi) in [(PRODUCE, 3, 8), (METADATA, 4, 8), (API_VERSIONS, 0, 2)] {
+    b.put_i32(4);
+    for (key, lo, hi) in [(PRODUCE, 3, 8), (METADATA, 4, 8), (API_VERSIONS, 0, 2), (INIT_PRODUCER_ID, 0, 1)] {
         b.put_i16(key);
         b.put_i16(lo);
         b.put_i16(hi);
@@ -204,11 +205,23 @@ fn produce(req: &Req, error_code: i16, base_offset: i64, message: Option<&str>) 
     b
 }
 
+/// An InitProducerId answer (v0/v1): producer id 1000, epoch 0, for the idempotent producer.
+fn init_producer_id(req: &Req) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.put_i32(req.corr);
+    b.put_i32(0); // throttle_time_ms
+    b.put_i16(0); // error_code
+    b.put_i64(1000); // producer_id
+    b.put_i16(0); // producer_epoch
+    b
+}
+
 /// Valid answers to everything, with `produce_reply` for Produce.
 fn valid_except_produce(produce_reply: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> FakeBroker {
     FakeBroker::start(move |req| match req.api_key {
         API_VERSIONS => Reply::Bytes(api_versions(req)),
         METADATA => Reply::Bytes(metadata(req)),
+        INIT_PRODUCER_ID => Reply::Bytes(init_producer_id(req)),
         _ => produce_reply(req),
     })
 }

@@ -140,7 +140,12 @@ impl ProducerBatch {
 
     /// Runs on: sender thread. Compresses and closes the batch with `producer`'s id, epoch
     /// and sequence; a sealed batch only gets the new stamp (its bytes are re-sent as they are).
-    pub(crate) fn seal(&mut self, compression: CompressionType, level: Option<i32>, producer: ProducerState) -> Result<()> {
+    pub(crate) fn seal(
+        &mut self,
+        compression: CompressionType,
+        level: Option<i32>,
+        producer: ProducerState,
+    ) -> Result<()> {
         match std::mem::replace(&mut self.body, Body::Empty) {
             Body::Open(b) => self.body = Body::Sealed(b.seal(compression, level, producer)?),
             Body::Sealed(mut sealed) => {

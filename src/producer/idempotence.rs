@@ -223,7 +223,10 @@ mod tests {
         assert_eq!(st.on_error(Some(KafkaCode::NOT_LEADER_OR_FOLLOWER), true), Some(Outcome::Retry));
         assert_eq!(st.on_error(Some(KafkaCode::MESSAGE_TOO_LARGE), false), None);
         assert!(!st.bump_needed());
-        assert_eq!(st.on_error(Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER), false), Some(Outcome::RetryAfterBump));
+        assert_eq!(
+            st.on_error(Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER), false),
+            Some(Outcome::RetryAfterBump)
+        );
         assert!(st.bump_needed());
         st.done_in_flight(&bs[0]);
         st.done_in_flight(&bs[1]);
@@ -242,7 +245,8 @@ mod tests {
         let (_a, mut bs) = batches(2, 1);
         let mut st = Idempotence::new(false);
         st.set_producer(1, 0);
-        st.partitions.insert((bs[0].topic.clone(), 0), PartitionState { next_sequence: i32::MAX, in_flight: 0 });
+        st.partitions
+            .insert((bs[0].topic.clone(), 0), PartitionState { next_sequence: i32::MAX, in_flight: 0 });
         assert_eq!(st.stamp(&mut bs[0]).base_sequence, i32::MAX);
         assert_eq!(st.stamp(&mut bs[1]).base_sequence, bs[0].record_count() as i32 - 1);
     }

@@ -140,6 +140,8 @@ struct SenderLoop {
     idem: Option<Idempotence>,
     init_pid_in_flight: bool,
     next_init_pid_at: Option<Instant>,
+    /// The last epoch bump was refused: the next InitProducerId asks for a new id.
+    fresh_id_requested: bool,
 }
 
 /// The sender thread's body. Returns how many records were still pending when it stopped
@@ -163,6 +165,7 @@ pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) -> usize {
         idem: shared.config.idempotent.then(|| Idempotence::new(false)),
         init_pid_in_flight: false,
         next_init_pid_at: None,
+        fresh_id_requested: false,
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run_loop(&wake)));
     let err = match outcome {
@@ -446,8 +449,9 @@ impl SenderLoop {
             }
             Pending::InitProducerId => {
                 self.init_pid_in_flight = false;
-                let (_, resp) = decode_response::<InitProducerIdRequest>(frame, version)
-                    .map_err(|e| e.context(format!("decoding InitProducerId v{version} from broker {node}")))?;
+                let (_, resp) = decode_response::<InitProducerIdRequest>(frame, version).map_err(|e| {
+                    e.context(format!("decoding InitProducerId v{version} from broker {node}"))
+                })?;
                 self.on_init_producer_id(node, resp, now);
                 Ok(())
             }
@@ -699,7 +703,7 @@ impl SenderLoop {
         };
         // Bumping the epoch of an existing id needs v3+; older brokers hand out a new id.
         let (producer_id, producer_epoch) = match current {
-            Some((id, epoch)) if version >= 3 => (id, epoch),
+            Some((id, epoch)) if version >= 3 && !self.fresh_id_requested => (id, epoch),
             _ => (-1, -1),
         };
         let req = InitProducerIdRequest {
@@ -726,9 +730,18 @@ impl SenderLoop {
             idem.set_producer(resp.producer_id, resp.producer_epoch);
             self.shared.accumulator.reset_sequences();
             self.next_init_pid_at = None;
+            self.fresh_id_requested = false;
         } else if code.is_retriable() || code == KafkaCode::COORDINATOR_NOT_AVAILABLE {
             log::debug!("InitProducerId from broker {node}: {code}; trying again");
             self.next_init_pid_at = Some(now + self.cfg().retry_backoff);
+        } else if idem.producer().is_some() && idem.bump_needed() && !self.fresh_id_requested {
+            // The broker would not bump this id's epoch (older brokers, librdkafka's mock
+            // cluster): nothing is in flight and no batch's fate is unknown, so a new id is safe.
+            log::info!(
+                "InitProducerId from broker {node}: {code} for an epoch bump; asking for a new producer id"
+            );
+            self.fresh_id_requested = true;
+            self.next_init_pid_at = None;
         } else {
             self.fail_fatally(Error::broker(code, format!("InitProducerId from broker {node}")));
         }
@@ -754,9 +767,9 @@ impl SenderLoop {
         let guarantee_order = self.cfg().max_in_flight == 1;
         let muted = &self.in_flight_partitions;
         let idem = &self.idem;
-        let can_send = |q: &PartitionQueue, b: &ProducerBatch| match idem {
-            Some(i) => i.can_send(b),
-            None => !(guarantee_order && muted.contains(&(q.topic.clone(), q.partition))),
+        let can_send = |q: &PartitionQueue, b: &ProducerBatch| {
+            !(guarantee_order && muted.contains(&(q.topic.clone(), q.partition)))
+                && idem.as_ref().is_none_or(|i| i.can_send(b))
         };
         let readiness = self.shared.accumulator.ready(&cluster, now, closing, can_send);
         if readiness.unknown_leader {
@@ -775,9 +788,9 @@ impl SenderLoop {
             let start = self.drain_index.get(&node).copied().unwrap_or(0) % queues.len().max(1);
             let muted = &self.in_flight_partitions;
             let idem = &self.idem;
-            let can_send = |q: &PartitionQueue, b: &ProducerBatch| match idem {
-                Some(i) => i.can_send(b),
-                None => !(guarantee_order && muted.contains(&(q.topic.clone(), q.partition))),
+            let can_send = |q: &PartitionQueue, b: &ProducerBatch| {
+                !(guarantee_order && muted.contains(&(q.topic.clone(), q.partition)))
+                    && idem.as_ref().is_none_or(|i| i.can_send(b))
             };
             let (batches, next) =
                 self.shared.accumulator.drain(&queues, start, self.cfg().max_request_size, now, can_send);
@@ -916,7 +929,7 @@ impl SenderLoop {
     ) {
         let cluster = self.shared.metadata.cluster();
         let mut refresh = false;
-        for b in batches {
+        for mut b in batches {
             self.end_in_flight(&b);
             let topic_id = cluster.topic(&b.topic).map(|t| t.id);
             let part = resp
