@@ -44,7 +44,7 @@ pub mod protocol;
 pub use config::{Acks, ProducerConfig};
 pub use error::{Error, ErrorKind, KafkaCode, Result};
 pub use producer::partitioner;
-pub use producer::{Producer, Record, RecordMetadata, SendFuture};
+pub use producer::{ConsumerGroupMetadata, OffsetToCommit, Producer, Record, RecordMetadata, SendFuture, TxnState};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

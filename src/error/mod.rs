@@ -56,6 +56,8 @@ pub enum ErrorKind {
     Fenced,
     /// The operation is not allowed in the producer's current state.
     IllegalState,
+    /// The record's transaction was aborted before the record was sent.
+    TransactionAborted,
 }
 
 /// The error type of every fallible call in this crate.

@@ -555,6 +555,15 @@ impl Accumulator {
         out
     }
 
+    /// Runs on: sender thread. Calls `f(topic, partition)` for each partition with queued batches.
+    pub(crate) fn for_each_nonempty_queue(&self, mut f: impl FnMut(&Arc<str>, i32)) {
+        self.for_each_queue(|q| {
+            if !q.batches.lock().is_empty() {
+                f(&q.topic, q.partition);
+            }
+        });
+    }
+
     /// Whether any batch is queued (not counting batches in flight).
     pub(crate) fn has_queued(&self) -> bool {
         let mut any = false;

@@ -14,10 +14,12 @@ pub mod partitioner;
 pub mod record;
 pub(crate) mod sender;
 pub mod serializer;
+pub mod transaction;
 
 pub use accumulator::Callback;
 pub use future::SendFuture;
 pub use record::{Record, RecordMetadata};
+pub use transaction::{ConsumerGroupMetadata, OffsetToCommit, TxnState};
 
 use crate::compression::CompressionType;
 use crate::config::{ClientDnsLookup, ProducerConfig};
@@ -121,6 +123,13 @@ impl Producer {
             },
         };
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+        let (txn, txn_commands) = match &cfg.transactional_id {
+            Some(id) => {
+                let (t, rx) = transaction::Transactions::new(id.clone());
+                (Some(t), Some(rx))
+            }
+            None => (None, None),
+        };
         let acc_cfg =
             AccumulatorConfig { batch_size: cfg.batch_size, linger: cfg.linger, max_block: cfg.max_block };
         let shared = Arc::new(Shared {
@@ -135,6 +144,7 @@ impl Producer {
             closing: Default::default(),
             force_close: Default::default(),
             fatal: Default::default(),
+            txn,
             wake: wake_tx,
         });
         // The sender thread reports, when it ends, how many records it failed as pending.
@@ -143,7 +153,7 @@ impl Producer {
         let handle = std::thread::Builder::new()
             .name(format!("kafka-producer-network-thread | {client_id}"))
             .spawn(move || {
-                let aborted = sender::run(thread_shared, wake_rx);
+                let aborted = sender::run(thread_shared, wake_rx, txn_commands);
                 let _ = done_tx.send(aborted);
             })
             .map_err(|e| Error::io("starting the producer's sender thread", e))?;
@@ -214,6 +224,9 @@ impl Producer {
         }
         if let Some(e) = shared.fatal.get() {
             return Err(e.clone());
+        }
+        if let Some(t) = &shared.txn {
+            t.check_send()?;
         }
         let topic: &str = &record.topic;
         let (key, value) = (record.key.as_deref(), record.value.as_deref());
@@ -291,6 +304,60 @@ impl Producer {
     /// none). Calling it again returns at once.
     pub fn close(&self, timeout: Duration) -> Result<()> {
         self.inner.close(timeout)
+    }
+
+    fn transactions(&self, op: &str) -> Result<&transaction::Transactions> {
+        self.inner.shared.txn.as_ref().ok_or_else(|| {
+            Error::new(ErrorKind::IllegalState, format!("cannot {op}: the producer has no transactional.id"))
+        })
+    }
+
+    /// Registers the `transactional.id` with its coordinator, fences older producers with the
+    /// same id, and finishes (aborts) any transaction they left open. Call once, before the
+    /// first transaction. A call that times out can be repeated to keep waiting.
+    pub fn init_transactions(&self, timeout: Duration) -> Result<()> {
+        let shared = &self.inner.shared;
+        self.transactions("init_transactions")?.init(timeout, &|| shared.wake())
+    }
+
+    /// Starts a transaction: records sent from now on are committed or aborted together.
+    pub fn begin_transaction(&self) -> Result<()> {
+        self.transactions("begin_transaction")?.begin()
+    }
+
+    /// Adds consumed offsets to the transaction, so that they are committed for `group` if and
+    /// only if the transaction commits (the read-process-write pattern).
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: &[OffsetToCommit],
+        group: &ConsumerGroupMetadata,
+        timeout: Duration,
+    ) -> Result<()> {
+        let shared = &self.inner.shared;
+        let t = self.transactions("send_offsets_to_transaction")?;
+        t.send_offsets(offsets.to_vec(), group.clone(), timeout, &|| shared.wake())
+    }
+
+    /// Sends every record of the transaction, then commits it. If a record failed, nothing is
+    /// committed: the call fails and the transaction must be aborted. A call that times out
+    /// can be repeated.
+    pub fn commit_transaction(&self, timeout: Duration) -> Result<()> {
+        let shared = &self.inner.shared;
+        let t = self.transactions("commit_transaction")?;
+        let flush = |timeout: Duration| shared.accumulator.flush(Some(Instant::now() + timeout));
+        t.commit(timeout, &|| shared.wake(), &flush)
+    }
+
+    /// Aborts the transaction: records not sent yet fail with `TransactionAborted`, records
+    /// already written are marked aborted (read_committed consumers skip them).
+    pub fn abort_transaction(&self, timeout: Duration) -> Result<()> {
+        let shared = &self.inner.shared;
+        self.transactions("abort_transaction")?.abort(timeout, &|| shared.wake(), &|| {})
+    }
+
+    /// The transaction state (`None` without a `transactional.id`).
+    pub fn transaction_state(&self) -> Option<TxnState> {
+        self.inner.shared.txn.as_ref().map(|t| t.state())
     }
 
     /// The `batch.size` in effect.

@@ -9,7 +9,11 @@
 //!
 //! Runs on: sender thread (everything in this file).
 
+mod txn;
+
 use super::accumulator::{Accumulator, PartitionQueue, ProducerBatch};
+use super::transaction::{Transactions, TxnCommand};
+use txn::{TxnDriver, TxnPending, PRODUCE_MAX_IN_TXN};
 use super::future::BatchAck;
 use super::idempotence::{Idempotence, Outcome};
 use crate::compression::CompressionType;
@@ -66,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) closing: AtomicBool,
     /// Forced close: fail what is left and stop now.
     pub(crate) force_close: AtomicBool,
+    /// The transaction state machine, for a producer with a `transactional.id`.
+    pub(crate) txn: Option<Transactions>,
     /// Set when the producer can do no more work; every later `send` fails with it.
     pub(crate) fatal: std::sync::OnceLock<Error>,
     pub(crate) wake: Sender<()>,
@@ -88,6 +94,7 @@ enum Pending {
     ApiVersions,
     Metadata,
     InitProducerId,
+    Txn(TxnPending),
     Produce(Vec<ProducerBatch>),
 }
 
@@ -142,11 +149,13 @@ struct SenderLoop {
     next_init_pid_at: Option<Instant>,
     /// The last epoch bump was refused: the next InitProducerId asks for a new id.
     fresh_id_requested: bool,
+    /// Transaction requests and coordinator, for a transactional producer.
+    txn: Option<TxnDriver>,
 }
 
 /// The sender thread's body. Returns how many records were still pending when it stopped
 /// (failed with a `Closed` error): none after a graceful close that delivered everything.
-pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) -> usize {
+pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>, txn_commands: Option<Receiver<TxnCommand>>) -> usize {
     let (events_tx, events) = crossbeam_channel::unbounded();
     let mut s = SenderLoop {
         shared: shared.clone(),
@@ -162,10 +171,11 @@ pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>) -> usize {
         bootstrap_index: 0,
         in_flight_partitions: HashSet::new(),
         frame_buf: Vec::with_capacity(64 * 1024),
-        idem: shared.config.idempotent.then(|| Idempotence::new(false)),
+        idem: shared.config.idempotent.then(|| Idempotence::new(shared.txn.is_some())),
         init_pid_in_flight: false,
         next_init_pid_at: None,
         fresh_id_requested: false,
+        txn: txn_commands.map(TxnDriver::new),
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run_loop(&wake)));
     let err = match outcome {
@@ -209,7 +219,11 @@ impl SenderLoop {
             self.close_idle_connections(now);
             self.expire_batches(now);
             let mut next = self.maybe_update_metadata(now);
-            next = min_opt(next, self.maybe_init_producer_id(now));
+            if self.txn.is_some() {
+                next = min_opt(next, self.drive_transactions(now));
+            } else {
+                next = min_opt(next, self.maybe_init_producer_id(now));
+            }
             let (sent, produce_next) = self.send_ready(now, closing);
             next = min_opt(next, produce_next);
             if let Some(d) = self.next_in_flight_deadline(now) {
@@ -344,6 +358,7 @@ impl SenderLoop {
                 Pending::InitProducerId => {
                     self.init_pid_in_flight = false;
                 }
+                Pending::Txn(t) => self.txn_request_lost(t, now),
                 Pending::Produce(batches) => {
                     // Newest request first, each pushed to the front: the oldest ends up first.
                     for mut b in batches.into_iter().rev() {
@@ -430,6 +445,7 @@ impl SenderLoop {
             }
             Pending::ApiVersions => {}
             Pending::InitProducerId => self.init_pid_in_flight = false,
+            Pending::Txn(t) => self.txn_request_lost(t, Instant::now()),
         }
     }
 
@@ -447,6 +463,9 @@ impl SenderLoop {
                     .map_err(|e| e.context(format!("decoding ApiVersions v{version} from broker {node}")))?;
                 self.on_api_versions(node, resp, version, now)
             }
+            Pending::Txn(t) => self
+                .on_txn_response(node, t, frame, version, now)
+                .map_err(|e| e.context(format!("decoding a transaction response v{version} from broker {node}"))),
             Pending::InitProducerId => {
                 self.init_pid_in_flight = false;
                 let (_, resp) = decode_response::<InitProducerIdRequest>(frame, version).map_err(|e| {
@@ -767,9 +786,11 @@ impl SenderLoop {
         let guarantee_order = self.cfg().max_in_flight == 1;
         let muted = &self.in_flight_partitions;
         let idem = &self.idem;
+        let txn = &self.txn;
         let can_send = |q: &PartitionQueue, b: &ProducerBatch| {
             !(guarantee_order && muted.contains(&(q.topic.clone(), q.partition)))
                 && idem.as_ref().is_none_or(|i| i.can_send(b))
+                && txn.as_ref().is_none_or(|t| t.is_added(&q.topic, q.partition))
         };
         let readiness = self.shared.accumulator.ready(&cluster, now, closing, can_send);
         if readiness.unknown_leader {
@@ -788,9 +809,11 @@ impl SenderLoop {
             let start = self.drain_index.get(&node).copied().unwrap_or(0) % queues.len().max(1);
             let muted = &self.in_flight_partitions;
             let idem = &self.idem;
+            let txn = &self.txn;
             let can_send = |q: &PartitionQueue, b: &ProducerBatch| {
                 !(guarantee_order && muted.contains(&(q.topic.clone(), q.partition)))
                     && idem.as_ref().is_none_or(|i| i.can_send(b))
+                    && txn.as_ref().is_none_or(|t| t.is_added(&q.topic, q.partition))
             };
             let (batches, next) =
                 self.shared.accumulator.drain(&queues, start, self.cfg().max_request_size, now, can_send);
@@ -855,8 +878,12 @@ impl SenderLoop {
             // Produce v13+ names topics by id only; without an id, stay on a version with names.
             version = version.min(LAST_VERSION_WITH_TOPIC_NAMES);
         }
+        if self.txn.is_some() {
+            version = version.min(PRODUCE_MAX_IN_TXN);
+        }
+        let transactional_id = self.shared.txn.as_ref().map(|t| t.transactional_id.clone());
         let req = ProduceRequest {
-            transactional_id: None,
+            transactional_id: transactional_id.as_deref(),
             acks: self.cfg().acks,
             timeout_ms: self.cfg().request_timeout.as_millis().min(i32::MAX as u128) as i32,
             topics,
@@ -976,7 +1003,12 @@ impl SenderLoop {
             if let Some(m) = p.error_message.as_deref().filter(|m| !m.is_empty()) {
                 context.push_str(&format!(" (broker says: {m})"));
             }
-            let error = Error::broker(code, context);
+            let error = if self.txn.is_some() && code == KafkaCode::INVALID_PRODUCER_EPOCH {
+                // On the transactional path an old epoch means another producer took over.
+                Error::new(ErrorKind::Fenced, format!("{context}: INVALID_PRODUCER_EPOCH (fenced by a newer producer)"))
+            } else {
+                Error::broker(code, context)
+            };
             let mut retriable = error.is_retriable();
             if let Some(idem) = &mut self.idem {
                 match idem.on_error(Some(code), retriable) {
@@ -1035,6 +1067,9 @@ impl SenderLoop {
         } else {
             error
         };
+        if let Some(t) = &self.shared.txn {
+            t.fail(&error);
+        }
         self.shared.accumulator.complete(b, Err(error));
     }
 
@@ -1055,6 +1090,9 @@ impl SenderLoop {
                 age.as_millis(),
                 dt.as_millis()
             ));
+            if let Some(t) = &self.shared.txn {
+                t.fail(&e);
+            }
             self.shared.accumulator.complete(b, Err(e));
         }
     }
