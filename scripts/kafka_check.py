@@ -31,7 +31,9 @@ Subcommands (BOOTSTRAP is host:port[,host:port...]):
   batch-codecs BOOTSTRAP TOPIC PARTITION [--timeout S]
       Fetch the partition's raw record batches (Fetch v4 over a socket to the leader) and print one
       line per batch: {"base_offset", "last_offset", "records", "magic", "codec", "transactional",
-      "control"}; codec is one of none|gzip|snappy|lz4|zstd.
+      "control", "producer_id", "producer_epoch", "base_sequence"}; codec is one of
+      none|gzip|snappy|lz4|zstd; producer_id is -1 (and the epoch and sequence -1) for a batch of a
+      producer that is not idempotent.
 
 Exit status: 0 on success, 1 on a Kafka-level failure, 2 on bad usage.
 """
@@ -364,7 +366,7 @@ def parse_batches(records):
         if magic != 2:
             fail(f"batch at offset {base_offset} has magic {magic}; only v2 record batches are expected")
         attributes, last_delta = struct.unpack_from(">hi", records, pos + 21)
-        n_records, = struct.unpack_from(">i", records, pos + 57)
+        producer_id, producer_epoch, base_sequence, n_records = struct.unpack_from(">qhii", records, pos + 43)
         out.append({
             "base_offset": base_offset,
             "last_offset": base_offset + last_delta,
@@ -374,6 +376,9 @@ def parse_batches(records):
             "transactional": bool(attributes & 0x10),
             "control": bool(attributes & 0x20),
             "control_type": control_type(records, pos) if attributes & 0x20 else None,
+            "producer_id": producer_id,
+            "producer_epoch": producer_epoch,
+            "base_sequence": base_sequence,
         })
         pos += length + 12
     return out

@@ -301,6 +301,11 @@ pub struct BatchInfo {
     pub control: bool,
     /// For a control batch: "commit" or "abort".
     pub control_type: Option<String>,
+    /// The idempotent producer's id, -1 for a batch of a producer that is not idempotent.
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// The sequence of the batch's first record, -1 without a producer id.
+    pub base_sequence: i32,
 }
 
 /// The record batches stored in `topic` partition `partition`, in offset order.
@@ -318,6 +323,9 @@ pub fn batches(b: &Broker, topic: &str, partition: i32) -> Vec<BatchInfo> {
             transactional: v.get("transactional").and_then(Value::as_bool).unwrap_or(false),
             control: v.get("control").and_then(Value::as_bool).unwrap_or(false),
             control_type: v.get("control_type").and_then(Value::as_str).map(str::to_string),
+            producer_id: int_field(v, "producer_id"),
+            producer_epoch: int_field(v, "producer_epoch") as i16,
+            base_sequence: int_field(v, "base_sequence") as i32,
         })
         .collect()
 }
