@@ -44,7 +44,9 @@ pub mod protocol;
 pub use config::{Acks, ProducerConfig};
 pub use error::{Error, ErrorKind, KafkaCode, Result};
 pub use producer::partitioner;
-pub use producer::{ConsumerGroupMetadata, OffsetToCommit, Producer, Record, RecordMetadata, SendFuture, TxnState};
+pub use producer::{
+    ConsumerGroupMetadata, OffsetToCommit, Producer, Record, RecordMetadata, SendFuture, TxnState,
+};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -43,7 +43,8 @@ fn sending_byte_slice_records_allocates_per_batch_not_per_record() {
     let b = tansu();
     let topic = unique_topic("allocations");
     create_topic(&b, &topic, 3);
-    let p = Producer::new(ProducerConfig::new().bootstrap_servers(&b.bootstrap).set("linger.ms", "5")).unwrap();
+    let p =
+        Producer::new(ProducerConfig::new().bootstrap_servers(&b.bootstrap).set("linger.ms", "5")).unwrap();
     let key = *b"key-0001";
     let value = [7u8; 100];
     // Warm up: metadata, connections, the first batches.

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::ConsumeOptions;
 use common::*;
 use std::io::Write;
 use std::path::PathBuf;
@@ -151,4 +152,54 @@ fn console_producer_exits_non_zero_when_a_record_fails() {
     assert!(!ok, "{stdout}");
     assert!(stdout.contains("1 record(s) delivered, 1 failed"), "{stdout}");
     assert!(stderr.contains("line 2") && stderr.contains("max.request.size=1000"), "{stderr}");
+}
+
+#[test]
+fn transactions_example_commits_good_batches_and_aborts_bad_ones() {
+    for b in all_brokers() {
+        let (input, valid, audit) =
+            (unique_topic("tx-input"), unique_topic("tx-valid"), unique_topic("tx-audit"));
+        for t in [&input, &valid, &audit] {
+            create_topic(&b, t, 1);
+        }
+        let mut child = Command::new(example("transactions"))
+            .args([
+                "--bootstrap-servers",
+                &b.bootstrap,
+                "--input",
+                &input,
+                "--valid",
+                &valid,
+                "--audit",
+                &audit,
+            ])
+            .args(["--batch", "2"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"10\n20\n30\noops\n40\n50\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "[{}] {stdout}{}", b.name, String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            stdout.lines().collect::<Vec<_>>(),
+            ["committed offsets 0..2", "aborted offsets 2..4: bad order \"oops\"", "committed offsets 4..6"],
+            "[{}]",
+            b.name
+        );
+        // The two committed batches (4 records per topic) are readable, with commit markers
+        // around them; the aborted batch wrote nothing (it aborted before sending).
+        let opts = ConsumeOptions { exact: false, check_crcs: !b.is_mock(), ..Default::default() };
+        for topic in [&valid, &audit] {
+            let got = try_consume(&b, topic, 1, 4, &opts).unwrap_or_else(|e| panic!("[{}] {e}", b.name));
+            let keys: Vec<String> =
+                got.iter().map(|r| String::from_utf8(r.key.clone().unwrap()).unwrap()).collect();
+            assert_eq!(keys, ["order-0", "order-1", "order-4", "order-5"], "[{}] {topic}", b.name);
+            let kinds: Vec<String> =
+                batches(&b, topic, 0).into_iter().filter_map(|x| x.control_type).collect();
+            assert_eq!(kinds, ["commit", "commit"], "[{}] {topic}", b.name);
+        }
+    }
 }

@@ -14,6 +14,14 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
 
+/// Tests here inject errors into the shared mock cluster (`err API CODE`, which hits the next
+/// request of any client): they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn txn_producer(b: &Broker, txn_id: &str) -> Producer {
     Producer::new(
         ProducerConfig::new()
@@ -36,6 +44,7 @@ fn markers(b: &Broker, topic: &str, partition: i32) -> Vec<(i64, String)> {
 
 #[test]
 fn committed_and_aborted_transactions_are_marked_and_read_back() {
+    let _serial = serial();
     for b in all_brokers() {
         let topic = unique_topic(&format!("txn-{}", b.name));
         create_topic(&b, &topic, 2);
@@ -80,7 +89,8 @@ fn committed_and_aborted_transactions_are_marked_and_read_back() {
         // CRC-checking reader refuses; our batches' CRCs are checked in the Tansu round.
         let opts = ConsumeOptions { exact: false, check_crcs: !b.is_mock(), ..Default::default() };
         let got = try_consume(&b, &topic, 2, 17, &opts).unwrap_or_else(|e| panic!("[{}] {e}", b.name));
-        let values: Vec<String> = got.iter().map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap()).collect();
+        let values: Vec<String> =
+            got.iter().map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap()).collect();
         for i in 0..10 {
             assert!(values.contains(&format!("committed-{i}")), "[{}] committed-{i} readable", b.name);
         }
@@ -105,6 +115,7 @@ fn committed_and_aborted_transactions_are_marked_and_read_back() {
 
 #[test]
 fn misuse_returns_illegal_state_and_send_outside_a_transaction_fails() {
+    let _serial = serial();
     let b = common::tansu();
     let topic = unique_topic("txn-misuse");
     create_topic(&b, &topic, 1);
@@ -134,6 +145,7 @@ fn misuse_returns_illegal_state_and_send_outside_a_transaction_fails() {
 /// PRODUCER_FENCED (its EndTxn it answers by closing the connection, so the record comes first).
 #[test]
 fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
+    let _serial = serial();
     let b = common::tansu();
     let topic = unique_topic("txn-fence");
     create_topic(&b, &topic, 1);
@@ -165,6 +177,7 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
 
 #[test]
 fn offsets_are_sent_to_the_transaction() {
+    let _serial = serial();
     for b in all_brokers() {
         let topic = unique_topic(&format!("txn-offsets-{}", b.name));
         create_topic(&b, &topic, 1);
@@ -178,4 +191,67 @@ fn offsets_are_sent_to_the_transaction() {
         p.commit_transaction(T).unwrap_or_else(|e| panic!("[{}] commit: {e}", b.name));
         p.close(Duration::from_secs(5)).unwrap();
     }
+}
+
+/// librdkafka's mock cluster: coordinator errors injected into the transactional requests are
+/// retried (COORDINATOR_LOAD_IN_PROGRESS, CONCURRENT_TRANSACTIONS) or make the producer look
+/// the coordinator up again (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE); the transaction
+/// still commits and its records are readable.
+#[test]
+fn coordinator_errors_are_retried_and_the_transaction_commits() {
+    let _serial = serial();
+    let b = common::mock();
+    let topic = unique_topic("txn-coord-errors");
+    create_topic(&b, &topic, 2);
+    let p = txn_producer(&b, &unique_topic("txn-coord-id"));
+    // FindCoordinator (10), InitProducerId (22), AddPartitionsToTxn (24), EndTxn (26).
+    common::mock_control(&b, "err 22 14 51");
+    p.init_transactions(T).unwrap_or_else(|e| panic!("init: {e}"));
+    p.begin_transaction().unwrap();
+    common::mock_control(&b, "err 24 51 15 14");
+    common::mock_control(&b, "err 26 16 51 14");
+    for i in 0..20 {
+        p.send(Record::new(&topic).partition(i % 2).value(format!("v{i}").as_bytes())).unwrap();
+    }
+    let result = p.commit_transaction(T);
+    for api in [22, 24, 26] {
+        common::mock_control(&b, &format!("clear {api}"));
+    }
+    result.unwrap_or_else(|e| panic!("commit: {e}"));
+    p.close(Duration::from_secs(5)).unwrap();
+    let opts = ConsumeOptions { exact: false, check_crcs: false, ..Default::default() };
+    let got = try_consume(&b, &topic, 2, 20, &opts).unwrap();
+    assert_eq!(got.len(), 20);
+    for part in 0..2 {
+        assert_eq!(markers(&b, &topic, part).iter().map(|(_, k)| k.as_str()).collect::<Vec<_>>(), ["commit"]);
+    }
+}
+
+/// A commit the coordinator refuses (an injected INVALID_RECORD on EndTxn, which is neither
+/// retriable nor fatal) fails, leaves the transaction abortable, and abort then works.
+#[test]
+fn a_refused_commit_fails_and_abort_then_succeeds() {
+    let _serial = serial();
+    let b = common::mock();
+    let topic = unique_topic("txn-refused-commit");
+    create_topic(&b, &topic, 1);
+    let p = txn_producer(&b, &unique_topic("txn-refused-id"));
+    p.init_transactions(T).unwrap();
+    p.begin_transaction().unwrap();
+    p.send(Record::new(&topic).value("v")).unwrap().wait().unwrap();
+    common::mock_control(&b, "err 26 87");
+    let e = p.commit_transaction(T).unwrap_err();
+    common::mock_control(&b, "clear 26");
+    assert_eq!(e.kind(), ErrorKind::Broker(kafka_blocking::KafkaCode::INVALID_RECORD), "{e}");
+    assert!(e.to_string().contains("EndTxn"), "{e}");
+    assert_eq!(p.transaction_state(), Some(TxnState::AbortableError));
+    assert!(p.send(Record::new(&topic).value("x")).unwrap_err().to_string().contains("abort_transaction"));
+    p.abort_transaction(T).unwrap_or_else(|e| panic!("abort after a failed commit: {e}"));
+    assert_eq!(p.transaction_state(), Some(TxnState::Ready));
+    p.begin_transaction().unwrap();
+    p.send(Record::new(&topic).value("next")).unwrap();
+    p.commit_transaction(T).unwrap();
+    p.close(Duration::from_secs(5)).unwrap();
+    let kinds: Vec<String> = markers(&b, &topic, 0).into_iter().map(|(_, k)| k).collect();
+    assert_eq!(kinds, ["abort", "commit"]);
 }

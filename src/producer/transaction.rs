@@ -63,7 +63,12 @@ pub struct ConsumerGroupMetadata {
 impl ConsumerGroupMetadata {
     /// Metadata naming only the group (generation -1, no member).
     pub fn new(group_id: impl Into<String>) -> Self {
-        ConsumerGroupMetadata { group_id: group_id.into(), generation_id: -1, member_id: String::new(), group_instance_id: None }
+        ConsumerGroupMetadata {
+            group_id: group_id.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
     }
 }
 
@@ -198,7 +203,14 @@ impl Transactions {
     /// Sends `request` to the sender thread and waits up to `timeout` for its answer; the state
     /// becomes `done` on success. A timed-out call leaves the request running: calling the same
     /// method again waits for the same answer.
-    fn run(&self, op: &'static str, request: TxnRequest, timeout: Duration, wake: &dyn Fn(), done: TxnState) -> Result<()> {
+    fn run(
+        &self,
+        op: &'static str,
+        request: TxnRequest,
+        timeout: Duration,
+        wake: &dyn Fn(),
+        done: TxnState,
+    ) -> Result<()> {
         let rx = {
             let mut inner = self.inner.lock();
             match inner.pending.take() {
@@ -283,7 +295,9 @@ impl Transactions {
             let inner = self.inner.lock();
             if inner.state != TxnState::InTransaction {
                 return Err(match inner.state {
-                    TxnState::AbortableError | TxnState::FatalError => self.error_state(&inner, "send_offsets_to_transaction"),
+                    TxnState::AbortableError | TxnState::FatalError => {
+                        self.error_state(&inner, "send_offsets_to_transaction")
+                    }
                     s => self.illegal("send_offsets_to_transaction outside a transaction", s),
                 });
             }
@@ -294,7 +308,12 @@ impl Transactions {
 
     /// `flush` delivers every record first; a failed record makes the commit fail (and the
     /// transaction abortable).
-    pub(crate) fn commit(&self, timeout: Duration, wake: &dyn Fn(), flush: &dyn Fn(Duration) -> Result<()>) -> Result<()> {
+    pub(crate) fn commit(
+        &self,
+        timeout: Duration,
+        wake: &dyn Fn(),
+        flush: &dyn Fn(Duration) -> Result<()>,
+    ) -> Result<()> {
         let resuming = {
             let inner = self.inner.lock();
             inner.state == TxnState::Committing && inner.pending.is_some()
@@ -367,8 +386,16 @@ mod tests {
         t.check_send().unwrap();
         t.commit(T, &|| {}, &|_| Ok(())).unwrap();
         assert_eq!(t.state(), TxnState::Ready);
-        assert_eq!(t.commit(T, &|| {}, &|_| Ok(())).unwrap_err().kind(), ErrorKind::IllegalState, "commit twice");
-        assert_eq!(t.abort(T, &|| {}, &|| {}).unwrap_err().kind(), ErrorKind::IllegalState, "abort without txn");
+        assert_eq!(
+            t.commit(T, &|| {}, &|_| Ok(())).unwrap_err().kind(),
+            ErrorKind::IllegalState,
+            "commit twice"
+        );
+        assert_eq!(
+            t.abort(T, &|| {}, &|| {}).unwrap_err().kind(),
+            ErrorKind::IllegalState,
+            "abort without txn"
+        );
     }
 
     #[test]

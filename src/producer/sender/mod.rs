@@ -12,10 +12,9 @@
 mod txn;
 
 use super::accumulator::{Accumulator, PartitionQueue, ProducerBatch};
-use super::transaction::{Transactions, TxnCommand};
-use txn::{TxnDriver, TxnPending, PRODUCE_MAX_IN_TXN};
 use super::future::BatchAck;
 use super::idempotence::{Idempotence, Outcome};
+use super::transaction::{Transactions, TxnCommand};
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, KafkaCode, Result};
 use crate::network::connection::{self, NetEvent, SocketOptions};
@@ -35,6 +34,7 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use txn::{TxnDriver, TxnPending, PRODUCE_MAX_IN_TXN};
 
 /// Settings the sender thread uses, taken from the validated configuration.
 #[derive(Debug, Clone)]
@@ -155,7 +155,11 @@ struct SenderLoop {
 
 /// The sender thread's body. Returns how many records were still pending when it stopped
 /// (failed with a `Closed` error): none after a graceful close that delivered everything.
-pub(crate) fn run(shared: Arc<Shared>, wake: Receiver<()>, txn_commands: Option<Receiver<TxnCommand>>) -> usize {
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    wake: Receiver<()>,
+    txn_commands: Option<Receiver<TxnCommand>>,
+) -> usize {
     let (events_tx, events) = crossbeam_channel::unbounded();
     let mut s = SenderLoop {
         shared: shared.clone(),
@@ -463,9 +467,9 @@ impl SenderLoop {
                     .map_err(|e| e.context(format!("decoding ApiVersions v{version} from broker {node}")))?;
                 self.on_api_versions(node, resp, version, now)
             }
-            Pending::Txn(t) => self
-                .on_txn_response(node, t, frame, version, now)
-                .map_err(|e| e.context(format!("decoding a transaction response v{version} from broker {node}"))),
+            Pending::Txn(t) => self.on_txn_response(node, t, frame, version, now).map_err(|e| {
+                e.context(format!("decoding a transaction response v{version} from broker {node}"))
+            }),
             Pending::InitProducerId => {
                 self.init_pid_in_flight = false;
                 let (_, resp) = decode_response::<InitProducerIdRequest>(frame, version).map_err(|e| {
@@ -1005,7 +1009,10 @@ impl SenderLoop {
             }
             let error = if self.txn.is_some() && code == KafkaCode::INVALID_PRODUCER_EPOCH {
                 // On the transactional path an old epoch means another producer took over.
-                Error::new(ErrorKind::Fenced, format!("{context}: INVALID_PRODUCER_EPOCH (fenced by a newer producer)"))
+                Error::new(
+                    ErrorKind::Fenced,
+                    format!("{context}: INVALID_PRODUCER_EPOCH (fenced by a newer producer)"),
+                )
             } else {
                 Error::broker(code, context)
             };

@@ -172,7 +172,14 @@ impl SenderLoop {
     }
 
     /// Sends a transactional request at the highest common version (at most `cap`).
-    fn send_txn<R: Request>(&mut self, node: i32, req: &R, cap: Option<i16>, pending: TxnPending, now: Instant) -> bool {
+    fn send_txn<R: Request>(
+        &mut self,
+        node: i32,
+        req: &R,
+        cap: Option<i16>,
+        pending: TxnPending,
+        now: Instant,
+    ) -> bool {
         let version = match self.version_for::<R>(node) {
             Ok(v) => cap.map_or(v, |c| v.min(c)),
             Err(e) => {
@@ -220,7 +227,8 @@ impl SenderLoop {
         }
         self.add_partitions(now);
         self.advance_op(now);
-        Some(Duration::from_millis(20)).filter(|_| self.txn.as_ref().is_some_and(|d| d.op.is_some() || d.adding))
+        Some(Duration::from_millis(20))
+            .filter(|_| self.txn.as_ref().is_some_and(|d| d.op.is_some() || d.adding))
     }
 
     /// Fails every queued batch of the transaction being aborted.
@@ -245,7 +253,9 @@ impl SenderLoop {
         if driver.adding || driver.next_add_at.is_some_and(|t| t > now) {
             return;
         }
-        let Some((producer_id, producer_epoch)) = self.idem.as_ref().and_then(|i| i.producer()) else { return };
+        let Some((producer_id, producer_epoch)) = self.idem.as_ref().and_then(|i| i.producer()) else {
+            return;
+        };
         let mut new: Vec<(Arc<str>, i32)> = Vec::new();
         self.shared.accumulator.for_each_nonempty_queue(|topic, partition| {
             if !driver.is_added(topic, partition) {
@@ -264,7 +274,12 @@ impl SenderLoop {
                 None => topics.push(AddPartitionsToTxnTopic { name: t.to_string(), partitions: vec![*p] }),
             }
         }
-        let req = AddPartitionsToTxnRequest { transactional_id: self.txn_id(), producer_id, producer_epoch, topics };
+        let req = AddPartitionsToTxnRequest {
+            transactional_id: self.txn_id(),
+            producer_id,
+            producer_epoch,
+            topics,
+        };
         let sent = self.send_txn(node, &req, None, TxnPending::AddPartitions(new), now);
         if let Some(d) = self.txn.as_mut() {
             d.adding = sent;
@@ -304,7 +319,8 @@ impl SenderLoop {
                 };
                 let req = InitProducerIdRequest {
                     transactional_id: Some(txn),
-                    transaction_timeout_ms: self.cfg().transaction_timeout.as_millis().min(i32::MAX as u128) as i32,
+                    transaction_timeout_ms: self.cfg().transaction_timeout.as_millis().min(i32::MAX as u128)
+                        as i32,
                     producer_id,
                     producer_epoch,
                 };
@@ -313,14 +329,28 @@ impl SenderLoop {
             Step::AddOffsets => {
                 let Some(node) = self.txn_coordinator(now) else { return };
                 let Some((producer_id, producer_epoch)) = producer else { return };
-                let Some(TxnRequest::SendOffsets { group, .. }) = self.txn.as_ref().and_then(|d| d.op.as_ref()).map(|o| &o.request) else { return };
-                let req = AddOffsetsToTxnRequest { transactional_id: txn, producer_id, producer_epoch, group_id: group.group_id.clone() };
+                let Some(TxnRequest::SendOffsets { group, .. }) =
+                    self.txn.as_ref().and_then(|d| d.op.as_ref()).map(|o| &o.request)
+                else {
+                    return;
+                };
+                let req = AddOffsetsToTxnRequest {
+                    transactional_id: txn,
+                    producer_id,
+                    producer_epoch,
+                    group_id: group.group_id.clone(),
+                };
                 self.send_txn(node, &req, None, TxnPending::AddOffsets, now)
             }
             Step::FindGroupCoordinator => {
                 let Some(node) = self.any_ready_node() else { return };
-                let Some(TxnRequest::SendOffsets { group, .. }) = self.txn.as_ref().and_then(|d| d.op.as_ref()).map(|o| &o.request) else { return };
-                let req = FindCoordinatorRequest { key_type: KEY_TYPE_GROUP, keys: vec![group.group_id.clone()] };
+                let Some(TxnRequest::SendOffsets { group, .. }) =
+                    self.txn.as_ref().and_then(|d| d.op.as_ref()).map(|o| &o.request)
+                else {
+                    return;
+                };
+                let req =
+                    FindCoordinatorRequest { key_type: KEY_TYPE_GROUP, keys: vec![group.group_id.clone()] };
                 self.send_txn(node, &req, None, TxnPending::FindGroupCoordinator, now)
             }
             Step::CommitOffsets => {
@@ -340,8 +370,13 @@ impl SenderLoop {
             Step::EndTxn => {
                 let Some(node) = self.txn_coordinator(now) else { return };
                 let Some((producer_id, producer_epoch)) = producer else { return };
-                let Some(TxnRequest::End { commit }) = self.txn.as_ref().and_then(|d| d.op.as_ref()).map(|o| &o.request) else { return };
-                let req = EndTxnRequest { transactional_id: txn, producer_id, producer_epoch, committed: *commit };
+                let Some(TxnRequest::End { commit }) =
+                    self.txn.as_ref().and_then(|d| d.op.as_ref()).map(|o| &o.request)
+                else {
+                    return;
+                };
+                let req =
+                    EndTxnRequest { transactional_id: txn, producer_id, producer_epoch, committed: *commit };
                 self.send_txn(node, &req, Some(END_TXN_MAX), TxnPending::EndTxn, now)
             }
         };
@@ -417,7 +452,14 @@ impl SenderLoop {
     }
 
     /// Handles a transactional response.
-    pub(super) fn on_txn_response(&mut self, node: i32, pending: TxnPending, frame: &[u8], version: i16, now: Instant) -> Result<()> {
+    pub(super) fn on_txn_response(
+        &mut self,
+        node: i32,
+        pending: TxnPending,
+        frame: &[u8],
+        version: i16,
+        now: Instant,
+    ) -> Result<()> {
         let ctx = |what: &str| format!("{what} from broker {node}");
         match pending {
             TxnPending::FindTxnCoordinator => {
@@ -451,25 +493,32 @@ impl SenderLoop {
                 }
             }
             TxnPending::InitProducerId => {
-                let (_, resp): (_, InitProducerIdResponse) = decode_response::<InitProducerIdRequest>(frame, version)?;
+                let (_, resp): (_, InitProducerIdResponse) =
+                    decode_response::<InitProducerIdRequest>(frame, version)?;
                 let code = KafkaCode(resp.error_code);
                 if code.is_ok() {
                     if let Some(i) = &mut self.idem {
                         i.set_producer(resp.producer_id, resp.producer_epoch);
                     }
                     self.shared.accumulator.reset_sequences();
-                    log::info!("transactional producer id {} epoch {}", resp.producer_id, resp.producer_epoch);
+                    log::info!(
+                        "transactional producer id {} epoch {}",
+                        resp.producer_id,
+                        resp.producer_epoch
+                    );
                     self.reply(Ok(()));
                 } else {
                     self.handle_op_error(code, ctx("InitProducerId"), now);
                 }
             }
             TxnPending::AddPartitions(parts) => {
-                let (_, resp): (_, AddPartitionsToTxnResponse) = decode_response::<AddPartitionsToTxnRequest>(frame, version)?;
+                let (_, resp): (_, AddPartitionsToTxnResponse) =
+                    decode_response::<AddPartitionsToTxnRequest>(frame, version)?;
                 self.on_add_partitions(parts, resp, node, now);
             }
             TxnPending::AddOffsets => {
-                let (_, resp): (_, AddOffsetsToTxnResponse) = decode_response::<AddOffsetsToTxnRequest>(frame, version)?;
+                let (_, resp): (_, AddOffsetsToTxnResponse) =
+                    decode_response::<AddOffsetsToTxnRequest>(frame, version)?;
                 let code = KafkaCode(resp.error_code);
                 if code.is_ok() {
                     if let Some(d) = self.txn.as_mut() {
@@ -481,7 +530,8 @@ impl SenderLoop {
                 }
             }
             TxnPending::CommitOffsets => {
-                let (_, resp): (_, TxnOffsetCommitResponse) = decode_response::<TxnOffsetCommitRequest>(frame, version)?;
+                let (_, resp): (_, TxnOffsetCommitResponse) =
+                    decode_response::<TxnOffsetCommitRequest>(frame, version)?;
                 let worst = resp
                     .topics
                     .iter()
@@ -491,7 +541,10 @@ impl SenderLoop {
                     None => self.reply(Ok(())),
                     Some((t, p)) => {
                         let code = KafkaCode(p.error_code);
-                        let what = format!("TxnOffsetCommit for {}-{} from broker {node}", t.name, p.partition_index);
+                        let what = format!(
+                            "TxnOffsetCommit for {}-{} from broker {node}",
+                            t.name, p.partition_index
+                        );
                         match classify(code, what) {
                             Handling::Retry => self.retry_later(now),
                             Handling::FindCoordinator => {
@@ -532,7 +585,13 @@ impl SenderLoop {
         }
     }
 
-    fn on_add_partitions(&mut self, parts: Vec<(Arc<str>, i32)>, resp: AddPartitionsToTxnResponse, node: i32, now: Instant) {
+    fn on_add_partitions(
+        &mut self,
+        parts: Vec<(Arc<str>, i32)>,
+        resp: AddPartitionsToTxnResponse,
+        node: i32,
+        now: Instant,
+    ) {
         let backoff = self.cfg().retry_backoff;
         let Some(d) = self.txn.as_mut() else { return };
         d.adding = false;
