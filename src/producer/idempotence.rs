@@ -9,12 +9,17 @@
 //! - At most [`MAX_IN_FLIGHT_PER_PARTITION`] batches of a partition are in flight. A retried
 //!   batch is sent only when nothing else of its partition is in flight, so batches reach the
 //!   log in sequence order.
-//! - OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID and INVALID_PRODUCER_EPOCH, a batch
+//! - OUT_OF_ORDER_SEQUENCE_NUMBER for a batch behind one that is still being retried is just
+//!   retried in order: the broker refuses it until the earlier batch is in.
+//! - OUT_OF_ORDER_SEQUENCE_NUMBER for the batch the broker should expect next,
+//!   UNKNOWN_PRODUCER_ID and INVALID_PRODUCER_EPOCH, a batch
 //!   that fails for good after it was sent, and a sent batch that expires all leave a gap the
 //!   broker would refuse to skip. Then the epoch is bumped: once nothing is in flight and every
 //!   batch whose fate is unknown (its response was lost) has been retried under its old stamp,
 //!   InitProducerId is sent with the current id and epoch; the new epoch restarts every
-//!   partition's sequence at 0 and the batches still queued are stamped anew, in order.
+//!   partition's sequence at 0 and the batches still queued are stamped anew, in order. A
+//!   broker that will not bump the epoch (older brokers, librdkafka's mock cluster) is asked
+//!   for a new producer id instead, which is just as safe at that point.
 
 use super::accumulator::ProducerBatch;
 use crate::error::KafkaCode;
@@ -29,6 +34,8 @@ pub(crate) const MAX_IN_FLIGHT_PER_PARTITION: u32 = 5;
 struct PartitionState {
     next_sequence: i32,
     in_flight: u32,
+    /// The sequence after the last acknowledged batch: what the broker expects next.
+    acked_next: i32,
 }
 
 /// What to do with a batch after its Produce response.
@@ -79,6 +86,7 @@ impl Idempotence {
         self.bump_needed = false;
         for p in self.partitions.values_mut() {
             p.next_sequence = 0;
+            p.acked_next = 0;
         }
     }
 
@@ -133,11 +141,35 @@ impl Idempotence {
         }
     }
 
+    /// The broker stored `batch` (or had it already).
+    pub(crate) fn acked(&mut self, batch: &ProducerBatch) {
+        let key = (batch.topic.clone(), batch.partition);
+        if let (Some(seq), Some(p)) = (batch.sequence, self.partitions.get_mut(&key)) {
+            p.acked_next = ((seq as i64 + batch.record_count() as i64) % (i32::MAX as i64 + 1)) as i32;
+        }
+    }
+
     /// Classifies a Produce error for an idempotent batch. `retriable` is whether the error
     /// (or a network failure) is one the producer retries.
-    pub(crate) fn on_error(&mut self, code: Option<KafkaCode>, retriable: bool) -> Option<Outcome> {
+    pub(crate) fn on_error(
+        &mut self,
+        code: Option<KafkaCode>,
+        retriable: bool,
+        batch: &ProducerBatch,
+    ) -> Option<Outcome> {
+        let expected = self.part(&batch.topic, batch.partition).acked_next;
         match code {
-            Some(KafkaCode::NONE) | Some(KafkaCode::DUPLICATE_SEQUENCE_NUMBER) => Some(Outcome::Done),
+            Some(KafkaCode::NONE) | Some(KafkaCode::DUPLICATE_SEQUENCE_NUMBER) => {
+                self.acked(batch);
+                Some(Outcome::Done)
+            }
+            // A batch behind one that is being retried: the broker refuses it until the earlier
+            // one is in, so retrying it in order is enough (Java does the same).
+            Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+                if !self.transactional && batch.sequence != Some(expected) =>
+            {
+                Some(Outcome::Retry)
+            }
             Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
             | Some(KafkaCode::UNKNOWN_PRODUCER_ID)
             | Some(KafkaCode::INVALID_PRODUCER_EPOCH)
@@ -201,6 +233,20 @@ mod tests {
     }
 
     #[test]
+    fn acknowledged_batches_move_the_expected_sequence() {
+        let (_a, mut bs) = batches(2, 1);
+        let mut st = Idempotence::new(false);
+        st.set_producer(1, 0);
+        st.stamp(&mut bs[0]);
+        st.stamp(&mut bs[1]);
+        let dup = Some(KafkaCode::DUPLICATE_SEQUENCE_NUMBER);
+        assert_eq!(st.on_error(dup, false, &bs[0]), Some(Outcome::Done));
+        // Now the second batch is the one the broker expects: its refusal needs a bump.
+        let oosn = Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
+        assert_eq!(st.on_error(oosn, false, &bs[1]), Some(Outcome::RetryAfterBump));
+    }
+
+    #[test]
     fn at_most_five_new_batches_in_flight_per_partition() {
         let (_a, mut bs) = batches(6, 1);
         let mut st = Idempotence::new(false);
@@ -219,14 +265,15 @@ mod tests {
         st.set_producer(1, 0);
         st.stamp(&mut bs[0]);
         st.stamp(&mut bs[1]);
-        assert_eq!(st.on_error(Some(KafkaCode::DUPLICATE_SEQUENCE_NUMBER), false), Some(Outcome::Done));
-        assert_eq!(st.on_error(Some(KafkaCode::NOT_LEADER_OR_FOLLOWER), true), Some(Outcome::Retry));
-        assert_eq!(st.on_error(Some(KafkaCode::MESSAGE_TOO_LARGE), false), None);
+        assert_eq!(st.on_error(Some(KafkaCode::NOT_LEADER_OR_FOLLOWER), true, &bs[0]), Some(Outcome::Retry));
+        assert_eq!(st.on_error(Some(KafkaCode::MESSAGE_TOO_LARGE), false, &bs[0]), None);
         assert!(!st.bump_needed());
-        assert_eq!(
-            st.on_error(Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER), false),
-            Some(Outcome::RetryAfterBump)
-        );
+        // The second batch is refused because the first is not in yet: retry it, no bump.
+        let oosn = Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
+        assert_eq!(st.on_error(oosn, false, &bs[1]), Some(Outcome::Retry));
+        assert!(!st.bump_needed());
+        // The first unacknowledged batch itself is refused: the broker lost track, bump.
+        assert_eq!(st.on_error(oosn, false, &bs[0]), Some(Outcome::RetryAfterBump));
         assert!(st.bump_needed());
         st.done_in_flight(&bs[0]);
         st.done_in_flight(&bs[1]);
@@ -245,8 +292,10 @@ mod tests {
         let (_a, mut bs) = batches(2, 1);
         let mut st = Idempotence::new(false);
         st.set_producer(1, 0);
-        st.partitions
-            .insert((bs[0].topic.clone(), 0), PartitionState { next_sequence: i32::MAX, in_flight: 0 });
+        st.partitions.insert(
+            (bs[0].topic.clone(), 0),
+            PartitionState { next_sequence: i32::MAX, in_flight: 0, acked_next: 0 },
+        );
         assert_eq!(st.stamp(&mut bs[0]).base_sequence, i32::MAX);
         assert_eq!(st.stamp(&mut bs[1]).base_sequence, bs[0].record_count() as i32 - 1);
     }

@@ -980,6 +980,9 @@ impl SenderLoop {
             let code = KafkaCode(p.error_code);
             let ack = BatchAck { base_offset: p.base_offset, log_append_time: p.log_append_time_ms };
             if code.is_ok() {
+                if let Some(i) = &mut self.idem {
+                    i.acked(&b);
+                }
                 self.shared.accumulator.complete(b, Ok(ack));
                 continue;
             }
@@ -1018,7 +1021,7 @@ impl SenderLoop {
             };
             let mut retriable = error.is_retriable();
             if let Some(idem) = &mut self.idem {
-                match idem.on_error(Some(code), retriable) {
+                match idem.on_error(Some(code), retriable, &b) {
                     // DUPLICATE_SEQUENCE_NUMBER: the broker has this batch already.
                     Some(Outcome::Done) => {
                         self.shared.accumulator.complete(b, Ok(ack));
