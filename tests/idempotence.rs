@@ -530,3 +530,42 @@ fn stored_batches_carry_the_producer_id_and_contiguous_sequences() {
     }
     assert_eq!(ids.len(), 1, "one producer id and epoch for the whole run: {ids:?}");
 }
+
+/// KIP-360: a batch that was sent and then expired (its requests kept timing out on a slow
+/// leader) leaves a sequence gap. The producer must close it with a new epoch (or, on the mock,
+/// a new producer id) instead of failing every later record of the partition.
+#[test]
+fn an_expired_in_flight_batch_does_not_poison_later_sends() {
+    let f = Faults::take();
+    let topic = f.topic("expired");
+    let p = producer_on(
+        &f.b.bootstrap,
+        &[("linger.ms", "0"), ("request.timeout.ms", "300"), ("delivery.timeout.ms", "1500"), ("retry.backoff.ms", "50")],
+    );
+    p.send(Record::new(&topic).partition(0).value("warm-up")).unwrap().wait().unwrap();
+    // Partition 0's leader now answers too late: its batch times out, is retried, and expires.
+    f.ctl("rtt 1 2000");
+    let e = p.send(Record::new(&topic).partition(0).value("lost")).unwrap().wait().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains(&format!("{topic}-0")) && e.to_string().contains("delivery.timeout.ms"), "{e}");
+    f.ctl("rtt 1 0");
+    // Later records of the same partition are delivered.
+    for i in 0..20 {
+        let v = format!("after-{i}");
+        p.send(Record::new(&topic).partition(0).value(&v))
+            .unwrap()
+            .wait()
+            .unwrap_or_else(|e| panic!("record {i} after the expiry failed: {e}"));
+    }
+    p.close(std::time::Duration::from_secs(10)).unwrap();
+    // The mock does not check sequences itself, so prove the gap was closed: the records after
+    // the expiry carry a new (producer id, epoch) (the mock refuses the bump, so a new id).
+    let stamps: Vec<(i64, i16)> = batches(&f.b, &topic, 0)
+        .iter()
+        .filter(|x| !x.control)
+        .map(|x| (x.producer_id, x.producer_epoch))
+        .collect();
+    let (first, last) = (stamps.first().copied().unwrap(), stamps.last().copied().unwrap());
+    assert!(first.0 >= 0, "idempotent batches: {stamps:?}");
+    assert_ne!(first, last, "a new epoch or producer id after the expired batch: {stamps:?}");
+}
