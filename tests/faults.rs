@@ -15,55 +15,15 @@
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::delivery::{self, SentRecords};
-use common::{consume, mock, mock_control, unique_topic, Broker};
+use common::{consume, mock_control, Broker};
 use kafka_blocking::{ErrorKind, KafkaCode, Producer, ProducerConfig, Record, SendFuture};
 
-const PARTITIONS: i32 = 3;
+use common::faults::PARTITIONS;
 
-static CLUSTER: Mutex<()> = Mutex::new(());
-
-/// Holds the cluster for one test; on drop (pass or fail) brings every broker up, removes
-/// delays and forgets queued Produce errors.
-struct Faults {
-    b: Broker,
-    _lock: MutexGuard<'static, ()>,
-}
-
-impl Faults {
-    fn take() -> Faults {
-        let lock = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
-        Faults { b: mock(), _lock: lock }
-    }
-
-    fn ctl(&self, cmd: &str) {
-        let reply = mock_control(&self.b, cmd);
-        assert!(reply == "0" || reply == "ok", "mock control `{cmd}` answered {reply:?}");
-    }
-
-    /// A fresh topic with 3 partitions, replication 3, partition p led by broker p + 1.
-    fn topic(&self, what: &str) -> String {
-        let topic = unique_topic(&format!("faults-{what}"));
-        self.ctl(&format!("topic {topic} {PARTITIONS} 3"));
-        for p in 0..PARTITIONS {
-            self.ctl(&format!("leader {topic} {p} {}", p + 1));
-        }
-        topic
-    }
-}
-
-impl Drop for Faults {
-    fn drop(&mut self) {
-        for id in 1..=3 {
-            let _ = mock_control(&self.b, &format!("brokerup {id}"));
-            let _ = mock_control(&self.b, &format!("rtt {id} 0"));
-        }
-        let _ = mock_control(&self.b, "clear 0");
-    }
-}
+use common::faults::MockFaults as Faults;
 
 fn producer(b: &Broker, props: &[(&str, &str)]) -> Producer {
     let mut config = ProducerConfig::new().bootstrap_servers(&b.bootstrap);

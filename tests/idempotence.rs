@@ -27,15 +27,15 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Barrier, Mutex, MutexGuard};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::delivery::{self, SentRecords};
 use common::proxy::Proxy;
-use common::{batches, consume, create_topic, mock, mock_control, tansu, unique_topic, Broker, Consumed};
+use common::{batches, consume, create_topic, tansu, unique_topic, Consumed};
 use kafka_blocking::{ErrorKind, Producer, ProducerConfig, Record, SendFuture};
 
-const PARTITIONS: i32 = 3;
+use common::faults::PARTITIONS;
 
 fn producer_on(bootstrap: &str, props: &[(&str, &str)]) -> Producer {
     let mut config = ProducerConfig::new().bootstrap_servers(bootstrap);
@@ -215,48 +215,7 @@ fn without_idempotence_the_same_lost_responses_store_duplicates() {
 
 // ---------------------------------------------------------------- the mock cluster
 
-static CLUSTER: Mutex<()> = Mutex::new(());
-
-/// Holds the mock cluster for one test (faults are cluster-wide; cargo runs test binaries one
-/// after another, so only this file's tests compete for it); on drop (pass or fail) brings every
-/// broker up, removes delays and forgets queued Produce and InitProducerId errors.
-struct Faults {
-    b: Broker,
-    _lock: MutexGuard<'static, ()>,
-}
-
-impl Faults {
-    fn take() -> Faults {
-        let lock = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
-        Faults { b: mock(), _lock: lock }
-    }
-
-    fn ctl(&self, cmd: &str) {
-        let reply = mock_control(&self.b, cmd);
-        assert!(reply == "0" || reply == "ok", "mock control `{cmd}` answered {reply:?}");
-    }
-
-    /// A fresh topic with 3 partitions, replication 3, partition p led by broker p + 1.
-    fn topic(&self, what: &str) -> String {
-        let topic = unique_topic(&format!("idem-{what}"));
-        self.ctl(&format!("topic {topic} {PARTITIONS} 3"));
-        for p in 0..PARTITIONS {
-            self.ctl(&format!("leader {topic} {p} {}", p + 1));
-        }
-        topic
-    }
-}
-
-impl Drop for Faults {
-    fn drop(&mut self) {
-        for id in 1..=3 {
-            let _ = mock_control(&self.b, &format!("brokerup {id}"));
-            let _ = mock_control(&self.b, &format!("rtt {id} 0"));
-        }
-        let _ = mock_control(&self.b, "clear 0");
-        let _ = mock_control(&self.b, "clear 22");
-    }
-}
+use common::faults::MockFaults as Faults;
 
 /// Sends records `seqs` of `writer` (partition `seq % 3`), calling `during(seq)` before each send
 /// and sleeping 1 ms every 20 records so that faults land while batches are queued and in flight.
@@ -540,14 +499,22 @@ fn an_expired_in_flight_batch_does_not_poison_later_sends() {
     let topic = f.topic("expired");
     let p = producer_on(
         &f.b.bootstrap,
-        &[("linger.ms", "0"), ("request.timeout.ms", "300"), ("delivery.timeout.ms", "1500"), ("retry.backoff.ms", "50")],
+        &[
+            ("linger.ms", "0"),
+            ("request.timeout.ms", "300"),
+            ("delivery.timeout.ms", "1500"),
+            ("retry.backoff.ms", "50"),
+        ],
     );
     p.send(Record::new(&topic).partition(0).value("warm-up")).unwrap().wait().unwrap();
     // Partition 0's leader now answers too late: its batch times out, is retried, and expires.
     f.ctl("rtt 1 2000");
     let e = p.send(Record::new(&topic).partition(0).value("lost")).unwrap().wait().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
-    assert!(e.to_string().contains(&format!("{topic}-0")) && e.to_string().contains("delivery.timeout.ms"), "{e}");
+    assert!(
+        e.to_string().contains(&format!("{topic}-0")) && e.to_string().contains("delivery.timeout.ms"),
+        "{e}"
+    );
     f.ctl("rtt 1 0");
     // Later records of the same partition are delivered.
     for i in 0..20 {

@@ -21,6 +21,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod delivery;
+pub mod faults;
 pub mod json;
 pub mod proxy;
 

@@ -622,6 +622,16 @@ impl SenderLoop {
             .min()
     }
 
+    /// The ready connection with the fewest requests in flight (for requests any broker can
+    /// answer: Metadata, InitProducerId, FindCoordinator).
+    fn least_loaded_ready_node(&self) -> Option<i32> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.state == ConnState::Ready)
+            .min_by_key(|(_, c)| c.in_flight.len())
+            .map(|(&n, _)| n)
+    }
+
     // ----- metadata ----------------------------------------------------------------------
 
     /// Sends a Metadata request when one is due; returns when to look again.
@@ -638,14 +648,7 @@ impl SenderLoop {
                 return Some(at - now);
             }
         }
-        // A ready connection, least busy first.
-        let ready = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.state == ConnState::Ready)
-            .min_by_key(|(_, c)| c.in_flight.len())
-            .map(|(&n, _)| n);
-        if let Some(node) = ready {
+        if let Some(node) = self.least_loaded_ready_node() {
             let version = match self.version_for::<MetadataRequest>(node) {
                 Ok(v) => v,
                 Err(e) => {
@@ -707,13 +710,7 @@ impl SenderLoop {
         if let Some(at) = self.next_init_pid_at.filter(|&at| at > now) {
             return Some(at - now);
         }
-        let node = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.state == ConnState::Ready)
-            .min_by_key(|(_, c)| c.in_flight.len())
-            .map(|(&n, _)| n);
-        let Some(node) = node else {
+        let Some(node) = self.least_loaded_ready_node() else {
             self.shared.metadata.request_update(); // brings up a connection
             return Some(Duration::from_millis(50));
         };

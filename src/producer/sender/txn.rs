@@ -139,14 +139,6 @@ impl SenderLoop {
         self.shared.txn.as_ref().map(|t| t.transactional_id.clone()).unwrap_or_default()
     }
 
-    fn any_ready_node(&self) -> Option<i32> {
-        self.conns
-            .iter()
-            .filter(|(_, c)| c.state == ConnState::Ready)
-            .min_by_key(|(_, c)| c.in_flight.len())
-            .map(|(&n, _)| n)
-    }
-
     /// The coordinator's node when its connection is ready; otherwise starts what gets there
     /// (a lookup, a connection) and returns `None`.
     fn txn_coordinator(&mut self, now: Instant) -> Option<i32> {
@@ -157,7 +149,7 @@ impl SenderLoop {
         if driver.finding || driver.next_find_at.is_some_and(|t| t > now) {
             return None;
         }
-        let Some(node) = self.any_ready_node() else {
+        let Some(node) = self.least_loaded_ready_node() else {
             self.shared.metadata.request_update(); // brings up a connection
             return None;
         };
@@ -343,7 +335,7 @@ impl SenderLoop {
                 self.send_txn(node, &req, None, TxnPending::AddOffsets, now)
             }
             Step::FindGroupCoordinator => {
-                let Some(node) = self.any_ready_node() else { return };
+                let Some(node) = self.least_loaded_ready_node() else { return };
                 let Some(TxnRequest::SendOffsets { group, .. }) =
                     self.txn.as_ref().and_then(|d| d.op.as_ref()).map(|o| &o.request)
                 else {
