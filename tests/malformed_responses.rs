@@ -480,3 +480,37 @@ fn broker_closing_on_produce_is_retried_then_expires() {
     assert!(broker.count(PRODUCE) >= 2, "the batch was retried");
     close_cleanly(p);
 }
+
+/// MESSAGE_TOO_LARGE for a batch of several records: the batch is split in halves (again and
+/// again if needed), every record is delivered, in order, and each future reports the offset of
+/// the part that carried it. A single record that is too large still fails (tested above).
+#[test]
+fn a_batch_refused_as_too_large_is_split_and_every_record_delivered() {
+    let produces = Arc::new(AtomicUsize::new(0));
+    let counter = produces.clone();
+    let broker = valid_except_produce(move |req| match counter.fetch_add(1, Ordering::SeqCst) {
+        // The first two requests carry the 8-record batch, then its first half: refused.
+        0 | 1 => Reply::Bytes(produce(req, 10, -1, None)),
+        n => Reply::Bytes(produce(req, 0, 100 * n as i64, None)),
+    });
+    let config = ProducerConfig::new()
+        .bootstrap_servers(&broker.addr)
+        .set("linger.ms", "200")
+        .set("request.timeout.ms", "2000")
+        .set("delivery.timeout.ms", "5000")
+        .set("max.in.flight.requests.per.connection", "1");
+    let p = Producer::new(config).unwrap();
+    let futures: Vec<_> =
+        (0..8).map(|i| p.send(Record::new(TOPIC).value(format!("v{i}").as_bytes())).unwrap()).collect();
+    let offsets: Vec<i64> = futures
+        .iter()
+        .map(|f| {
+            f.wait_timeout(Duration::from_secs(5)).unwrap_or_else(|e| panic!("not delivered: {e}")).offset()
+        })
+        .collect();
+    // 8 -> refused; halves of 4: the first refused again -> halves of 2; so the parts are
+    // [0,1], [2,3], [4..8) sent in that order as requests 2, 3 and 4.
+    assert_eq!(offsets, [200, 201, 300, 301, 400, 401, 402, 403]);
+    assert_eq!(produces.load(Ordering::SeqCst), 5);
+    close_cleanly(p);
+}

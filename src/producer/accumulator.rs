@@ -14,7 +14,7 @@
 //! - `incomplete` (Mutex, guards: ids of batches not yet resolved) serves `flush`.
 
 use super::buffer_pool::BufferPool;
-use super::future::{BatchAck, BatchCompletion, SendFuture};
+use super::future::{BatchAck, BatchCompletion, BatchResult, SendFuture};
 use super::interceptor::{self, ProducerInterceptor};
 use super::partitioner::StickyPartition;
 use super::record::RecordMetadata;
@@ -22,7 +22,7 @@ use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::network::metadata::Cluster;
 use crate::protocol::record_batch::{
-    Header, ProducerState, RecordBatchBuilder, SealedBatch, BATCH_HEADER_LEN,
+    decode_batches, Header, ProducerState, RecordBatchBuilder, SealedBatch, BATCH_HEADER_LEN,
 };
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -55,6 +55,29 @@ enum Body {
     Empty,
 }
 
+/// What resolves a batch's futures: its own completion, or, for a part of a batch that was
+/// split, the original batch's shared state.
+enum Completion {
+    Own(BatchCompletion),
+    Part { parent: Arc<SplitParent>, first_delta: u32 },
+}
+
+/// A batch the broker refused as too large (MESSAGE_TOO_LARGE), split into parts that are sent
+/// on their own. The original futures resolve once every part has its result.
+struct SplitParent {
+    id: u64,
+    reserved: usize,
+    // guards: the original completion, the parts' results, parts still out, the pool buffer
+    state: Mutex<SplitState>,
+}
+
+struct SplitState {
+    completion: Option<BatchCompletion>,
+    parts: Vec<(u32, u32, Result<BatchAck>)>,
+    remaining: usize,
+    buffer: Option<Vec<u8>>,
+}
+
 /// A per-record completion callback; see `Producer::send_with_callback`.
 pub type Callback = Box<dyn FnOnce(Result<RecordMetadata>) + Send + 'static>;
 
@@ -63,7 +86,7 @@ pub(crate) struct ProducerBatch {
     pub(crate) topic: Arc<str>,
     pub(crate) partition: i32,
     body: Body,
-    completion: Option<BatchCompletion>,
+    completion: Option<Completion>,
     pub(crate) created: Instant,
     /// Bytes reserved from the pool for this batch's buffer.
     reserved: usize,
@@ -135,7 +158,10 @@ impl ProducerBatch {
         if let Some(cb) = callback.take() {
             self.callbacks.push((delta, timestamp, cb));
         }
-        self.completion.as_ref().map(|c| c.future(delta, timestamp))
+        match &self.completion {
+            Some(Completion::Own(c)) => Some(c.future(delta, timestamp)),
+            _ => None,
+        }
     }
 
     /// Runs on: sender thread. Compresses and closes the batch with `producer`'s id, epoch
@@ -344,7 +370,7 @@ impl Accumulator {
             topic: q.topic.clone(),
             partition,
             body: Body::Open(RecordBatchBuilder::new(buf, timestamp)),
-            completion: Some(BatchCompletion::new(q.topic.clone(), partition)),
+            completion: Some(Completion::Own(BatchCompletion::new(q.topic.clone(), partition))),
             created: Instant::now(),
             reserved: size,
             record_count: 0,
@@ -504,9 +530,14 @@ impl Accumulator {
     /// Runs on: sender thread. Resolves a batch (futures first, then interceptors, then
     /// callbacks, in record order) and gives its memory back.
     pub(crate) fn complete(&self, mut batch: ProducerBatch, result: Result<BatchAck>) {
-        if let Some(c) = batch.completion.take() {
-            c.complete(result.clone());
-        }
+        let part = match batch.completion.take() {
+            Some(Completion::Own(c)) => {
+                c.complete(result.clone());
+                None
+            }
+            Some(Completion::Part { parent, first_delta }) => Some((parent, first_delta)),
+            None => None,
+        };
         let meta =
             |ack: &BatchAck, delta: u32, ts: i64| ack.metadata(&batch.topic, batch.partition, delta, ts);
         if let Some(timestamps) = &batch.timestamps {
@@ -530,9 +561,132 @@ impl Accumulator {
             Body::Empty => Vec::new(),
         };
         self.pool.deallocate(buf, batch.reserved);
+        match part {
+            None => self.batch_done(batch.id),
+            Some((parent, first_delta)) => {
+                let mut st = parent.state.lock();
+                st.parts.push((first_delta, batch.record_count, result));
+                st.remaining -= 1;
+                if st.remaining == 0 {
+                    let parts = std::mem::take(&mut st.parts);
+                    if let Some(c) = st.completion.take() {
+                        c.complete_with(BatchResult::Parts(parts));
+                    }
+                    if let Some(buf) = st.buffer.take() {
+                        self.pool.deallocate(buf, parent.reserved);
+                    }
+                    drop(st);
+                    self.batch_done(parent.id);
+                }
+            }
+        }
+    }
+
+    fn batch_done(&self, id: u64) {
         let mut inc = self.incomplete.lock();
-        inc.remove(&batch.id);
+        inc.remove(&id);
         self.completed.notify_all();
+    }
+
+    /// Runs on: sender thread. Splits a sealed batch the broker refused as too large into two
+    /// halves (Java splits and retries too). The halves keep the records' order, timestamps,
+    /// callbacks and (for an idempotent producer) the batch's sequence range, and resolve the
+    /// original futures. Fails for a batch of one record.
+    pub(crate) fn split(
+        &self,
+        mut batch: ProducerBatch,
+    ) -> std::result::Result<Vec<ProducerBatch>, Box<(ProducerBatch, Error)>> {
+        let decoded = match &batch.body {
+            Body::Sealed(sealed) if batch.record_count > 1 => decode_batches(sealed.bytes()),
+            _ => {
+                return Err(Box::new((
+                    batch,
+                    Error::protocol("only a sealed batch of several records can be split"),
+                )))
+            }
+        };
+        let db = match decoded.map(|mut v| v.pop()) {
+            Ok(Some(db)) if db.records.len() == batch.record_count as usize => db,
+            Ok(_) => {
+                return Err(Box::new((
+                    batch,
+                    Error::protocol("a sealed batch did not decode to its own records"),
+                )))
+            }
+            Err(e) => return Err(Box::new((batch, e))),
+        };
+        let n = db.records.len();
+        let halves = [(0, n.div_ceil(2)), (n.div_ceil(2), n)];
+        let (parent, base) = match batch.completion.take() {
+            Some(Completion::Own(c)) => {
+                let buffer = match std::mem::replace(&mut batch.body, Body::Empty) {
+                    Body::Sealed(s) => Some(s.into_buffer()),
+                    _ => None,
+                };
+                let state = SplitState { completion: Some(c), parts: Vec::new(), remaining: 2, buffer };
+                (
+                    Arc::new(SplitParent {
+                        id: batch.id,
+                        reserved: batch.reserved,
+                        state: Mutex::new(state),
+                    }),
+                    0,
+                )
+            }
+            Some(Completion::Part { parent, first_delta }) => {
+                parent.state.lock().remaining += 1; // this part becomes two
+                (parent, first_delta)
+            }
+            None => {
+                return Err(Box::new((
+                    batch,
+                    Error::protocol("a batch without a completion cannot be split"),
+                )))
+            }
+        };
+        let mut callbacks = std::mem::take(&mut batch.callbacks);
+        let mut out = Vec::with_capacity(2);
+        for (start, end) in halves {
+            let first_ts = db.base_timestamp + db.records[start].timestamp_delta;
+            let mut builder = RecordBatchBuilder::new(Vec::new(), first_ts);
+            for r in &db.records[start..end] {
+                let headers: Vec<Header<'_>> =
+                    r.headers.iter().map(|(k, v)| Header::new(k, v.as_deref())).collect();
+                builder.append(
+                    db.base_timestamp + r.timestamp_delta,
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                    &headers,
+                );
+            }
+            let range = start as u32..end as u32;
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                callbacks.into_iter().partition(|(d, _, _)| range.contains(d));
+            callbacks = rest;
+            out.push(ProducerBatch {
+                topic: batch.topic.clone(),
+                partition: batch.partition,
+                body: Body::Open(builder),
+                completion: Some(Completion::Part {
+                    parent: parent.clone(),
+                    first_delta: base + start as u32,
+                }),
+                created: batch.created,
+                reserved: 0,
+                record_count: (end - start) as u32,
+                attempts: batch.attempts,
+                retry_at: None,
+                last_error: batch.last_error.clone(),
+                // Appends go to new batches, never to a part.
+                full: true,
+                id: batch.id,
+                sequence: batch.sequence.map(|s| ((s as i64 + start as i64) % (i32::MAX as i64 + 1)) as i32),
+                outcome_unknown: false,
+                callbacks: mine.into_iter().map(|(d, ts, cb)| (d - start as u32, ts, cb)).collect(),
+                timestamps: batch.timestamps.as_ref().map(|t| t[start..end].to_vec()),
+            });
+        }
+        Ok(out)
     }
 
     /// Runs on: sender thread. Removes batches that have waited `delivery_timeout` since
@@ -765,5 +919,49 @@ mod tests {
         assert!(r.next_check.unwrap() <= Duration::from_millis(100));
         let (bs, _) = a.drain(&[q], 0, 1 << 20, now + Duration::from_millis(101), |_, _| true);
         assert_eq!(bs[0].id, first_id);
+    }
+
+    #[test]
+    fn a_split_batch_keeps_records_callbacks_and_memory_accounting() {
+        let (a, _w) = acc(16384, 100_000, 0);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut futures = Vec::new();
+        for i in 0..5u8 {
+            let seen = seen.clone();
+            let cb: Callback = Box::new(move |r| seen.lock().push((i, r.map(|m| m.offset()).ok())));
+            futures.push(
+                a.append("t", 0, 1000 + i as i64, None, Some(&[i; 10]), &[], far(), None, Some(cb)).unwrap(),
+            );
+        }
+        let before = a.pool().available_memory();
+        let (mut bs, _) = a.drain(&[a.queue(&a.topic("t"), 0)], 0, 1 << 20, Instant::now(), |_, _| true);
+        let mut b = bs.pop().unwrap();
+        b.seal(CompressionType::Lz4, None, ProducerState::NONE).unwrap();
+        b.sequence = Some(7);
+        let mut parts = a.split(b).map_err(|b| b.1).unwrap();
+        assert_eq!(parts.iter().map(|p| p.record_count()).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(parts.iter().map(|p| p.sequence).collect::<Vec<_>>(), [Some(7), Some(10)]);
+        // A part can be split again; its records keep their place.
+        let second = parts.pop().unwrap();
+        let mut first = parts.pop().unwrap();
+        first.seal(CompressionType::None, None, ProducerState::NONE).unwrap();
+        let decoded = decode_batches(first.bytes()).unwrap();
+        let values: Vec<u8> = decoded[0].records.iter().map(|r| r.value.as_ref().unwrap()[0]).collect();
+        assert_eq!(values, [0, 1, 2]);
+        assert_eq!(decoded[0].base_timestamp, 1000);
+        let sub = a.split(first).map_err(|b| b.1).unwrap();
+        assert_eq!(sub.iter().map(|p| p.record_count()).collect::<Vec<_>>(), [2, 1]);
+        let acks = [10, 20, 30];
+        for (p, base) in sub.into_iter().chain(std::iter::once(second)).zip(acks) {
+            assert_eq!(a.pool().available_memory(), before, "the original buffer stays reserved");
+            a.complete(p, Ok(BatchAck { base_offset: base, log_append_time: -1 }));
+        }
+        let offsets: Vec<i64> = futures.iter().map(|f| f.wait().unwrap().offset()).collect();
+        assert_eq!(offsets, [10, 11, 20, 30, 31]);
+        let mut seen = seen.lock().clone();
+        seen.sort();
+        assert_eq!(seen, [(0, Some(10)), (1, Some(11)), (2, Some(20)), (3, Some(30)), (4, Some(31))]);
+        assert_eq!(a.pool().available_memory(), 100_000, "memory returns after the last part");
+        assert!(!a.has_incomplete());
     }
 }

@@ -41,9 +41,30 @@ impl BatchAck {
     }
 }
 
+/// The outcome of a batch: one result for all its records, or, after the batch was split
+/// (the broker refused it as too large), one per part: `(first offset delta, records, result)`.
+#[derive(Debug)]
+pub(crate) enum BatchResult {
+    Whole(Result<BatchAck>),
+    Parts(Vec<(u32, u32, Result<BatchAck>)>),
+}
+
+impl BatchResult {
+    /// The result of the record at `offset_delta`, and its offset delta within its part.
+    fn for_record(&self, offset_delta: u32) -> Option<(&Result<BatchAck>, u32)> {
+        match self {
+            BatchResult::Whole(r) => Some((r, offset_delta)),
+            BatchResult::Parts(parts) => parts
+                .iter()
+                .find(|(first, count, _)| (*first..first + count).contains(&offset_delta))
+                .map(|(first, _, r)| (r, offset_delta - first)),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct BatchShared {
-    result: OnceLock<Result<BatchAck>>,
+    result: OnceLock<BatchResult>,
     done: Receiver<()>,
     topic: Arc<str>,
     partition: i32,
@@ -72,6 +93,11 @@ impl BatchCompletion {
 
     /// Resolves every future of the batch.
     pub(crate) fn complete(self, result: Result<BatchAck>) {
+        self.complete_with(BatchResult::Whole(result));
+    }
+
+    /// Resolves every future of the batch, each with its own part's result.
+    pub(crate) fn complete_with(self, result: BatchResult) {
         let _ = self.shared.result.set(result);
         drop(self.done);
     }
@@ -126,11 +152,11 @@ impl SendFuture {
     }
 
     fn resolved(&self) -> Result<RecordMetadata> {
-        match self.shared.result.get() {
-            Some(Ok(ack)) => {
-                Ok(ack.metadata(&self.shared.topic, self.shared.partition, self.offset_delta, self.timestamp))
+        match self.shared.result.get().and_then(|r| r.for_record(self.offset_delta)) {
+            Some((Ok(ack), delta)) => {
+                Ok(ack.metadata(&self.shared.topic, self.shared.partition, delta, self.timestamp))
             }
-            Some(Err(e)) => Err(e.clone()),
+            Some((Err(e), _)) => Err(e.clone()),
             None => Err(Error::new(
                 ErrorKind::IllegalState,
                 format!(
@@ -178,6 +204,24 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Timeout);
         c.complete(Err(Error::timeout("expired")));
         assert_eq!(f.wait().unwrap_err().to_string(), "expired");
+    }
+
+    #[test]
+    fn a_split_batch_resolves_each_record_from_its_part() {
+        let c = BatchCompletion::new("t".into(), 1);
+        let fs: Vec<SendFuture> = (0..5).map(|i| c.future(i, 100 + i as i64)).collect();
+        c.complete_with(BatchResult::Parts(vec![
+            (0, 2, Ok(BatchAck { base_offset: 10, log_append_time: -1 })),
+            (2, 1, Err(Error::timeout("part failed"))),
+            (3, 2, Ok(BatchAck { base_offset: 50, log_append_time: -1 })),
+        ]));
+        let offsets: Vec<Result<i64>> = fs.iter().map(|f| f.wait().map(|m| m.offset())).collect();
+        assert_eq!(offsets[0].as_ref().unwrap(), &10);
+        assert_eq!(offsets[1].as_ref().unwrap(), &11);
+        assert!(offsets[2].is_err());
+        assert_eq!(offsets[3].as_ref().unwrap(), &50);
+        assert_eq!(offsets[4].as_ref().unwrap(), &51);
+        assert_eq!(fs[4].wait().unwrap().timestamp(), 104);
     }
 
     #[test]

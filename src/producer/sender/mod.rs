@@ -983,6 +983,31 @@ impl SenderLoop {
                 self.shared.accumulator.complete(b, Ok(ack));
                 continue;
             }
+            if matches!(code, KafkaCode::MESSAGE_TOO_LARGE | KafkaCode::RECORD_LIST_TOO_LARGE)
+                && b.record_count() > 1
+            {
+                // Java's rule: split the batch in two and send the halves (repeatedly, down to
+                // single records); the records keep their order and their futures.
+                let count = b.record_count();
+                match self.shared.accumulator.split(b) {
+                    Ok(parts) => {
+                        log::info!(
+                            "broker {node} refused a batch of {count} records as {}: splitting it",
+                            code.name()
+                        );
+                        for part in parts.into_iter().rev() {
+                            self.shared.accumulator.reenqueue(part, now);
+                        }
+                    }
+                    Err(refused) => {
+                        let (b, e) = *refused;
+                        let context =
+                            format!("producing to {} on broker {node} (could not split: {e})", b.tp());
+                        self.retry_or_fail_as(b, Error::broker(code, context), false, now);
+                    }
+                }
+                continue;
+            }
             if invalidates_metadata(code) {
                 refresh = true;
                 if let Some(l) = &p.current_leader {
