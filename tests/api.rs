@@ -234,3 +234,39 @@ fn typed_producer_serializes_keys_and_values_like_the_java_serializers() {
         }
     }
 }
+
+/// Callbacks run on the sender thread: `flush` from one is refused (it would wait for itself),
+/// and dropping the last producer handle inside one closes the producer without hanging.
+#[test]
+fn a_callback_cannot_deadlock_the_producer() {
+    let b = common::tansu();
+    let t = topic(&b, "callback-reentry", 1);
+    let p = Producer::new(config(&b)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let inner = p.clone();
+    p.send_with_callback(Record::new(&t).value("v1"), move |r| {
+        r.unwrap();
+        let _ = tx.send(inner.flush().map_err(|e| (e.kind(), e.to_string())));
+        // `inner`, a producer handle, is dropped here, on the sender thread.
+    })
+    .unwrap();
+    let flushed = rx.recv_timeout(Duration::from_secs(10)).expect("the callback ran");
+    let (kind, msg) = flushed.unwrap_err();
+    assert_eq!(kind, ErrorKind::IllegalState);
+    assert!(msg.contains("callback"), "{msg}");
+
+    // The last handle goes away inside a callback: the producer finishes on its own.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let last = p.clone();
+    drop(p);
+    let holder = last.clone();
+    let f = last
+        .send_with_callback(Record::new(&t).value("v2"), move |r| {
+            drop(holder);
+            let _ = done_tx.send(r.is_ok());
+        })
+        .unwrap();
+    drop(last);
+    assert_eq!(done_rx.recv_timeout(Duration::from_secs(10)), Ok(true));
+    assert!(f.wait_timeout(Duration::from_secs(10)).is_ok());
+}

@@ -514,3 +514,30 @@ fn a_batch_refused_as_too_large_is_split_and_every_record_delivered() {
     assert_eq!(produces.load(Ordering::SeqCst), 5);
     close_cleanly(p);
 }
+
+/// Idempotence, Java's rule: a batch the broker refuses with OUT_OF_ORDER_SEQUENCE_NUMBER only
+/// because the batch before it was refused (and is being retried) is retried too, in order,
+/// without an epoch bump; both records are delivered.
+#[test]
+fn a_batch_refused_as_out_of_order_behind_a_retried_one_is_retried_without_a_bump() {
+    let produces = Arc::new(AtomicUsize::new(0));
+    let counter = produces.clone();
+    let broker = valid_except_produce(move |req| match counter.fetch_add(1, Ordering::SeqCst) {
+        0 => {
+            // Hold the first answer so that the second batch is sent behind it.
+            std::thread::sleep(Duration::from_millis(300));
+            Reply::Bytes(produce(req, 19, -1, None)) // NOT_ENOUGH_REPLICAS
+        }
+        1 => Reply::Bytes(produce(req, 45, -1, None)), // OUT_OF_ORDER_SEQUENCE_NUMBER
+        n => Reply::Bytes(produce(req, 0, 10 * n as i64, None)),
+    });
+    let p = producer(&broker);
+    let first = p.send(Record::new(TOPIC).value("first")).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let second = p.send(Record::new(TOPIC).value("second")).unwrap();
+    let first = first.wait_timeout(Duration::from_secs(5)).unwrap_or_else(|e| panic!("first: {e}"));
+    let second = second.wait_timeout(Duration::from_secs(5)).unwrap_or_else(|e| panic!("second: {e}"));
+    assert!(first.offset() < second.offset(), "order kept: {} then {}", first.offset(), second.offset());
+    assert_eq!(broker.count(INIT_PRODUCER_ID), 1, "no epoch bump");
+    close_cleanly(p);
+}

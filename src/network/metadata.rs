@@ -99,10 +99,24 @@ impl Cluster {
                     continue;
                 }
             }
-            let count = t.partitions.iter().map(|p| p.partition_index + 1).max().unwrap_or(0).max(0) as usize;
+            // Partition numbers are dense from 0: one past the listed count is bogus, and is
+            // ignored rather than allocated for.
+            let listed = t.partitions.len() as i64;
+            let in_range = |i: i32| (0..listed).contains(&(i as i64));
+            let count = t
+                .partitions
+                .iter()
+                .filter(|p| in_range(p.partition_index))
+                .map(|p| p.partition_index as usize + 1)
+                .max()
+                .unwrap_or(0);
             let mut partitions = vec![PartitionInfo { leader: -1, leader_epoch: -1 }; count];
             for p in &t.partitions {
-                if p.partition_index < 0 {
+                if !in_range(p.partition_index) {
+                    log::warn!(
+                        "metadata lists partition {} of topic '{name}' among {listed}: ignored",
+                        p.partition_index
+                    );
                     continue;
                 }
                 let ok =
@@ -223,7 +237,7 @@ impl Metadata {
     ) -> Result<Arc<Cluster>> {
         {
             let current = self.current.read();
-            if let Some(t) = current.topics.get(topic) {
+            if let Some(t) = current.topics.get(topic).filter(|t| !t.partitions.is_empty()) {
                 if partition.is_none_or(|p| p >= 0 && (p as usize) < t.partitions.len()) {
                     return Ok(current.clone());
                 }
@@ -235,7 +249,7 @@ impl Metadata {
             if let Some(e) = &st.fatal {
                 return Err(e.clone());
             }
-            if let Some(t) = st.cluster.topics.get(topic) {
+            if let Some(t) = st.cluster.topics.get(topic).filter(|t| !t.partitions.is_empty()) {
                 match partition {
                     None => return Ok(st.cluster.clone()),
                     Some(p) if p >= 0 && (p as usize) < t.partitions.len() => return Ok(st.cluster.clone()),
@@ -256,6 +270,10 @@ impl Metadata {
                 wake();
             }
             if self.changed.wait_until(&mut st, deadline).timed_out() {
+                // Stop asking for a topic nobody waits for any more (it may not exist).
+                if !st.cluster.topics.contains_key(topic) {
+                    st.wanted.remove(topic);
+                }
                 let count = st.cluster.topics.get(topic).map(|t| t.partitions.len());
                 let last = match (st.errors.get(topic), &st.last_error) {
                     (Some(c), _) => format!("; last broker answer: {}", c.name()),
@@ -526,11 +544,35 @@ mod tests {
 
     #[test]
     fn wanted_topics_are_requested_until_known() {
-        let m = Metadata::new();
-        let _ = m.wait_for_topic("x", None, Instant::now(), Duration::ZERO, || {});
+        let m = Arc::new(Metadata::new());
+        let m2 = m.clone();
+        let waiter = std::thread::spawn(move || {
+            let far = Instant::now() + Duration::from_secs(10);
+            m2.wait_for_topic("x", None, far, Duration::from_secs(10), || {}).map(|_| ())
+        });
+        while m.topics_to_request().is_empty() {
+            std::thread::yield_now();
+        }
         assert_eq!(m.topics_to_request(), vec!["x".to_string()]);
         m.update(&resp(vec![topic("x", 0, vec![part(0, 1)])]), Instant::now());
-        assert_eq!(m.topics_to_request(), vec!["x".to_string()]);
+        waiter.join().unwrap().unwrap();
+        assert_eq!(m.topics_to_request(), vec!["x".to_string()], "known topics stay requested");
         assert!(!m.update_due(Instant::now(), Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn a_topic_nobody_waits_for_any_more_is_not_requested() {
+        let m = Metadata::new();
+        let _ = m.wait_for_topic("ghost", None, Instant::now(), Duration::ZERO, || {});
+        assert!(m.topics_to_request().is_empty());
+    }
+
+    #[test]
+    fn bogus_partition_numbers_are_ignored_not_allocated() {
+        let mut far = part(0, 1);
+        far.partition_index = i32::MAX;
+        let (c, _, _) =
+            Cluster::from_response(&Cluster::default(), &resp(vec![topic("a", 0, vec![part(0, 1), far])]));
+        assert_eq!(c.topic("a").unwrap().partitions.len(), 1);
     }
 }

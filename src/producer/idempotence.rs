@@ -100,14 +100,17 @@ impl Idempotence {
     }
 
     /// Whether `batch`, first in its partition's queue, may be sent now.
-    pub(crate) fn can_send(&self, batch: &ProducerBatch) -> bool {
+    /// `unknown_pending`: some queued batch's fate is unknown (its response was lost).
+    pub(crate) fn can_send(&self, batch: &ProducerBatch, unknown_pending: bool) -> bool {
         if self.producer.is_none() {
             return false;
         }
         let p = self.part(&batch.topic, batch.partition);
         if self.bump_needed {
-            // Only batches whose fate is unknown go out, under their old stamp, one at a time.
-            return batch.outcome_unknown && batch.sequence.is_some() && p.in_flight == 0;
+            // Before the bump, batches of unknown fate must be settled under their old stamp;
+            // batches already stamped that queue ahead of them go first, in order, one at a
+            // time. Nothing new is stamped.
+            return unknown_pending && batch.sequence.is_some() && p.in_flight == 0;
         }
         match batch.sequence {
             Some(_) => p.in_flight == 0,
@@ -165,9 +168,7 @@ impl Idempotence {
             }
             // A batch behind one that is being retried: the broker refuses it until the earlier
             // one is in, so retrying it in order is enough (Java does the same).
-            Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
-                if !self.transactional && batch.sequence != Some(expected) =>
-            {
+            Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER) if batch.sequence != Some(expected) => {
                 Some(Outcome::Retry)
             }
             Some(KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
@@ -217,7 +218,7 @@ mod tests {
     fn sequences_follow_record_counts_and_survive_retries() {
         let (_a, mut bs) = batches(3, 1);
         let mut st = Idempotence::new(false);
-        assert!(!st.can_send(&bs[0]), "no producer id yet");
+        assert!(!st.can_send(&bs[0], false), "no producer id yet");
         st.set_producer(7, 0);
         let s0 = st.stamp(&mut bs[0]);
         let s1 = st.stamp(&mut bs[1]);
@@ -226,9 +227,12 @@ mod tests {
         assert_eq!(st.in_flight(), 2);
         // The first batch is retried: it keeps its sequence and waits for the partition to drain.
         st.done_in_flight(&bs[0]);
-        assert!(!st.can_send(&bs[0]), "a retry waits while another batch of the partition is in flight");
+        assert!(
+            !st.can_send(&bs[0], false),
+            "a retry waits while another batch of the partition is in flight"
+        );
         st.done_in_flight(&bs[1]);
-        assert!(st.can_send(&bs[0]));
+        assert!(st.can_send(&bs[0], false));
         assert_eq!(st.stamp(&mut bs[0]).base_sequence, 0);
     }
 
@@ -252,10 +256,10 @@ mod tests {
         let mut st = Idempotence::new(false);
         st.set_producer(1, 0);
         for b in bs.iter_mut().take(5) {
-            assert!(st.can_send(b));
+            assert!(st.can_send(b, false));
             st.stamp(b);
         }
-        assert!(!st.can_send(&bs[5]));
+        assert!(!st.can_send(&bs[5], false));
     }
 
     #[test]
@@ -278,9 +282,9 @@ mod tests {
         st.done_in_flight(&bs[0]);
         st.done_in_flight(&bs[1]);
         bs[1].sequence = None;
-        assert!(!st.can_send(&bs[1]), "new stamps wait for the bump");
+        assert!(!st.can_send(&bs[1], false), "new stamps wait for the bump");
         bs[0].outcome_unknown = true;
-        assert!(st.can_send(&bs[0]), "a batch of unknown fate goes first, under its old stamp");
+        assert!(st.can_send(&bs[0], true), "a batch of unknown fate goes first, under its old stamp");
         st.set_producer(1, 1);
         assert!(!st.bump_needed());
         let s = st.stamp(&mut bs[1]);

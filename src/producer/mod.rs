@@ -144,6 +144,7 @@ impl Producer {
             closing: Default::default(),
             force_close: Default::default(),
             fatal: Default::default(),
+            sender_thread: Default::default(),
             txn,
             wake: wake_tx,
         });
@@ -291,6 +292,7 @@ impl Producer {
     /// sent before this call is acknowledged or failed. Failures are reported through the
     /// records' futures, not here.
     pub fn flush(&self) -> Result<()> {
+        self.inner.refuse_on_sender_thread("flush")?;
         if self.inner.thread.lock().is_none() {
             return Err(closed_error());
         }
@@ -342,9 +344,10 @@ impl Producer {
     /// committed: the call fails and the transaction must be aborted. A call that times out
     /// can be repeated.
     pub fn commit_transaction(&self, timeout: Duration) -> Result<()> {
+        self.inner.refuse_on_sender_thread("commit_transaction")?;
         let shared = &self.inner.shared;
         let t = self.transactions("commit_transaction")?;
-        let flush = |timeout: Duration| shared.accumulator.flush(Some(Instant::now() + timeout));
+        let flush = |timeout: Duration| shared.accumulator.flush(Instant::now().checked_add(timeout));
         t.commit(timeout, &|| shared.wake(), &flush)
     }
 
@@ -367,7 +370,32 @@ impl Producer {
 }
 
 impl Inner {
+    fn on_sender_thread(&self) -> bool {
+        self.shared.sender_thread.get() == Some(&std::thread::current().id())
+    }
+
+    /// A callback or interceptor (they run on the sender thread) must not wait for the sender.
+    fn refuse_on_sender_thread(&self, op: &str) -> Result<()> {
+        if self.on_sender_thread() {
+            return Err(Error::new(
+                ErrorKind::IllegalState,
+                format!(
+                    "{op} cannot be called from a send callback or interceptor: it would wait for itself"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn close(&self, timeout: Duration) -> Result<()> {
+        if self.on_sender_thread() {
+            // From a callback (or the last handle dropped in one): ask the sender to finish
+            // what is queued and stop; it cannot be waited for from its own thread.
+            self.shared.accumulator.close();
+            self.shared.closing.store(true, Ordering::Release);
+            self.shared.wake();
+            return Ok(());
+        }
         let mut guard = self.thread.lock();
         let Some((handle, done)) = guard.take() else { return Ok(()) };
         let shared = &self.shared;

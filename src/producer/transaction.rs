@@ -193,6 +193,13 @@ impl Transactions {
         if inner.state == TxnState::FatalError {
             return Err(self.error_state(&inner, op));
         }
+        if let Some((pending, _)) = &inner.pending {
+            // Java: "a previous call timed out and must be retried"; nothing changes.
+            return Err(self.illegal(
+                &format!("{op}: {pending} timed out earlier and must be called again first"),
+                inner.state,
+            ));
+        }
         if !from.contains(&inner.state) {
             return Err(self.illegal(op, inner.state));
         }
@@ -445,6 +452,31 @@ mod tests {
         assert_eq!(t.abort(T, &|| {}, &|| {}).unwrap_err().kind(), ErrorKind::Fenced);
         assert_eq!(t.begin().unwrap_err().kind(), ErrorKind::Fenced);
         assert_eq!(t.check_send().unwrap_err().kind(), ErrorKind::Fenced);
+    }
+
+    #[test]
+    fn a_timed_out_commit_must_be_called_again_before_anything_else() {
+        let (t, rx) = Transactions::new("tx".into());
+        let (go_tx, go_rx) = crossbeam_channel::bounded::<()>(1);
+        std::thread::spawn(move || {
+            for cmd in rx {
+                if let TxnRequest::End { commit: true } = cmd.request {
+                    let _ = go_rx.recv();
+                }
+                let _ = cmd.reply.send(Ok(()));
+            }
+        });
+        t.init(T, &|| {}).unwrap();
+        t.begin().unwrap();
+        let e = t.commit(Duration::from_millis(10), &|| {}, &|_| Ok(())).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        let e = t.abort(T, &|| {}, &|| {}).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::IllegalState);
+        assert!(e.to_string().contains("commit_transaction timed out earlier"), "{e}");
+        assert_eq!(t.state(), TxnState::Committing, "the refused call changed nothing");
+        go_tx.send(()).unwrap();
+        t.commit(T, &|| {}, &|_| Ok(())).unwrap();
+        assert_eq!(t.state(), TxnState::Ready);
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) force_close: AtomicBool,
     /// The transaction state machine, for a producer with a `transactional.id`.
     pub(crate) txn: Option<Transactions>,
+    /// The sender thread, which runs callbacks: it must not wait for itself.
+    pub(crate) sender_thread: std::sync::OnceLock<std::thread::ThreadId>,
     /// Set when the producer can do no more work; every later `send` fails with it.
     pub(crate) fatal: std::sync::OnceLock<Error>,
     pub(crate) wake: Sender<()>,
@@ -160,6 +162,7 @@ pub(crate) fn run(
     wake: Receiver<()>,
     txn_commands: Option<Receiver<TxnCommand>>,
 ) -> usize {
+    let _ = shared.sender_thread.set(std::thread::current().id());
     let (events_tx, events) = crossbeam_channel::unbounded();
     let mut s = SenderLoop {
         shared: shared.clone(),
@@ -467,9 +470,14 @@ impl SenderLoop {
                     .map_err(|e| e.context(format!("decoding ApiVersions v{version} from broker {node}")))?;
                 self.on_api_versions(node, resp, version, now)
             }
-            Pending::Txn(t) => self.on_txn_response(node, t, frame, version, now).map_err(|e| {
-                e.context(format!("decoding a transaction response v{version} from broker {node}"))
-            }),
+            Pending::Txn(t) => {
+                let lost = t.clone();
+                self.on_txn_response(node, t, frame, version, now).map_err(|e| {
+                    // The request is over: let the transaction driver send it again.
+                    self.txn_request_lost(lost, now);
+                    e.context(format!("decoding a transaction response v{version} from broker {node}"))
+                })
+            }
             Pending::InitProducerId => {
                 self.init_pid_in_flight = false;
                 let (_, resp) = decode_response::<InitProducerIdRequest>(frame, version).map_err(|e| {
@@ -784,16 +792,12 @@ impl SenderLoop {
     /// when batches become ready next.
     fn send_ready(&mut self, now: Instant, closing: bool) -> (bool, Option<Duration>) {
         let cluster = self.shared.metadata.cluster();
-        let guarantee_order = self.cfg().max_in_flight == 1;
-        let muted = &self.in_flight_partitions;
-        let idem = &self.idem;
-        let txn = &self.txn;
-        let can_send = |q: &PartitionQueue, b: &ProducerBatch| {
-            !(guarantee_order && muted.contains(&(q.topic.clone(), q.partition)))
-                && idem.as_ref().is_none_or(|i| i.can_send(b))
-                && txn.as_ref().is_none_or(|t| t.is_added(&q.topic, q.partition))
-        };
-        let readiness = self.shared.accumulator.ready(&cluster, now, closing, can_send);
+        let unknown_pending = self.idem.as_ref().is_some_and(|i| i.bump_needed())
+            && self.shared.accumulator.has_unknown_outcome();
+        let readiness = self
+            .shared
+            .accumulator
+            .ready(&cluster, now, closing, |q, b| self.may_send(q, b, unknown_pending));
         if readiness.unknown_leader {
             self.shared.metadata.request_update();
         }
@@ -808,16 +812,11 @@ impl SenderLoop {
             }
             queues.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
             let start = self.drain_index.get(&node).copied().unwrap_or(0) % queues.len().max(1);
-            let muted = &self.in_flight_partitions;
-            let idem = &self.idem;
-            let txn = &self.txn;
-            let can_send = |q: &PartitionQueue, b: &ProducerBatch| {
-                !(guarantee_order && muted.contains(&(q.topic.clone(), q.partition)))
-                    && idem.as_ref().is_none_or(|i| i.can_send(b))
-                    && txn.as_ref().is_none_or(|t| t.is_added(&q.topic, q.partition))
-            };
-            let (batches, next) =
-                self.shared.accumulator.drain(&queues, start, self.cfg().max_request_size, now, can_send);
+            let max = self.cfg().max_request_size;
+            let (batches, next) = self
+                .shared
+                .accumulator
+                .drain(&queues, start, max, now, |q, b| self.may_send(q, b, unknown_pending));
             self.drain_index.insert(node, next);
             if !batches.is_empty() {
                 sent |= self.send_produce(node, batches, now);
@@ -826,12 +825,24 @@ impl SenderLoop {
         (sent, readiness.next_check)
     }
 
+    /// Whether a partition may send its first batch `b` now: Java's ordering rule for
+    /// `max.in.flight.requests.per.connection=1`, the idempotence rules (nothing goes out under
+    /// the old stamp while InitProducerId bumps the epoch), and, in a transaction, whether the
+    /// partition was added to it.
+    fn may_send(&self, q: &PartitionQueue, b: &ProducerBatch, unknown_pending: bool) -> bool {
+        let muted = self.cfg().max_in_flight == 1
+            && self.in_flight_partitions.contains(&(q.topic.clone(), q.partition));
+        !(muted || self.init_pid_in_flight)
+            && self.idem.as_ref().is_none_or(|i| i.can_send(b, unknown_pending))
+            && self.txn.as_ref().is_none_or(|t| t.is_added(&q.topic, q.partition))
+    }
+
     fn send_produce(&mut self, node: i32, batches: Vec<ProducerBatch>, now: Instant) -> bool {
         let version = match self.version_for::<ProduceRequest<'_>>(node) {
             Ok(v) => v,
             Err(e) => {
                 for b in batches {
-                    self.shared.accumulator.complete(b, Err(e.clone()));
+                    self.fail_batch(b, e.clone());
                 }
                 return false;
             }
@@ -847,14 +858,10 @@ impl SenderLoop {
                 Ok(()) => ok.push(b),
                 Err(e) => {
                     let e = e.context(format!("sealing the batch for {}", b.tp()));
-                    if b.sequence.is_some() {
-                        // Its sequence is spent: the partition needs a new epoch.
-                        self.end_in_flight(&b);
-                        if let Some(i) = &mut self.idem {
-                            i.require_bump();
-                        }
+                    if self.idem.is_some() {
+                        self.end_in_flight(&b); // stamped above
                     }
-                    self.shared.accumulator.complete(b, Err(e));
+                    self.fail_batch(b, e);
                 }
             }
         }
@@ -896,7 +903,10 @@ impl SenderLoop {
         if let Err(e) = encode_request(&req, version, corr_preview, Some(&client_id), &mut self.frame_buf) {
             drop(req);
             for b in ok {
-                self.shared.accumulator.complete(b, Err(e.clone()));
+                if self.idem.is_some() {
+                    self.end_in_flight(&b); // stamped above
+                }
+                self.fail_batch(b, e.clone());
             }
             return false;
         }
@@ -1049,11 +1059,24 @@ impl SenderLoop {
                         self.shared.accumulator.complete(b, Ok(ack));
                         continue;
                     }
-                    Some(Outcome::RetryAfterBump) => retriable = true,
-                    Some(Outcome::Retry) | None => {}
+                    Some(Outcome::RetryAfterBump) | Some(Outcome::Retry) => retriable = true,
+                    None => {}
                 }
-                // The broker answered: it did not store the batch.
-                b.outcome_unknown = false;
+                if matches!(
+                    code,
+                    KafkaCode::REQUEST_TIMED_OUT
+                        | KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                        | KafkaCode::NETWORK_EXCEPTION
+                ) {
+                    // The leader may have appended it: only its old stamp lets the broker tell.
+                    b.outcome_unknown = true;
+                } else if matches!(
+                    code,
+                    KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER | KafkaCode::UNKNOWN_PRODUCER_ID
+                ) {
+                    // A sequence refusal proves this stamp is not in the log.
+                    b.outcome_unknown = false;
+                }
             }
             self.retry_or_fail_as(b, error, retriable, now);
         }
@@ -1081,12 +1104,6 @@ impl SenderLoop {
             self.shared.accumulator.reenqueue(b, now + backoff);
             return;
         }
-        if b.sequence.is_some() {
-            // A sent batch fails for good: its sequence leaves a gap only a new epoch closes.
-            if let Some(i) = &mut self.idem {
-                i.require_bump();
-            }
-        }
         let cfg = self.cfg();
         let error = if retriable && age >= cfg.delivery_timeout {
             Error::timeout(format!(
@@ -1099,6 +1116,17 @@ impl SenderLoop {
         } else {
             error
         };
+        self.fail_batch(b, error);
+    }
+
+    /// Fails a batch for good. A batch that had a sequence leaves a gap only a new epoch
+    /// closes; a transactional batch fails its transaction.
+    fn fail_batch(&mut self, b: ProducerBatch, error: Error) {
+        if b.sequence.is_some() {
+            if let Some(i) = &mut self.idem {
+                i.require_bump();
+            }
+        }
         if let Some(t) = &self.shared.txn {
             t.fail(&error);
         }
@@ -1108,11 +1136,6 @@ impl SenderLoop {
     fn expire_batches(&mut self, now: Instant) {
         let dt = self.cfg().delivery_timeout;
         for b in self.shared.accumulator.expired(now, dt) {
-            if b.sequence.is_some() {
-                if let Some(i) = &mut self.idem {
-                    i.require_bump();
-                }
-            }
             let age = now.saturating_duration_since(b.created);
             let last = b.last_error.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default();
             let e = Error::timeout(format!(
@@ -1122,10 +1145,7 @@ impl SenderLoop {
                 age.as_millis(),
                 dt.as_millis()
             ));
-            if let Some(t) = &self.shared.txn {
-                t.fail(&e);
-            }
-            self.shared.accumulator.complete(b, Err(e));
+            self.fail_batch(b, e);
         }
     }
 

@@ -39,7 +39,7 @@ const TXN_OFFSET_COMMIT_MAX: i16 = crate::protocol::txn_offset_commit::LAST_VERS
 pub(super) const PRODUCE_MAX_IN_TXN: i16 = 11;
 
 /// A transactional request the sender thread is waiting on.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum TxnPending {
     FindTxnCoordinator,
     FindGroupCoordinator,
@@ -144,7 +144,17 @@ impl SenderLoop {
     fn txn_coordinator(&mut self, now: Instant) -> Option<i32> {
         let driver = self.txn.as_mut()?;
         if let Some((node, addr)) = driver.coordinator.clone() {
-            return (self.ensure_connection(node, &addr, now) == Some(ConnState::Ready)).then_some(node);
+            return match self.ensure_connection(node, &addr, now) {
+                Some(ConnState::Ready) => Some(node),
+                Some(_) => None, // connecting
+                None => {
+                    // Its connection failed: the coordinator may have moved, ask again.
+                    if let Some(d) = self.txn.as_mut() {
+                        d.coordinator = None;
+                    }
+                    None
+                }
+            };
         }
         if driver.finding || driver.next_find_at.is_some_and(|t| t > now) {
             return None;
@@ -288,6 +298,13 @@ impl SenderLoop {
         let txn = self.txn_id();
         let sent = match step {
             Step::Drain => {
+                if matches!(
+                    self.txn.as_ref().and_then(|d| d.op.as_ref()).map(|o| &o.request),
+                    Some(TxnRequest::End { commit: false })
+                ) {
+                    // Batches that came back for a retry after the abort began fail too.
+                    self.abort_queued_batches();
+                }
                 let busy = self.shared.accumulator.has_queued()
                     || self.idem.as_ref().is_some_and(|i| i.in_flight() > 0)
                     || self.txn.as_ref().is_some_and(|d| d.adding);
@@ -596,7 +613,7 @@ impl SenderLoop {
                 .filter(|t| t.name == *topic)
                 .flat_map(|t| t.results_by_partition.iter())
                 .find(|p| p.partition_index == partition)
-                .map_or(KafkaCode::NONE, |p| KafkaCode(p.partition_error_code));
+                .map_or(KafkaCode::OPERATION_NOT_ATTEMPTED, |p| KafkaCode(p.partition_error_code));
             if code.is_ok() {
                 d.added.insert((topic, partition));
                 d.started = true;
@@ -608,8 +625,9 @@ impl SenderLoop {
                     d.coordinator = None;
                     retry = true;
                 }
-                // OPERATION_NOT_ATTEMPTED: another partition of the request failed.
-                Handling::Fail(_) if code == KafkaCode::OPERATION_NOT_ATTEMPTED => {}
+                // OPERATION_NOT_ATTEMPTED (another partition of the request failed) or no answer
+                // for this partition: ask again.
+                Handling::Fail(_) if code == KafkaCode::OPERATION_NOT_ATTEMPTED => retry = true,
                 Handling::Fail(e) => failure = failure.or(Some(e)),
             }
         }
