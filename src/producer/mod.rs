@@ -247,6 +247,12 @@ impl Producer {
                 ));
             }
         }
+        if let Some(ts) = record.timestamp.filter(|ts| *ts < 0) {
+            return Err(Error::new(
+                ErrorKind::InvalidRecord,
+                format!("invalid timestamp {ts}: a record's timestamp must be non-negative (or unset)"),
+            ));
+        }
         if let Some(p) = record.partition.filter(|p| *p < 0) {
             return Err(Error::new(
                 ErrorKind::InvalidRecord,
@@ -481,6 +487,15 @@ mod tests {
         let e = p.send(Record::new("t").value(&big)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::RecordTooLarge);
         assert!(e.to_string().contains("max.request.size=1000"), "{e}");
+        p.close(Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn negative_timestamp_is_refused_as_java_does() {
+        let p = Producer::new(ProducerConfig::new().bootstrap_servers("127.0.0.1:1")).unwrap();
+        let e = p.send(Record::new("t").value("v").timestamp(-5)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidRecord);
+        assert!(e.to_string().contains("-5"), "{e}");
         p.close(Duration::ZERO).unwrap();
     }
 
