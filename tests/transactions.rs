@@ -255,3 +255,21 @@ fn a_refused_commit_fails_and_abort_then_succeeds() {
     let kinds: Vec<String> = markers(&b, &topic, 0).into_iter().map(|(_, k)| k).collect();
     assert_eq!(kinds, ["abort", "commit"]);
 }
+
+/// As in Java, closing a producer with a transaction open aborts it (instead of leaving it for
+/// the coordinator to time out).
+#[test]
+fn close_aborts_an_open_transaction() {
+    let _serial = serial();
+    for b in all_brokers() {
+        let topic = unique_topic(&format!("txn-close-{}", b.name));
+        create_topic(&b, &topic, 1);
+        let p = txn_producer(&b, &unique_topic("txn-close-id"));
+        p.init_transactions(T).unwrap();
+        p.begin_transaction().unwrap();
+        p.send(Record::new(&topic).value("left open")).unwrap().wait().unwrap();
+        p.close(T).unwrap();
+        let kinds: Vec<String> = markers(&b, &topic, 0).into_iter().map(|(_, k)| k).collect();
+        assert_eq!(kinds, ["abort"], "[{}]", b.name);
+    }
+}

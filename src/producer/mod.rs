@@ -405,6 +405,17 @@ impl Inner {
         let mut guard = self.thread.lock();
         let Some((handle, done)) = guard.take() else { return Ok(()) };
         let shared = &self.shared;
+        let started = Instant::now();
+        if let Some(t) = shared.txn.as_ref().filter(|_| !timeout.is_zero()) {
+            // As Java does: a transaction left open is aborted before the producer stops, so
+            // that read_committed consumers need not wait for transaction.timeout.ms.
+            if matches!(t.state(), TxnState::InTransaction | TxnState::AbortableError) {
+                if let Err(e) = t.abort(timeout, &|| shared.wake(), &|| {}) {
+                    log::warn!("producer {}: aborting the open transaction on close: {e}", self.client_id);
+                }
+            }
+        }
+        let timeout = timeout.saturating_sub(started.elapsed());
         shared.accumulator.close();
         shared.closing.store(true, Ordering::Release);
         if timeout.is_zero() {
