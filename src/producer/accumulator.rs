@@ -166,14 +166,25 @@ impl ProducerBatch {
 
     /// Runs on: sender thread. Compresses and closes the batch with `producer`'s id, epoch
     /// and sequence; a sealed batch only gets the new stamp (its bytes are re-sent as they are).
+    /// `scratch` is the sender's compression buffer: the compressed bytes are copied back into
+    /// the batch's own (pooled) buffer, so both buffers are reused and memory stays accounted.
     pub(crate) fn seal(
         &mut self,
         compression: CompressionType,
         level: Option<i32>,
         producer: ProducerState,
+        scratch: &mut Vec<u8>,
     ) -> Result<()> {
         match std::mem::replace(&mut self.body, Body::Empty) {
-            Body::Open(b) => self.body = Body::Sealed(b.seal(compression, level, producer)?),
+            Body::Open(b) if compression == CompressionType::None => {
+                self.body = Body::Sealed(b.seal(compression, level, producer)?)
+            }
+            Body::Open(b) => {
+                let (sealed, pooled) = b.seal_into(std::mem::take(scratch), compression, level, producer)?;
+                let (sealed, spare) = sealed.relocate(pooled);
+                *scratch = spare;
+                self.body = Body::Sealed(sealed);
+            }
             Body::Sealed(mut sealed) => {
                 if sealed.producer_state() != producer {
                     sealed.set_producer_state(producer);
@@ -872,7 +883,7 @@ mod tests {
         assert_eq!(a.pool().available_memory(), 900);
         let (mut bs, _) = a.drain(&[a.queue(&a.topic("t"), 0)], 0, 1 << 20, Instant::now(), |_, _| true);
         let mut b = bs.pop().unwrap();
-        b.seal(CompressionType::None, None, ProducerState::NONE).unwrap();
+        b.seal(CompressionType::None, None, ProducerState::NONE, &mut Vec::new()).unwrap();
         assert!(b.bytes().len() > BATCH_HEADER_LEN);
         a.complete(b, Ok(BatchAck { base_offset: 10, log_append_time: -1 }));
         assert_eq!(f.wait().unwrap().offset(), 10);
@@ -936,7 +947,7 @@ mod tests {
         let before = a.pool().available_memory();
         let (mut bs, _) = a.drain(&[a.queue(&a.topic("t"), 0)], 0, 1 << 20, Instant::now(), |_, _| true);
         let mut b = bs.pop().unwrap();
-        b.seal(CompressionType::Lz4, None, ProducerState::NONE).unwrap();
+        b.seal(CompressionType::Lz4, None, ProducerState::NONE, &mut Vec::new()).unwrap();
         b.sequence = Some(7);
         let mut parts = a.split(b).map_err(|b| b.1).unwrap();
         assert_eq!(parts.iter().map(|p| p.record_count()).collect::<Vec<_>>(), [3, 2]);
@@ -944,7 +955,7 @@ mod tests {
         // A part can be split again; its records keep their place.
         let second = parts.pop().unwrap();
         let mut first = parts.pop().unwrap();
-        first.seal(CompressionType::None, None, ProducerState::NONE).unwrap();
+        first.seal(CompressionType::None, None, ProducerState::NONE, &mut Vec::new()).unwrap();
         let decoded = decode_batches(first.bytes()).unwrap();
         let values: Vec<u8> = decoded[0].records.iter().map(|r| r.value.as_ref().unwrap()[0]).collect();
         assert_eq!(values, [0, 1, 2]);
@@ -963,5 +974,25 @@ mod tests {
         assert_eq!(seen, [(0, Some(10)), (1, Some(11)), (2, Some(20)), (3, Some(30)), (4, Some(31))]);
         assert_eq!(a.pool().available_memory(), 100_000, "memory returns after the last part");
         assert!(!a.has_incomplete());
+    }
+
+    #[test]
+    fn a_compressed_batch_gives_its_pooled_buffer_back() {
+        let (a, _w) = acc(16384, 100_000, 0);
+        let mut scratch = Vec::new();
+        let mut ptrs = Vec::new();
+        for round in 0..3 {
+            for i in 0..50u8 {
+                a.append("t", 0, 1, None, Some(&[i; 100]), &[], far(), None, None).unwrap();
+            }
+            let (mut bs, _) = a.drain(&[a.queue(&a.topic("t"), 0)], 0, 1 << 20, Instant::now(), |_, _| true);
+            let mut b = bs.pop().unwrap();
+            b.seal(CompressionType::Zstd, None, ProducerState::NONE, &mut scratch).unwrap();
+            ptrs.push(b.bytes().as_ptr());
+            assert_eq!(decode_batches(b.bytes()).unwrap()[0].records.len(), 50, "round {round}");
+            a.complete(b, Ok(BatchAck { base_offset: 0, log_append_time: -1 }));
+            assert_eq!(a.pool().available_memory(), 100_000);
+        }
+        assert_eq!(ptrs[1], ptrs[2], "the same pooled buffer carries every batch");
     }
 }

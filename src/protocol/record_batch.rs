@@ -367,6 +367,16 @@ pub struct SealedBatch {
 }
 
 impl SealedBatch {
+    /// Moves the batch's bytes into `into` (cleared first) and returns the batch there, with the
+    /// storage it had (cleared) for reuse: a compressed batch goes back into its pooled buffer.
+    pub fn relocate(self, mut into: Vec<u8>) -> (SealedBatch, Vec<u8>) {
+        into.clear();
+        into.extend_from_slice(&self.bytes);
+        let mut old = self.bytes;
+        old.clear();
+        (SealedBatch { bytes: into, record_count: self.record_count }, old)
+    }
+
     /// The batch on the wire.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes

@@ -145,6 +145,8 @@ struct SenderLoop {
     /// Partitions with a Produce in flight (used to keep order when max.in.flight is 1).
     in_flight_partitions: HashSet<(Arc<str>, i32)>,
     frame_buf: Vec<u8>,
+    /// Where batches are compressed before they go back into their own buffers.
+    compress_buf: Vec<u8>,
     /// Producer id, epoch and sequences, when `enable.idempotence` is in effect.
     idem: Option<Idempotence>,
     init_pid_in_flight: bool,
@@ -178,6 +180,7 @@ pub(crate) fn run(
         bootstrap_index: 0,
         in_flight_partitions: HashSet::new(),
         frame_buf: Vec::with_capacity(64 * 1024),
+        compress_buf: Vec::new(),
         idem: shared.config.idempotent.then(|| Idempotence::new(shared.txn.is_some())),
         init_pid_in_flight: false,
         next_init_pid_at: None,
@@ -854,7 +857,7 @@ impl SenderLoop {
                 Some(i) => i.stamp(&mut b),
                 None => ProducerState::NONE,
             };
-            match b.seal(compression, level, stamp) {
+            match b.seal(compression, level, stamp, &mut self.compress_buf) {
                 Ok(()) => ok.push(b),
                 Err(e) => {
                     let e = e.context(format!("sealing the batch for {}", b.tp()));
