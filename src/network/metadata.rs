@@ -326,7 +326,8 @@ impl Metadata {
     pub fn update(&self, resp: &MetadataResponse, now: Instant) {
         let mut st = self.state.lock();
         let (cluster, errors, stale) = Cluster::from_response(&st.cluster, resp);
-        let missing_leader = stale || cluster.topics.values().any(|t| t.available.len() < t.partitions.len());
+        // A partition without a leader is fetched again only when it has records to send (the
+        // sender asks then, Java's rule); a stale answer is fetched again at once.
         for (t, c) in &errors {
             st.errors.insert(t.clone(), *c);
         }
@@ -341,7 +342,7 @@ impl Metadata {
         for t in known {
             st.wanted.remove(&t);
         }
-        st.need_update = missing_leader || !errors.is_empty() && !st.wanted.is_empty();
+        st.need_update = stale || !errors.is_empty() && !st.wanted.is_empty();
         st.last_update = Some(now);
         st.last_error = None;
         self.changed.notify_all();

@@ -299,7 +299,7 @@ impl Producer {
     /// records' futures, not here.
     pub fn flush(&self) -> Result<()> {
         self.inner.refuse_on_sender_thread("flush")?;
-        if self.inner.thread.lock().is_none() {
+        if self.inner.shared.accumulator.is_closed() {
             return Err(closed_error());
         }
         self.inner.shared.accumulator.flush(None)
