@@ -1,11 +1,16 @@
 //! One broker connection: a blocking TCP socket (socket2), framed as Kafka frames
 //! (int32 big-endian size, then the message).
 //!
-//! Threads: the sender thread owns every connection and is the only writer. Each connection
-//! also has one *reader thread* that first connects (so a slow connect never stalls the
-//! sender), then reads whole response frames and hands them to the sender thread through a
-//! crossbeam channel as [`NetEvent`]s. The reader thread holds no state the sender needs; it
-//! ends when the socket is shut down or fails, after reporting why.
+//! Threads: the sender thread owns every connection: it encodes every request and decides
+//! everything. Each connection also has two helper threads that only move bytes, so that no
+//! socket call ever blocks the sender thread:
+//! - a *reader thread* that first connects (a slow connect never stalls the sender), then reads
+//!   whole response frames and hands them to the sender thread as [`NetEvent`]s;
+//! - a *writer thread* ([`spawn_writer`]) that writes the frames the sender queues to it, in
+//!   order, and hands each buffer back for reuse. A broker that stops reading holds up only its
+//!   own writer; the sender's request timeout then drops the connection.
+//!
+//! Both end when the socket is shut down or fails, after reporting why.
 
 use crate::error::{Error, Result};
 use crossbeam_channel::Sender;
@@ -172,6 +177,39 @@ fn run_reader(
             return Ok(());
         }
     }
+}
+
+/// Starts the writer thread of a connection. Frames sent to the returned channel are written in
+/// order; each buffer then goes back through `recycle` (when it has room). A failed write is
+/// reported as [`NetEvent::Closed`] and ends the thread; dropping the returned sender ends it
+/// once the frames already queued are written (join the handle to wait for that).
+pub fn spawn_writer(
+    node: i32,
+    conn_id: u64,
+    mut stream: TcpStream,
+    events: Sender<NetEvent>,
+    recycle: Sender<Vec<u8>>,
+) -> Result<(Sender<Vec<u8>>, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
+    let handle = std::thread::Builder::new()
+        .name(format!("kafka-writer-{node}"))
+        .spawn(move || {
+            for mut frame in rx {
+                if let Err(e) = write_frame(&mut stream, &frame) {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    let _ = events.send(NetEvent::Closed {
+                        node,
+                        conn_id,
+                        error: e.context(format!("broker {node}")),
+                    });
+                    return;
+                }
+                frame.clear();
+                let _ = recycle.try_send(frame);
+            }
+        })
+        .map_err(|e| Error::io("spawning a connection writer thread", e))?;
+    Ok((tx, handle))
 }
 
 /// Reads one frame; `Ok(None)` on a clean EOF before the size prefix.

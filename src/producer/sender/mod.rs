@@ -111,7 +111,11 @@ struct Conn {
     id: u64,
     addr: String,
     state: ConnState,
+    /// The socket, to shut it down.
     writer: Option<TcpStream>,
+    /// Frames for the connection's writer thread, and that thread.
+    frames: Option<Sender<Vec<u8>>>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
     in_flight: HashMap<i32, InFlight>,
     versions: HashMap<i16, (i16, i16)>,
     /// When a request was last written or a response last read.
@@ -145,6 +149,9 @@ struct SenderLoop {
     /// Partitions with a Produce in flight (used to keep order when max.in.flight is 1).
     in_flight_partitions: HashSet<(Arc<str>, i32)>,
     frame_buf: Vec<u8>,
+    /// Frame buffers the writer threads hand back.
+    recycle_tx: Sender<Vec<u8>>,
+    recycle_rx: Receiver<Vec<u8>>,
     /// Where batches are compressed before they go back into their own buffers.
     compress_buf: Vec<u8>,
     /// Producer id, epoch and sequences, when `enable.idempotence` is in effect.
@@ -166,6 +173,7 @@ pub(crate) fn run(
 ) -> usize {
     let _ = shared.sender_thread.set(std::thread::current().id());
     let (events_tx, events) = crossbeam_channel::unbounded();
+    let (recycle_tx, recycle_rx) = crossbeam_channel::bounded(8);
     let mut s = SenderLoop {
         shared: shared.clone(),
         events_tx,
@@ -180,6 +188,8 @@ pub(crate) fn run(
         bootstrap_index: 0,
         in_flight_partitions: HashSet::new(),
         frame_buf: Vec::with_capacity(64 * 1024),
+        recycle_tx,
+        recycle_rx,
         compress_buf: Vec::new(),
         idem: shared.config.idempotent.then(|| Idempotence::new(shared.txn.is_some())),
         init_pid_in_flight: false,
@@ -199,6 +209,11 @@ pub(crate) fn run(
         }
     };
     shared.accumulator.close();
+    if !shared.force_close.load(Ordering::Acquire) {
+        // A graceful close: let the writers put out what they were given (acks=0 records are
+        // complete once queued), then the sockets are shut down.
+        s.drain_writers();
+    }
     let closed = Error::new(
         ErrorKind::Closed,
         "producer was closed before the record was delivered (close timeout expired or the sender stopped)",
@@ -287,6 +302,8 @@ impl SenderLoop {
                         addr: addr.to_owned(),
                         state: ConnState::Connecting,
                         writer: None,
+                        frames: None,
+                        writer_thread: None,
                         in_flight: HashMap::new(),
                         versions: HashMap::new(),
                         last_used: now,
@@ -316,6 +333,29 @@ impl SenderLoop {
                     let _ = stream.shutdown(std::net::Shutdown::Both);
                     return;
                 };
+                let writer = stream
+                    .try_clone()
+                    .map_err(|e| Error::io("cloning a socket for its writer", e))
+                    .and_then(|w| {
+                        connection::spawn_writer(
+                            node,
+                            conn_id,
+                            w,
+                            self.events_tx.clone(),
+                            self.recycle_tx.clone(),
+                        )
+                    });
+                match writer {
+                    Ok((frames, thread)) => {
+                        c.frames = Some(frames);
+                        c.writer_thread = Some(thread);
+                    }
+                    Err(e) => {
+                        c.writer = Some(stream);
+                        self.disconnect(node, e, now);
+                        return;
+                    }
+                }
                 c.writer = Some(stream);
                 c.state = ConnState::Handshaking;
                 let req = ApiVersionsRequest {
@@ -393,44 +433,18 @@ impl SenderLoop {
         pending: Pending,
         now: Instant,
     ) -> bool {
-        let corr = self.next_correlation_id;
-        self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
         self.frame_buf.clear();
+        let corr = self.next_correlation_id;
         let client_id = self.shared.config.client_id.clone();
         if let Err(e) = encode_request(req, version, corr, Some(&client_id), &mut self.frame_buf) {
             self.fail_pending(pending, e.context(format!("encoding {} v{version}", R::API_KEY.name())));
             return false;
         }
-        let deadline = now + self.cfg().request_timeout;
-        let acks0 = R::API_KEY == ApiKey::Produce && self.cfg().acks == 0;
-        let Some(conn) = self.conns.get_mut(&node) else {
+        if !self.conns.contains_key(&node) {
             self.fail_pending(pending, Error::new(ErrorKind::Io, format!("no connection to broker {node}")));
             return false;
-        };
-        let write = match conn.writer.as_mut() {
-            Some(w) => connection::write_frame(w, &self.frame_buf),
-            None => Err(Error::new(ErrorKind::Io, format!("connection to broker {node} is not open"))),
-        };
-        if let Err(e) = write {
-            let e = e.context(format!("sending {} to broker {node} at {}", R::API_KEY.name(), conn.addr));
-            conn.in_flight.insert(corr, InFlight { pending, api_key: R::API_KEY, version, deadline });
-            self.disconnect(node, e, now);
-            return false;
         }
-        conn.last_used = now;
-        if acks0 {
-            // The broker sends no response to acks=0: the records are done once written.
-            if let Pending::Produce(batches) = pending {
-                for b in batches {
-                    self.shared
-                        .accumulator
-                        .complete(b, Ok(BatchAck { base_offset: -1, log_append_time: -1 }));
-                }
-            }
-            return true;
-        }
-        conn.in_flight.insert(corr, InFlight { pending, api_key: R::API_KEY, version, deadline });
-        true
+        self.write_encoded(node, R::API_KEY, version, pending, now)
     }
 
     /// A batch's request is over: the partition may send again.
@@ -934,9 +948,15 @@ impl SenderLoop {
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
         let deadline = now + self.cfg().request_timeout;
         let acks0 = api_key == ApiKey::Produce && self.cfg().acks == 0;
-        let conn = self.conns.get_mut(&node).expect("ready connection");
-        let write = match conn.writer.as_mut() {
-            Some(w) => connection::write_frame(w, &self.frame_buf),
+        let conn = self.conns.get_mut(&node).expect("checked by the caller");
+        // Hand the frame to the connection's writer thread; the next frame is encoded into a
+        // buffer the writers gave back.
+        let next = self.recycle_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(64 * 1024));
+        let frame = std::mem::replace(&mut self.frame_buf, next);
+        let write = match conn.frames.as_ref() {
+            Some(frames) => frames.send(frame).map_err(|_| {
+                Error::new(ErrorKind::Io, format!("the writer of broker {node}'s connection stopped"))
+            }),
             None => Err(Error::new(ErrorKind::Io, format!("connection to broker {node} is not open"))),
         };
         if let Err(e) = write {
@@ -1149,6 +1169,17 @@ impl SenderLoop {
                 dt.as_millis()
             ));
             self.fail_batch(b, e);
+        }
+    }
+
+    /// Waits until every writer thread wrote the frames queued to it (each write is bounded by
+    /// the socket's write timeout).
+    fn drain_writers(&mut self) {
+        for conn in self.conns.values_mut() {
+            conn.frames = None; // the writer ends after the queued frames
+            if let Some(t) = conn.writer_thread.take() {
+                let _ = t.join();
+            }
         }
     }
 
