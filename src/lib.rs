@@ -24,8 +24,13 @@
 //!   whose memory comes from a pool bounded by `buffer.memory`. One sender thread per producer
 //!   drains ready batches, owns every socket, retries, and resolves the futures through
 //!   channels. [`partitioner::murmur2`] is the Java client's key hash.
+//!   Idempotence is on by default (producer ids, sequences, epoch bumps); with a
+//!   `transactional.id` the producer also runs transactions ([`Producer::init_transactions`],
+//!   `begin_transaction`, `send_offsets_to_transaction`, `commit_transaction`,
+//!   `abort_transaction`).
 //! - [`protocol`]: the Kafka wire protocol (no I/O): primitives, headers, ApiVersions, Metadata,
-//!   Produce, and record batch v2 with [`compression`] (gzip, snappy, lz4, zstd).
+//!   Produce, the transaction APIs, and record batch v2 with [`compression`] (gzip, snappy, lz4,
+//!   zstd).
 //! - [`network`]: blocking sockets framed as Kafka frames, and the cluster view.
 //! - [`error`]: one [`Error`] type with [`ErrorKind`], `is_retriable`, `is_fatal`, and the
 //!   Kafka error code table ([`KafkaCode`]).
