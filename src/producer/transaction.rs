@@ -4,7 +4,7 @@
 //! Threads: application threads call the transaction methods on `Producer` and check the state
 //! in `send`; the sender thread carries out the broker requests (FindCoordinator,
 //! InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn) as
-//! [`TxnCommand`]s sent through a channel, answering on a reply channel, and marks the
+//! `TxnCommand`s sent through a channel, answering on a reply channel, and marks the
 //! transaction failed when a record of it fails.
 //!
 //! Locks: `Transactions::inner` (guards: state, the error that caused an error state, the
