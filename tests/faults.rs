@@ -17,7 +17,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::delivery::{self, SentRecords};
+use common::delivery::{self, send_stream, wait_all, SentRecords};
 use common::{consume, mock_control, Broker};
 use kafka_blocking::{ErrorKind, KafkaCode, Producer, ProducerConfig, Record, SendFuture};
 
@@ -31,44 +31,6 @@ fn producer(b: &Broker, props: &[(&str, &str)]) -> Producer {
         config = config.set(k, v);
     }
     Producer::new(config).unwrap_or_else(|e| panic!("Producer::new: {e}"))
-}
-
-/// Sends records `seqs` (writer `writer`, partition `seq % 3`), calling `during(seq)` before each
-/// send and sleeping 1 ms every 20 records so that faults land while batches are queued and in
-/// flight. Returns the futures in send order.
-fn send_stream(
-    p: &Producer,
-    topic: &str,
-    writer: u32,
-    seqs: std::ops::Range<u32>,
-    mut during: impl FnMut(u32),
-) -> Vec<(i32, u32, SendFuture)> {
-    seqs.map(|seq| {
-        during(seq);
-        if seq % 20 == 19 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let partition = (seq % PARTITIONS as u32) as i32;
-        let value = delivery::value(writer, seq);
-        let f = p
-            .send(Record::new(topic).value(&value).partition(partition))
-            .unwrap_or_else(|e| panic!("send {seq}: {e}"));
-        (partition, seq, f)
-    })
-    .collect()
-}
-
-/// Waits for every future; each must succeed. Returns what was acknowledged.
-fn wait_all(what: &str, writer: u32, futures: Vec<(i32, u32, SendFuture)>) -> SentRecords {
-    futures
-        .into_iter()
-        .map(|(p, seq, f)| {
-            let md =
-                f.wait().unwrap_or_else(|e| panic!("{what}: record {seq} (partition {p}) failed: {e:?}"));
-            assert_eq!(md.partition(), p, "{what}: record {seq}");
-            (p, writer, seq)
-        })
-        .collect()
 }
 
 #[test]

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::delivery::{self, SentRecords};
+use common::delivery::{self, send_stream, wait_all, SentRecords};
 use common::proxy::Proxy;
 use common::{batches, consume, create_topic, tansu, unique_topic, Consumed};
 use kafka_blocking::{ErrorKind, Producer, ProducerConfig, Record, SendFuture};
@@ -43,20 +43,6 @@ fn producer_on(bootstrap: &str, props: &[(&str, &str)]) -> Producer {
         config = config.set(k, v);
     }
     Producer::new(config).unwrap_or_else(|e| panic!("Producer::new({props:?}): {e}"))
-}
-
-/// Waits for every future; each must succeed on the partition it was sent to.
-fn wait_all(what: &str, writer: u32, futures: Vec<(i32, u32, SendFuture)>) -> SentRecords {
-    futures
-        .into_iter()
-        .map(|(p, seq, f)| {
-            let md = f.wait().unwrap_or_else(|e| {
-                panic!("{what}: writer {writer} record {seq} (partition {p}) failed: {e:?}")
-            });
-            assert_eq!(md.partition(), p, "{what}: writer {writer} record {seq}");
-            (p, writer, seq)
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------- Tansu through the proxy
@@ -216,29 +202,6 @@ fn without_idempotence_the_same_lost_responses_store_duplicates() {
 // ---------------------------------------------------------------- the mock cluster
 
 use common::faults::MockFaults as Faults;
-
-/// Sends records `seqs` of `writer` (partition `seq % 3`), calling `during(seq)` before each send
-/// and sleeping 1 ms every 20 records so that faults land while batches are queued and in flight.
-fn send_stream(
-    p: &Producer,
-    topic: &str,
-    writer: u32,
-    seqs: std::ops::Range<u32>,
-    mut during: impl FnMut(u32),
-) -> Vec<(i32, u32, SendFuture)> {
-    seqs.map(|seq| {
-        during(seq);
-        if seq % 20 == 19 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let partition = (seq % PARTITIONS as u32) as i32;
-        let f = p
-            .send(Record::new(topic).value(&delivery::value(writer, seq)).partition(partition))
-            .unwrap_or_else(|e| panic!("send {seq}: {e}"));
-        (partition, seq, f)
-    })
-    .collect()
-}
 
 /// Every sent record read exactly once, on its partition; order not checked.
 fn check_exactly_once_unordered(what: &str, sent: &SentRecords, got: &[Consumed]) {

@@ -98,3 +98,46 @@ pub fn stored_records(b: &Broker, topic: &str, partitions: i32) -> usize {
         })
         .sum()
 }
+
+/// Sends records `seqs` of `writer`, record `seq` to partition `seq % 3`, calling `during(seq)`
+/// before each send and pausing 1 ms every 20 records, so that faults injected by `during` land
+/// while batches are queued and in flight.
+pub fn send_stream(
+    p: &kafka_blocking::Producer,
+    topic: &str,
+    writer: u32,
+    seqs: std::ops::Range<u32>,
+    mut during: impl FnMut(u32),
+) -> Vec<(i32, u32, kafka_blocking::SendFuture)> {
+    seqs.map(|seq| {
+        during(seq);
+        if seq % 20 == 19 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let partition = (seq % super::faults::PARTITIONS as u32) as i32;
+        let f = p
+            .send(kafka_blocking::Record::new(topic).value(&value(writer, seq)).partition(partition))
+            .unwrap_or_else(|e| panic!("send {seq}: {e}"));
+        (partition, seq, f)
+    })
+    .collect()
+}
+
+/// Waits for every future; each must succeed on the partition it was sent to. Returns what was
+/// acknowledged.
+pub fn wait_all(
+    what: &str,
+    writer: u32,
+    futures: Vec<(i32, u32, kafka_blocking::SendFuture)>,
+) -> SentRecords {
+    futures
+        .into_iter()
+        .map(|(p, seq, f)| {
+            let md = f.wait().unwrap_or_else(|e| {
+                panic!("{what}: writer {writer} record {seq} (partition {p}) failed: {e:?}")
+            });
+            assert_eq!(md.partition(), p, "{what}: writer {writer} record {seq}");
+            (p, writer, seq)
+        })
+        .collect()
+}
