@@ -16,11 +16,11 @@ Subcommands (BOOTSTRAP is host:port[,host:port...]):
   partition-keys BOOTSTRAP TOPIC KEY_HEX [KEY_HEX ...]
       Produce one record per key with confluent-kafka's Java-compatible partitioner (murmur2_random)
       and print {"key": KEY_HEX, "partition": P} per key: which partition Java's client picks.
-  produce-raw BOOTSTRAP TOPIC PARTITION --count N [--corrupt-crc]
+  produce-raw BOOTSTRAP TOPIC PARTITION --count N [--corrupt-crc] [--allow-error]
       Hand-build one uncompressed v2 record batch of N records (key "raw-<i>", value "raw-value-<i>")
       and send it with a raw Produce v3 (acks=-1) to the leader, bypassing any client library. With
       --corrupt-crc one bit of the CRC-32C is flipped: proves the read-back notices bad batches.
-      Prints {"base_offset": O, "error_code": E}.
+      Prints {"base_offset": O, "error_code": E}; a non-zero E exits 1 unless --allow-error.
   consume BOOTSTRAP TOPIC PARTITIONS --expect N [--timeout S] [--isolation read_committed]
       Read every partition from offset 0 with check.crcs=true until N records arrived. One JSON object
       per record: {"partition", "offset", "key", "value", "headers": [[name, value], ...], "timestamp",
@@ -28,6 +28,12 @@ Subcommands (BOOTSTRAP is host:port[,host:port...]):
       {"count": N, "unread": U} where U counts offsets below the high watermarks that were not read
       (records beyond N, or transaction markers). Exits 1 on a consumer error (e.g. a CRC mismatch)
       or when fewer than N records arrived before the timeout.
+  leader BOOTSTRAP TOPIC PARTITION [--timeout S]
+      {"leader": ID}: the node id leading the partition (waits until it has one).
+  committed BOOTSTRAP GROUP TOPIC PARTITIONS [--timeout S]
+      The consumer group GROUP's committed offsets of TOPIC's partitions 0..PARTITIONS, as a consumer
+      of that group sees them (OffsetFetch with require_stable: offsets of a transaction still open
+      are waited for): {"partition": P, "offset": O} per partition, O = -1001 when none is committed.
   batch-codecs BOOTSTRAP TOPIC PARTITION [--timeout S]
       Fetch the partition's raw record batches (Fetch v4 over a socket to the leader) and print one
       line per batch: {"base_offset", "last_offset", "records", "magic", "codec", "transactional",
@@ -253,6 +259,43 @@ def cmd_consume(a):
         print(json.dumps({"count": count, "unread": unread}))
     finally:
         c.close()
+
+
+# ---------------------------------------------------------------- leader
+
+def cmd_leader(a):
+    deadline = time.time() + a.timeout
+    admin = AdminClient({"bootstrap.servers": a.bootstrap, **quiet_logger()})
+    last = None
+    while time.time() < deadline:
+        try:
+            md = admin.list_topics(a.topic, timeout=max(0.5, deadline - time.time()))
+            p = md.topics[a.topic].partitions.get(a.partition)
+            if p is not None and p.leader >= 0:
+                print(json.dumps({"leader": p.leader}))
+                return
+            last = f"partition {a.partition} has no leader"
+        except KafkaException as e:
+            last = e
+        time.sleep(0.2)
+    fail(f"no leader for {a.topic} [{a.partition}] at {a.bootstrap} within {a.timeout}s ({last})")
+
+
+# ---------------------------------------------------------------- committed
+
+def cmd_committed(a):
+    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group, "enable.auto.commit": False,
+                  "isolation.level": "read_committed", **quiet_logger()})
+    try:
+        tps = c.committed([TopicPartition(a.topic, p) for p in range(a.partitions)], timeout=a.timeout)
+    except KafkaException as e:
+        fail(f"committed offsets of group {a.group} on {a.topic}: {e}")
+    finally:
+        c.close()
+    for tp in tps:
+        if tp.error:
+            fail(f"committed offset of group {a.group} on {a.topic} [{tp.partition}]: {tp.error}")
+        print(json.dumps({"partition": tp.partition, "offset": tp.offset}))
 
 
 # ---------------------------------------------------------------- batch-codecs
@@ -486,7 +529,7 @@ def cmd_produce_raw(a):
     pos += 2 + tlen + 4  # name, partition count (1)
     _idx, err, base_offset = struct.unpack_from(">ihq", r, pos)
     print(json.dumps({"base_offset": base_offset, "error_code": err}))
-    if err != 0:
+    if err != 0 and not a.allow_error:
         fail(f"Produce to {a.topic} [{a.partition}]: Kafka error code {err}")
 
 
@@ -533,6 +576,7 @@ def main():
     w.add_argument("partition", type=int)
     w.add_argument("--count", type=int, default=1)
     w.add_argument("--corrupt-crc", action="store_true")
+    w.add_argument("--allow-error", action="store_true")
     w.add_argument("--timeout", type=float, default=15.0)
     w.set_defaults(fn=cmd_produce_raw)
 
@@ -546,6 +590,21 @@ def main():
     r.add_argument("--no-check-crcs", action="store_true",
                    help="librdkafka's mock cluster writes its transaction markers with CRC 0")
     r.set_defaults(fn=cmd_consume)
+
+    ld = sub.add_parser("leader")
+    ld.add_argument("bootstrap")
+    ld.add_argument("topic")
+    ld.add_argument("partition", type=int)
+    ld.add_argument("--timeout", type=float, default=30.0)
+    ld.set_defaults(fn=cmd_leader)
+
+    g = sub.add_parser("committed")
+    g.add_argument("bootstrap")
+    g.add_argument("group")
+    g.add_argument("topic")
+    g.add_argument("partitions", type=int)
+    g.add_argument("--timeout", type=float, default=15.0)
+    g.set_defaults(fn=cmd_committed)
 
     b = sub.add_parser("batch-codecs")
     b.add_argument("bootstrap")

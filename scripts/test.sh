@@ -24,6 +24,6 @@ done
 cargo=${CARGO:-cargo}
 if [[ $default_targets == 1 ]]; then
   # cargo cannot run doc tests together with --all-targets: run them second, under the same brokers.
-  exec scripts/with-brokers.sh bash -c '"$0" test --all-targets "$@" && "$0" test --doc "$@"' "$cargo" "$@"
+  exec scripts/with-brokers.sh bash -c '"$0" test --all-targets --no-fail-fast "$@" && "$0" test --doc "$@"' "$cargo" "$@"
 fi
 exec scripts/with-brokers.sh "$cargo" test "$@"

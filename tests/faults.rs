@@ -319,3 +319,65 @@ fn non_retriable_error_fails_only_its_batch_naming_code_and_partition() {
     let got = consume(&f.b, &topic, PARTITIONS, sent.len());
     delivery::check("after INVALID_RECORD", &sent, &got, false);
 }
+
+// ---------------------------------------------------------------- Apache Kafka: acks=all below min.insync.replicas
+
+/// Apache Kafka, replication factor 3, `min.insync.replicas=2`: with both followers of a
+/// partition shut down (each leaves the ISR in its controlled shutdown), the leader answers
+/// acks=all Produce requests with NOT_ENOUGH_REPLICAS. The producer retries them: a record
+/// whose `delivery.timeout.ms` runs out first fails with a timeout that names the partition and
+/// the broker's error, while records with time left are delivered, once each and in order, when
+/// one follower returns and the ISR has two replicas again.
+#[test]
+fn acks_all_below_min_insync_replicas_is_retried_until_a_node_returns_or_the_delivery_timeout() {
+    let outage = common::faults::KafkaOutage::take();
+    let b = outage.b.clone();
+    let topic = outage.topic("not-enough-replicas", 1);
+    let patient = producer(&b, &[("linger.ms", "1"), ("request.timeout.ms", "3000")]);
+    let hasty =
+        producer(&b, &[("linger.ms", "0"), ("request.timeout.ms", "2000"), ("delivery.timeout.ms", "6000")]);
+    for p in [&patient, &hasty] {
+        p.send(Record::new(&topic).value("warm-up")).unwrap().wait().expect("warm-up with three nodes");
+    }
+    let leader = common::leader(&b, &topic, 0);
+    let followers: Vec<i32> = (1..=3).filter(|&n| n != leader).collect();
+    for &n in &followers {
+        outage.stop(n);
+    }
+    let down_at = Instant::now();
+
+    // Past one request timeout and the whole delivery timeout: the hasty record gives up.
+    let hasty_f = hasty.send(Record::new(&topic).value("hasty")).unwrap();
+    let patient_fs: Vec<(i32, u32, SendFuture)> = (0..20)
+        .map(|seq| {
+            let f = patient.send(Record::new(&topic).value(&delivery::value(0, seq))).unwrap();
+            (0, seq, f)
+        })
+        .collect();
+    let e = hasty_f.wait().expect_err("no record can be acknowledged by acks=all below min.insync.replicas");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains(&format!("{topic}-0")), "the timeout names the partition: {msg}");
+    assert!(msg.contains("NOT_ENOUGH_REPLICAS"), "the timeout names the broker's answer: {msg}");
+    assert!(
+        patient_fs.iter().all(|(_, _, f)| !f.is_done()),
+        "nothing is acknowledged while the ISR is short"
+    );
+
+    outage.start(followers[0]);
+    let sent = wait_all("acks=all after a follower returned", 0, patient_fs);
+    let recovered = down_at.elapsed();
+    hasty.close(Duration::from_secs(5)).unwrap();
+    patient.close(Duration::from_secs(5)).unwrap();
+    drop(outage); // every node back before reading
+
+    let got: Vec<common::Consumed> = consume(&b, &topic, 1, 22)
+        .into_iter()
+        .filter(|r| r.value.as_deref() != Some(&b"warm-up"[..]))
+        .collect();
+    delivery::check("acks=all after a follower returned", &sent, &got, false);
+    eprintln!(
+        "NOT_ENOUGH_REPLICAS: 20 records delivered {} ms after two of three nodes stopped",
+        recovered.as_millis()
+    );
+}

@@ -177,8 +177,8 @@ fn consume_decodes_a_hand_built_batch() {
 
 #[test]
 fn consume_fails_on_a_batch_with_a_bad_crc() {
-    // Neither broker checks CRCs on produce; the read-back (check.crcs=true) must.
-    for b in all_brokers() {
+    // Neither stand-in checks CRCs on produce; the read-back (check.crcs=true) must.
+    for b in [common::tansu(), common::mock()] {
         let topic = unique_topic("harness-badcrc");
         create_topic(&b, &topic, 1);
         common::produce_raw(&b, &topic, 0, 2, true);
@@ -186,4 +186,17 @@ fn consume_fails_on_a_batch_with_a_bad_crc() {
         let err = try_consume(&b, &topic, 1, 2, &opts).expect_err("a corrupt batch must not read back");
         assert!(err.contains("CRC"), "[{}] {err}", b.name);
     }
+}
+
+#[test]
+fn apache_kafka_refuses_a_batch_with_a_bad_crc() {
+    // Apache Kafka checks every batch's CRC-32C on produce: CORRUPT_MESSAGE (2), nothing stored.
+    let b = common::kafka();
+    let topic = unique_topic("harness-badcrc-kafka");
+    create_topic(&b, &topic, 1);
+    let (_, code) = common::produce_raw_answer(&b, &topic, 0, 2, true);
+    assert_eq!(code, 2, "[kafka] a batch with a flipped CRC bit must be refused with CORRUPT_MESSAGE");
+    // The same batch with its CRC intact is stored and reads back.
+    assert_eq!(common::produce_raw(&b, &topic, 0, 2, false), 0, "[kafka] base offset");
+    assert_eq!(consume(&b, &topic, 1, 2).len(), 2);
 }

@@ -273,3 +273,215 @@ fn close_aborts_an_open_transaction() {
         assert_eq!(kinds, ["abort"], "[{}]", b.name);
     }
 }
+
+// ---------------------------------------------------------------- what only Apache Kafka shows
+//
+// Both Apache Kafka clusters: "kafka" finalized transaction.version=2 (KIP-890 part 2: the
+// leaders add partitions, EndTxn v5 bumps the epoch after every transaction), "kafka-tv1" was
+// formatted with transaction.version=1 (AddPartitionsToTxn, one epoch for the producer's life).
+
+fn kafka_clusters() -> [Broker; 2] {
+    [common::kafka(), common::kafka_tv1()]
+}
+
+fn values(records: &[common::Consumed]) -> Vec<String> {
+    records.iter().map(|r| String::from_utf8(r.value.clone().unwrap_or_default()).unwrap()).collect()
+}
+
+/// The producer epochs of the data (not control) batches of one partition, in offset order.
+fn data_epochs(b: &Broker, topic: &str, partition: i32) -> Vec<i16> {
+    batches(b, topic, partition).into_iter().filter(|x| !x.control).map(|x| x.producer_epoch).collect()
+}
+
+#[test]
+fn read_committed_readers_see_committed_records_only_on_apache_kafka() {
+    let _serial = serial();
+    for b in kafka_clusters() {
+        let topic = unique_topic(&format!("txn-rc-{}", b.name));
+        create_topic(&b, &topic, 2);
+        let p = txn_producer(&b, &unique_topic("txn-rc-id"));
+        p.init_transactions(T).unwrap_or_else(|e| panic!("[{}] init_transactions: {e}", b.name));
+        let round = |prefix: &str, n: i32, commit: bool| {
+            p.begin_transaction().unwrap();
+            let fs: Vec<_> = (0..n)
+                .map(|i| {
+                    p.send(Record::new(&topic).partition(i % 2).value(&format!("{prefix}-{i}"))).unwrap()
+                })
+                .collect();
+            for f in &fs {
+                f.wait().unwrap_or_else(|e| panic!("[{}] {prefix}: {e}", b.name));
+            }
+            if commit {
+                p.commit_transaction(T).unwrap_or_else(|e| panic!("[{}] commit {prefix}: {e}", b.name));
+            } else {
+                p.abort_transaction(T).unwrap_or_else(|e| panic!("[{}] abort {prefix}: {e}", b.name));
+            }
+        };
+        round("first", 10, true);
+        round("aborted", 6, false);
+        round("last", 4, true);
+        p.close(Duration::from_secs(10)).unwrap();
+
+        let committed = ConsumeOptions { exact: false, isolation: "read_committed", ..Default::default() };
+        let got = try_consume(&b, &topic, 2, 14, &committed).unwrap_or_else(|e| panic!("[{}] {e}", b.name));
+        let v = values(&got);
+        assert!(v.iter().all(|x| !x.starts_with("aborted-")), "[{}] read_committed saw {v:?}", b.name);
+        assert_eq!(v.iter().filter(|x| x.starts_with("first-")).count(), 10, "[{}] {v:?}", b.name);
+        assert_eq!(v.iter().filter(|x| x.starts_with("last-")).count(), 4, "[{}] {v:?}", b.name);
+        // A read_uncommitted reader sees the aborted records too: they are in the log.
+        let all = ConsumeOptions { exact: false, ..Default::default() };
+        let got = try_consume(&b, &topic, 2, 20, &all).unwrap_or_else(|e| panic!("[{}] {e}", b.name));
+        assert_eq!(values(&got).iter().filter(|x| x.starts_with("aborted-")).count(), 6, "[{}]", b.name);
+
+        // Transactions v2 bumps the epoch at the end of every transaction; v1 keeps it.
+        let epochs = data_epochs(&b, &topic, 0);
+        let (first, last) = (epochs[0], *epochs.last().unwrap());
+        if b.name == "kafka" {
+            assert_eq!(last, first + 2, "[kafka] three transactions, two bumps before the last: {epochs:?}");
+        } else {
+            assert_eq!(last, first, "[kafka-tv1] one epoch throughout: {epochs:?}");
+        }
+    }
+}
+
+#[test]
+fn committed_group_offsets_are_visible_to_the_group_on_apache_kafka() {
+    let _serial = serial();
+    for b in kafka_clusters() {
+        let topic = unique_topic(&format!("txn-group-{}", b.name));
+        create_topic(&b, &topic, 2);
+        let p = txn_producer(&b, &unique_topic("txn-group-id"));
+        p.init_transactions(T).unwrap();
+        let group_id = unique_topic("txn-group");
+        let group = ConsumerGroupMetadata::new(&group_id);
+
+        p.begin_transaction().unwrap();
+        p.send(Record::new(&topic).partition(0).value("out-1")).unwrap();
+        let offsets = [OffsetToCommit::new(&topic, 0, 42), OffsetToCommit::new(&topic, 1, 7)];
+        p.send_offsets_to_transaction(&offsets, &group, T)
+            .unwrap_or_else(|e| panic!("[{}] send_offsets_to_transaction: {e}", b.name));
+        p.commit_transaction(T).unwrap_or_else(|e| panic!("[{}] commit: {e}", b.name));
+        assert_eq!(
+            common::committed_offsets(&b, &group_id, &topic, 2),
+            vec![Some(42), Some(7)],
+            "[{}]",
+            b.name
+        );
+
+        // Offsets of an aborted transaction never become visible.
+        p.begin_transaction().unwrap();
+        p.send_offsets_to_transaction(&[OffsetToCommit::new(&topic, 0, 99)], &group, T).unwrap();
+        p.abort_transaction(T).unwrap();
+        assert_eq!(
+            common::committed_offsets(&b, &group_id, &topic, 2),
+            vec![Some(42), Some(7)],
+            "[{}]",
+            b.name
+        );
+
+        // Offsets alone, no record: still a transaction that commits.
+        p.begin_transaction().unwrap();
+        p.send_offsets_to_transaction(&[OffsetToCommit::new(&topic, 1, 8)], &group, T).unwrap();
+        p.commit_transaction(T).unwrap();
+        assert_eq!(
+            common::committed_offsets(&b, &group_id, &topic, 2),
+            vec![Some(42), Some(8)],
+            "[{}]",
+            b.name
+        );
+        p.close(Duration::from_secs(10)).unwrap();
+    }
+}
+
+#[test]
+fn a_second_producer_with_the_same_transactional_id_fences_the_first_on_apache_kafka() {
+    let _serial = serial();
+    for b in kafka_clusters() {
+        let topic = unique_topic(&format!("txn-fence-{}", b.name));
+        create_topic(&b, &topic, 1);
+        let id = unique_topic("txn-fence-kafka-id");
+        let old = txn_producer(&b, &id);
+        old.init_transactions(T).unwrap();
+        old.begin_transaction().unwrap();
+        old.send(Record::new(&topic).value("old-1")).unwrap().wait().unwrap();
+
+        // The newcomer's InitProducerId aborts the old transaction and bumps the epoch.
+        let new = txn_producer(&b, &id);
+        new.init_transactions(T).unwrap_or_else(|e| panic!("[{}] new init: {e}", b.name));
+
+        // The old producer's next record is refused (INVALID_PRODUCER_EPOCH, abortable, as in
+        // Java since KIP-588), its commit fails with that cause, and its abort is answered
+        // PRODUCER_FENCED: fatal, and it stays so.
+        let e = old.send(Record::new(&topic).value("old-2")).unwrap().wait().unwrap_err();
+        assert!(
+            e.to_string().contains("INVALID_PRODUCER_EPOCH") || e.kind() == ErrorKind::Fenced,
+            "[{}] {e}",
+            b.name
+        );
+        let e = old.commit_transaction(T).unwrap_err();
+        assert!(e.to_string().contains("must be aborted"), "[{}] commit: {e}", b.name);
+        let e = old.abort_transaction(T).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Fenced, "[{}] abort: {e}", b.name);
+        assert!(e.is_fatal() && e.to_string().contains("PRODUCER_FENCED"), "[{}] {e}", b.name);
+        assert_eq!(old.transaction_state(), Some(TxnState::FatalError), "[{}]", b.name);
+        assert_eq!(old.begin_transaction().unwrap_err().kind(), ErrorKind::Fenced, "[{}]", b.name);
+        let _ = old.close(Duration::from_secs(5));
+
+        new.begin_transaction().unwrap();
+        new.send(Record::new(&topic).value("new-1")).unwrap();
+        new.commit_transaction(T).unwrap_or_else(|e| panic!("[{}] new commit: {e}", b.name));
+        new.close(Duration::from_secs(5)).unwrap();
+        let committed = ConsumeOptions { exact: false, isolation: "read_committed", ..Default::default() };
+        let got = try_consume(&b, &topic, 1, 1, &committed).unwrap_or_else(|e| panic!("[{}] {e}", b.name));
+        assert_eq!(values(&got), vec!["new-1"], "[{}] only the new producer's commit is visible", b.name);
+    }
+}
+
+/// KIP-588: the coordinator aborts a transaction older than `transaction.timeout.ms` and bumps
+/// the epoch; the producer's next call fails abortably. Under transactions v2 the abort's EndTxn
+/// v5 hands back the bumped epoch and the same producer goes on; under v1 the coordinator
+/// answers the abort with PRODUCER_FENCED (Kafka's TransactionCoordinator fences any epoch but
+/// the current one), which is fatal, as it is for Java's producer.
+#[test]
+fn an_expired_transaction_fails_abortably_and_the_producer_goes_on_on_apache_kafka() {
+    let _serial = serial();
+    for b in kafka_clusters() {
+        let topic = unique_topic(&format!("txn-expire-{}", b.name));
+        create_topic(&b, &topic, 1);
+        let p = Producer::new(
+            ProducerConfig::new()
+                .bootstrap_servers(&b.bootstrap)
+                .transactional_id(unique_topic("txn-expire-id"))
+                .set("linger.ms", "0")
+                .set("transaction.timeout.ms", "1500"),
+        )
+        .unwrap();
+        p.init_transactions(T).unwrap();
+        p.begin_transaction().unwrap();
+        p.send(Record::new(&topic).value("expired-1")).unwrap().wait().unwrap();
+        // The coordinator looks for expired transactions every second (the test clusters'
+        // transaction.abort.timed.out.transaction.cleanup.interval.ms).
+        std::thread::sleep(Duration::from_millis(4000));
+        let sent = p.send(Record::new(&topic).value("expired-2")).map(|f| f.wait());
+        let commit = p.commit_transaction(T);
+        let e = commit.expect_err("a transaction the coordinator aborted cannot commit");
+        assert!(!e.is_fatal(), "[{}] must be abortable, not fatal: {e} (send: {sent:?})", b.name);
+        assert_eq!(p.transaction_state(), Some(TxnState::AbortableError), "[{}] {e}", b.name);
+        if b.name == "kafka-tv1" {
+            let e = p.abort_transaction(T).expect_err("v1: the coordinator fenced the old epoch");
+            assert_eq!(e.kind(), ErrorKind::Fenced, "[kafka-tv1] {e}");
+            assert_eq!(p.transaction_state(), Some(TxnState::FatalError));
+            let _ = p.close(Duration::from_secs(5));
+            continue;
+        }
+        p.abort_transaction(T).unwrap_or_else(|e| panic!("[{}] abort after expiry: {e}", b.name));
+
+        p.begin_transaction().unwrap();
+        p.send(Record::new(&topic).value("after-expiry")).unwrap().wait().unwrap();
+        p.commit_transaction(T).unwrap_or_else(|e| panic!("[{}] commit after expiry: {e}", b.name));
+        p.close(Duration::from_secs(10)).unwrap();
+        let committed = ConsumeOptions { exact: false, isolation: "read_committed", ..Default::default() };
+        let got = try_consume(&b, &topic, 1, 1, &committed).unwrap_or_else(|e| panic!("[{}] {e}", b.name));
+        assert_eq!(values(&got), vec!["after-expiry"], "[{}]", b.name);
+    }
+}

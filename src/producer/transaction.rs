@@ -190,7 +190,10 @@ impl Transactions {
     /// Moves from one of `from` to `during`, or says why not.
     fn enter(&self, op: &str, from: &[TxnState], during: TxnState) -> Result<()> {
         let mut inner = self.inner.lock();
-        if inner.state == TxnState::FatalError {
+        // A failed transaction answers with its cause, as Java's maybeFailWithError does.
+        let failed = inner.state == TxnState::FatalError
+            || (inner.state == TxnState::AbortableError && !from.contains(&TxnState::AbortableError));
+        if failed {
             return Err(self.error_state(&inner, op));
         }
         if let Some((pending, _)) = &inner.pending {
@@ -415,8 +418,10 @@ mod tests {
         assert_eq!(t.state(), TxnState::AbortableError);
         let e = t.check_send().unwrap_err();
         assert!(e.to_string().contains("abort_transaction"), "{e}");
+        // The commit answers with the cause (Java's maybeFailWithError), not a bare IllegalState.
         let e = t.commit(T, &|| {}, &|_| Ok(())).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::IllegalState, "{e}");
+        assert_eq!(e.kind(), ErrorKind::Broker(crate::KafkaCode::INVALID_RECORD), "{e}");
+        assert!(e.to_string().contains("must be aborted") && e.to_string().contains("bad record"), "{e}");
         t.abort(T, &|| {}, &|| {}).unwrap();
         assert_eq!(t.state(), TxnState::Ready);
         t.begin().unwrap();

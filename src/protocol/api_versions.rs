@@ -9,9 +9,12 @@
 //! `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?` and answer INVALID_REQUEST (42) otherwise.
 //!
 //! Response: `error_code` INT16, `api_keys` [`api_key` INT16, `min_version` INT16,
-//! `max_version` INT16], `throttle_time_ms` INT32 (v1+), and in v3+ tagged fields
-//! (SupportedFeatures, FinalizedFeaturesEpoch, FinalizedFeatures, ZkMigrationReady), which
-//! this crate does not need and skips. The response header is always v0, even for v3+ (see
+//! `max_version` INT16], `throttle_time_ms` INT32 (v1+), and in v3+ tagged fields:
+//! SupportedFeatures (tag 0, skipped), FinalizedFeaturesEpoch (tag 1, INT64, default -1),
+//! FinalizedFeatures (tag 2, COMPACT_ARRAY of [`name` COMPACT_STRING, `max_version_level`
+//! INT16, `min_version_level` INT16, tagged fields]) and ZkMigrationReady (tag 3, skipped).
+//! The finalized `transaction.version` tells whether the cluster runs KIP-890's transactions
+//! v2. The response header is always v0, even for v3+ (see
 //! [`header::response_header_flexible`](super::header::response_header_flexible)).
 //!
 //! # UNSUPPORTED_VERSION
@@ -75,12 +78,36 @@ pub struct ApiVersionsResponse {
     pub api_keys: Vec<ApiVersionRange>,
     /// Throttle time (v1+; 0 in a v0 body).
     pub throttle_time_ms: i32,
+    /// The epoch of [`finalized_features`](Self::finalized_features) (v3+; -1 when absent):
+    /// of two brokers' answers, the one with the higher epoch is the newer.
+    pub finalized_features_epoch: i64,
+    /// The cluster-wide feature levels finalized by the controller (v3+; empty when absent).
+    pub finalized_features: Vec<FinalizedFeature>,
 }
+
+/// One finalized feature of the cluster (ApiVersions v3+, tag 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalizedFeature {
+    /// The feature's name, e.g. `transaction.version`.
+    pub name: String,
+    /// The highest finalized level: the one in force.
+    pub max_version_level: i16,
+    /// The lowest finalized level.
+    pub min_version_level: i16,
+}
+
+/// The feature whose finalized level 2 or more means transactions v2 (KIP-890 part 2).
+pub const TRANSACTION_VERSION: &str = "transaction.version";
 
 impl ApiVersionsResponse {
     /// The broker's `(min, max)` versions of `key`, or `None` when it does not list it.
     pub fn range(&self, key: ApiKey) -> Option<(i16, i16)> {
         self.api_keys.iter().find(|a| a.api_key == key.code()).map(|a| (a.min_version, a.max_version))
+    }
+
+    /// The finalized level of feature `name`, or `None` when the broker finalized none.
+    pub fn finalized_level(&self, name: &str) -> Option<i16> {
+        self.finalized_features.iter().find(|f| f.name == name).map(|f| f.max_version_level)
     }
 
     /// Reads everything after `error_code` for body `version`.
@@ -95,12 +122,38 @@ impl ApiVersionsResponse {
             Ok(range)
         })?;
         let throttle_time_ms = if version >= 1 { r.i32()? } else { 0 };
+        let mut finalized_features_epoch = -1;
+        let mut finalized_features = Vec::new();
         if flexible {
-            // SupportedFeatures (0), FinalizedFeaturesEpoch (1), FinalizedFeatures (2),
-            // ZkMigrationReady (3): not needed by a producer.
-            r.skip_tagged_fields()?;
+            // SupportedFeatures (0) and ZkMigrationReady (3) are not needed by a producer.
+            r.tagged_fields(|tag, data| {
+                let mut f = Reader::new(data);
+                match tag {
+                    1 => finalized_features_epoch = f.i64()?,
+                    2 => {
+                        // Each entry: a name (at least its length byte), two int16s, tags.
+                        finalized_features = read_array(&mut f, true, 6, |f| {
+                            let feature = FinalizedFeature {
+                                name: f.compact_string()?.to_owned(),
+                                max_version_level: f.i16()?,
+                                min_version_level: f.i16()?,
+                            };
+                            f.skip_tagged_fields()?;
+                            Ok(feature)
+                        })?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })?;
         }
-        Ok(ApiVersionsResponse { error_code, api_keys, throttle_time_ms })
+        Ok(ApiVersionsResponse {
+            error_code,
+            api_keys,
+            throttle_time_ms,
+            finalized_features_epoch,
+            finalized_features,
+        })
     }
 }
 
@@ -137,7 +190,13 @@ impl Response for ApiVersionsResponse {
                 *r = probe;
                 Ok(resp)
             }
-            Err(_) => Ok(ApiVersionsResponse { error_code, api_keys: Vec::new(), throttle_time_ms: 0 }),
+            Err(_) => Ok(ApiVersionsResponse {
+                error_code,
+                api_keys: Vec::new(),
+                throttle_time_ms: 0,
+                finalized_features_epoch: -1,
+                finalized_features: Vec::new(),
+            }),
         }
     }
 }
@@ -249,9 +308,56 @@ mod tests {
                     ApiVersionRange { api_key: 18, min_version: 0, max_version: 4 },
                 ],
                 throttle_time_ms: 10,
+                finalized_features_epoch: 5,
+                finalized_features: Vec::new(),
             }
         );
         assert_eq!(resp.range(ApiKey::Metadata), Some((0, 12)));
+        assert_eq!(resp.finalized_level(TRANSACTION_VERSION), None);
+    }
+
+    // The tagged fields of an Apache Kafka 4.4 answer (transaction.version finalized at 2),
+    // after an empty api_keys array and the throttle time.
+    #[rustfmt::skip]
+    const V3_FEATURES: &[u8] = &[
+        0x00, 0x00,             // error_code 0
+        0x01,                   // api_keys: COMPACT_ARRAY, 0+1
+        0x00, 0x00, 0x00, 0x00, // throttle_time_ms 0
+        0x03,                   // tagged fields: 3
+        0x00, 0x1a,             //   tag 0 SupportedFeatures, 26 bytes
+        0x02,                   //     1 entry
+        0x14, b't', b'r', b'a', b'n', b's', b'a', b'c', b't', b'i', b'o', b'n', b'.',
+              b'v', b'e', b'r', b's', b'i', b'o', b'n', // name, 19+1
+        0x00, 0x00, 0x00, 0x02, 0x00, //  min 0, max 2, no tags
+        0x01, 0x08,             //   tag 1 FinalizedFeaturesEpoch, 8 bytes
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xd6, // 214
+        0x02, 0x1a,             //   tag 2 FinalizedFeatures, 26 bytes
+        0x02,                   //     1 entry
+        0x14, b't', b'r', b'a', b'n', b's', b'a', b'c', b't', b'i', b'o', b'n', b'.',
+              b'v', b'e', b'r', b's', b'i', b'o', b'n', // name, 19+1
+        0x00, 0x02,             //     max_version_level 2
+        0x00, 0x02,             //     min_version_level 2
+        0x00,                   //     no tags
+    ];
+
+    #[test]
+    fn decodes_finalized_features() {
+        let mut r = Reader::new(V3_FEATURES);
+        let resp = ApiVersionsResponse::decode(&mut r, 4).unwrap();
+        assert!(r.is_empty());
+        assert_eq!(resp.finalized_features_epoch, 214);
+        assert_eq!(
+            resp.finalized_features,
+            vec![FinalizedFeature {
+                name: "transaction.version".into(),
+                max_version_level: 2,
+                min_version_level: 2
+            }]
+        );
+        assert_eq!(resp.finalized_level(TRANSACTION_VERSION), Some(2));
+        for n in 0..V3_FEATURES.len() {
+            assert!(decode(&V3_FEATURES[..n], 4).is_err(), "prefix {n}");
+        }
     }
 
     #[test]

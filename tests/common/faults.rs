@@ -54,3 +54,50 @@ impl Drop for MockFaults {
         }
     }
 }
+
+/// Exclusive use of the 3-node Apache Kafka cluster for tests that stop or kill its nodes.
+/// Dropping it (pass or fail) starts every node again and waits until each is back, so the
+/// next test finds all three.
+pub struct KafkaOutage {
+    pub b: Broker,
+    _lock: MutexGuard<'static, ()>,
+}
+
+static KAFKA: Mutex<()> = Mutex::new(());
+
+impl KafkaOutage {
+    pub fn take() -> KafkaOutage {
+        let lock = KAFKA.lock().unwrap_or_else(|e| e.into_inner());
+        KafkaOutage { b: super::kafka(), _lock: lock }
+    }
+
+    /// SIGKILL: no controlled shutdown, the node's connections just die.
+    pub fn kill(&self, node: i32) {
+        super::kafka_control(&self.b, &format!("kill {node}"));
+    }
+
+    /// SIGTERM: a controlled shutdown (the node leaves every ISR first), waited for.
+    pub fn stop(&self, node: i32) {
+        super::kafka_control(&self.b, &format!("stop {node}"));
+    }
+
+    /// Starts the node again from its data directory and waits until Metadata lists it.
+    pub fn start(&self, node: i32) {
+        super::kafka_control(&self.b, &format!("start {node}"));
+    }
+
+    /// A fresh topic on the cluster, replication factor 3.
+    pub fn topic(&self, what: &str, partitions: i32) -> String {
+        let topic = unique_topic(what);
+        super::create_topic(&self.b, &topic, partitions);
+        topic
+    }
+}
+
+impl Drop for KafkaOutage {
+    fn drop(&mut self) {
+        for id in 1..=3 {
+            let _ = std::panic::catch_unwind(|| super::kafka_control(&self.b, &format!("start {id}")));
+        }
+    }
+}

@@ -37,17 +37,27 @@ use json::Value;
 /// A running broker (or cluster) to test against.
 #[derive(Debug, Clone)]
 pub struct Broker {
-    /// "tansu" or "mock", for messages.
+    /// "kafka", "kafka-tv1", "tansu" or "mock", for messages.
     pub name: &'static str,
     /// `bootstrap.servers` for it.
     pub bootstrap: String,
-    /// The mock cluster's control port (see `scripts/mock_cluster.py`); `None` for Tansu.
+    /// The mock cluster's control port (see `scripts/mock_cluster.py`); `None` for the others.
     pub mock_control: Option<u16>,
+    /// The Apache Kafka cluster's control port (see `scripts/kafka_cluster.py`: kill, stop and start
+    /// nodes); `None` for the others.
+    pub kafka_control: Option<u16>,
+    /// The replication factor test topics get.
+    pub replication: i32,
 }
 
 impl Broker {
     pub fn is_mock(&self) -> bool {
         self.mock_control.is_some()
+    }
+
+    /// Apache Kafka itself (either cluster).
+    pub fn is_kafka(&self) -> bool {
+        self.name.starts_with("kafka")
     }
 }
 
@@ -58,22 +68,59 @@ fn required_env(name: &str) -> String {
     }
 }
 
+fn port_env(name: &str) -> u16 {
+    let v = required_env(name);
+    v.trim().parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a port number"))
+}
+
+/// Apache Kafka 4.4: 3 combined broker+controller KRaft nodes, replication factor 3,
+/// `min.insync.replicas=2`, `transaction.version=2`.
+pub fn kafka() -> Broker {
+    Broker {
+        name: "kafka",
+        bootstrap: required_env("KB_KAFKA_BOOTSTRAP"),
+        mock_control: None,
+        kafka_control: Some(port_env("KB_KAFKA_CONTROL")),
+        replication: 3,
+    }
+}
+
+/// Apache Kafka 4.4, one node formatted with `transaction.version=1`: the transactions-v1 path.
+pub fn kafka_tv1() -> Broker {
+    Broker {
+        name: "kafka-tv1",
+        bootstrap: required_env("KB_KAFKA_TV1_BOOTSTRAP"),
+        mock_control: None,
+        kafka_control: None,
+        replication: 1,
+    }
+}
+
 /// Tansu 0.6: one Kafka-compatible broker with in-memory storage.
 pub fn tansu() -> Broker {
-    Broker { name: "tansu", bootstrap: required_env("KB_TANSU_BOOTSTRAP"), mock_control: None }
+    Broker {
+        name: "tansu",
+        bootstrap: required_env("KB_TANSU_BOOTSTRAP"),
+        mock_control: None,
+        kafka_control: None,
+        replication: 1,
+    }
 }
 
 /// librdkafka's mock cluster with 3 brokers.
 pub fn mock() -> Broker {
-    let control = required_env("KB_MOCK_CONTROL");
-    let port =
-        control.trim().parse().unwrap_or_else(|_| panic!("KB_MOCK_CONTROL={control:?} is not a port number"));
-    Broker { name: "mock", bootstrap: required_env("KB_MOCK_BOOTSTRAP"), mock_control: Some(port) }
+    Broker {
+        name: "mock",
+        bootstrap: required_env("KB_MOCK_BOOTSTRAP"),
+        mock_control: Some(port_env("KB_MOCK_CONTROL")),
+        kafka_control: None,
+        replication: 1,
+    }
 }
 
-/// Every broker a behaviour should be proven against.
+/// Every broker a behaviour should be proven against: Apache Kafka first.
 pub fn all_brokers() -> Vec<Broker> {
-    vec![tansu(), mock()]
+    vec![kafka(), tansu(), mock()]
 }
 
 /// A topic name no other test (in this or any concurrent run) uses: prefix, pid, counter, time.
@@ -155,10 +202,18 @@ fn int_field(v: &Value, field: &str) -> i64 {
 
 // ---------------------------------------------------------------- topics
 
-/// Creates `topic` with `partitions` partitions (replication 1); fine if it exists already.
+/// Creates `topic` with `partitions` partitions (the broker's test replication factor: 3 on the
+/// 3-node Apache Kafka cluster, else 1); fine if it exists already.
 /// On the mock cluster this goes through its control port (its CreateTopics never finds a controller).
 pub fn create_topic(b: &Broker, topic: &str, partitions: i32) {
-    let mut args = vec!["create-topic".into(), b.bootstrap.clone(), topic.into(), partitions.to_string()];
+    let mut args = vec![
+        "create-topic".into(),
+        b.bootstrap.clone(),
+        topic.into(),
+        partitions.to_string(),
+        "--replication".into(),
+        b.replication.to_string(),
+    ];
     if let Some(port) = b.mock_control {
         args.extend(["--mock-control".into(), port.to_string()]);
     }
@@ -336,6 +391,16 @@ pub fn batch_codecs(b: &Broker, topic: &str, partition: i32) -> Vec<String> {
     batches(b, topic, partition).into_iter().map(|b| b.codec).collect()
 }
 
+/// The committed offset of consumer group `group` for each of `topic`'s partitions
+/// `0..partitions`, read by confluent-kafka as a member of that group would (`None` when the group
+/// committed nothing there).
+pub fn committed_offsets(b: &Broker, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+    let args: Vec<String> =
+        vec!["committed".into(), b.bootstrap.clone(), group.into(), topic.into(), partitions.to_string()];
+    let out = run_check(&args).unwrap_or_else(|e| panic!("[{}] committed offsets of {group}: {e}", b.name));
+    json_lines(&out, &args).iter().map(|v| Some(int_field(v, "offset")).filter(|o| *o >= 0)).collect()
+}
+
 // ---------------------------------------------------------------- producing with the reference client
 
 /// Where confluent-kafka put one record of [`produce_sample`].
@@ -383,15 +448,34 @@ pub fn produce_sample(
 /// Panics for a broker that is not the mock cluster.
 pub fn mock_control(b: &Broker, cmd: &str) -> String {
     let port = b.mock_control.unwrap_or_else(|| panic!("{} has no mock control port", b.name));
+    control_line(port, cmd, Duration::from_secs(10))
+}
+
+/// Sends one command to the Apache Kafka cluster's control port (see `scripts/kafka_cluster.py`:
+/// `kill 2`, `stop 2`, `start 2`) and requires "ok". `start` waits until the node is back.
+pub fn kafka_control(b: &Broker, cmd: &str) {
+    let port = b.kafka_control.unwrap_or_else(|| panic!("{} has no Kafka control port", b.name));
+    let reply = control_line(port, cmd, Duration::from_secs(180));
+    assert_eq!(reply, "ok", "Kafka cluster control `{cmd}`");
+}
+
+fn control_line(port: u16, cmd: &str, timeout: Duration) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("connecting to the mock control port {port}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("set_read_timeout");
-    writeln!(s, "{}", cmd.trim()).unwrap_or_else(|e| panic!("sending {cmd:?} to the mock control port: {e}"));
+        .unwrap_or_else(|e| panic!("connecting to the control port {port}: {e}"));
+    s.set_read_timeout(Some(timeout)).expect("set_read_timeout");
+    writeln!(s, "{}", cmd.trim()).unwrap_or_else(|e| panic!("sending {cmd:?} to the control port: {e}"));
     let mut line = String::new();
     BufReader::new(s)
         .read_line(&mut line)
-        .unwrap_or_else(|e| panic!("reading the answer to {cmd:?} from the mock control port: {e}"));
+        .unwrap_or_else(|e| panic!("reading the answer to {cmd:?} from the control port: {e}"));
     line.trim_end().to_string()
+}
+
+/// The node id leading `topic` partition `partition`, from Metadata read by confluent-kafka.
+pub fn leader(b: &Broker, topic: &str, partition: i32) -> i32 {
+    let args: Vec<String> = vec!["leader".into(), b.bootstrap.clone(), topic.into(), partition.to_string()];
+    let out = run_check(&args).unwrap_or_else(|e| panic!("[{}] leader of {topic}-{partition}: {e}", b.name));
+    int_field(json_lines(&out, &args).last().expect("leader prints a line"), "leader") as i32
 }
 
 // ---------------------------------------------------------------- Java's keyed partitioning, by librdkafka
@@ -413,6 +497,20 @@ pub fn reference_partitions(b: &Broker, topic: &str, keys: &[Vec<u8>]) -> Vec<i3
 /// involved; with `corrupt_crc` one CRC bit is flipped (neither broker checks it). Returns the base
 /// offset the broker assigned.
 pub fn produce_raw(b: &Broker, topic: &str, partition: i32, count: usize, corrupt_crc: bool) -> i64 {
+    match produce_raw_answer(b, topic, partition, count, corrupt_crc) {
+        (offset, 0) => offset,
+        (_, code) => panic!("[{}] raw produce to {topic}: Kafka error code {code}", b.name),
+    }
+}
+
+/// [`produce_raw`], returning the broker's `(base_offset, error_code)` whatever the error code.
+pub fn produce_raw_answer(
+    b: &Broker,
+    topic: &str,
+    partition: i32,
+    count: usize,
+    corrupt_crc: bool,
+) -> (i64, i16) {
     let mut args: Vec<String> = vec![
         "produce-raw".into(),
         b.bootstrap.clone(),
@@ -420,11 +518,13 @@ pub fn produce_raw(b: &Broker, topic: &str, partition: i32, count: usize, corrup
         partition.to_string(),
         "--count".into(),
         count.to_string(),
+        "--allow-error".into(),
     ];
     if corrupt_crc {
         args.push("--corrupt-crc".into());
     }
     let out = run_check(&args).unwrap_or_else(|e| panic!("[{}] raw produce to {topic}: {e}", b.name));
     let lines = json_lines(&out, &args);
-    int_field(lines.last().expect("produce-raw prints a line"), "base_offset")
+    let last = lines.last().expect("produce-raw prints a line");
+    (int_field(last, "base_offset"), int_field(last, "error_code") as i16)
 }

@@ -125,6 +125,20 @@ impl Proxy {
         Proxy { shared, addr: local.to_string(), acceptor: Some(acceptor) }
     }
 
+    /// One proxy in front of each node of a cluster whose bootstrap list names node 1, 2, ... in
+    /// order (as `scripts/kafka_cluster.py` prints it); each proxy's Metadata answers name the
+    /// proxies, so a client talks to every node through its proxy. Bootstrap through
+    /// [`cluster_bootstrap`].
+    pub fn cluster(bootstrap: &str) -> Vec<Proxy> {
+        let proxies: Vec<Proxy> = bootstrap.split(',').map(|node| Proxy::start(node.trim())).collect();
+        for p in &proxies {
+            for (i, other) in proxies.iter().enumerate() {
+                p.advertise_node(i as i32 + 1, &other.addr());
+            }
+        }
+        proxies
+    }
+
     /// `host:port` of the proxy: the `bootstrap.servers` for a client that should go through it.
     pub fn addr(&self) -> String {
         self.addr.clone()
@@ -190,6 +204,11 @@ impl Proxy {
     pub fn errors(&self) -> Vec<String> {
         self.shared.errors.lock().unwrap().clone()
     }
+}
+
+/// The `bootstrap.servers` list of a [`Proxy::cluster`].
+pub fn cluster_bootstrap(proxies: &[Proxy]) -> String {
+    proxies.iter().map(Proxy::addr).collect::<Vec<_>>().join(",")
 }
 
 impl Drop for Proxy {

@@ -19,7 +19,7 @@ use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, KafkaCode, Result};
 use crate::network::connection::{self, NetEvent, SocketOptions};
 use crate::network::metadata::{BrokerInfo, Metadata};
-use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse, TRANSACTION_VERSION};
 use crate::protocol::header::{decode_response, encode_request, response_correlation_id};
 use crate::protocol::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::protocol::metadata::MetadataRequest;
@@ -34,7 +34,7 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use txn::{TxnDriver, TxnPending, PRODUCE_MAX_IN_TXN};
+use txn::{TxnDriver, TxnPending, PRODUCE_MAX_IN_TXN_V1};
 
 /// Settings the sender thread uses, taken from the validated configuration.
 #[derive(Debug, Clone)]
@@ -162,6 +162,10 @@ struct SenderLoop {
     fresh_id_requested: bool,
     /// Transaction requests and coordinator, for a transactional producer.
     txn: Option<TxnDriver>,
+    /// The newest finalized features any broker reported in ApiVersions: their epoch and the
+    /// `transaction.version` level (Java's `ApiVersions.maxFinalizedFeaturesEpoch`).
+    features_epoch: i64,
+    transaction_version: Option<i16>,
 }
 
 /// The sender thread's body. Returns how many records were still pending when it stopped
@@ -196,6 +200,8 @@ pub(crate) fn run(
         next_init_pid_at: None,
         fresh_id_requested: false,
         txn: txn_commands.map(TxnDriver::new),
+        features_epoch: -1,
+        transaction_version: None,
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run_loop(&wake)));
     let err = match outcome {
@@ -564,6 +570,10 @@ impl SenderLoop {
         if !code.is_ok() {
             return Err(Error::broker(code, format!("ApiVersions from broker {node}")));
         }
+        if resp.finalized_features_epoch > self.features_epoch {
+            self.features_epoch = resp.finalized_features_epoch;
+            self.transaction_version = resp.finalized_level(TRANSACTION_VERSION);
+        }
         let conn = self.conns.get_mut(&node).expect("checked by caller");
         conn.versions = resp.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
         conn.state = ConnState::Ready;
@@ -903,8 +913,9 @@ impl SenderLoop {
             // Produce v13+ names topics by id only; without an id, stay on a version with names.
             version = version.min(LAST_VERSION_WITH_TOPIC_NAMES);
         }
-        if self.txn.is_some() {
-            version = version.min(PRODUCE_MAX_IN_TXN);
+        if self.txn.as_ref().is_some_and(|t| !t.v2()) {
+            // Produce v12+ asks the broker to add the partition to the transaction itself.
+            version = version.min(PRODUCE_MAX_IN_TXN_V1);
         }
         let transactional_id = self.shared.txn.as_ref().map(|t| t.transactional_id.clone());
         let req = ProduceRequest {
@@ -1066,10 +1077,16 @@ impl SenderLoop {
                 context.push_str(&format!(" (broker says: {m})"));
             }
             let error = if self.txn.is_some() && code == KafkaCode::INVALID_PRODUCER_EPOCH {
-                // On the transactional path an old epoch means another producer took over.
-                Error::new(
-                    ErrorKind::Fenced,
-                    format!("{context}: INVALID_PRODUCER_EPOCH (fenced by a newer producer)"),
+                // KIP-588: typically the coordinator aborted the transaction when
+                // transaction.timeout.ms ran out and bumped the epoch. Abortable, as in Java:
+                // abort, then go on with the same producer (PRODUCER_FENCED is the fatal one).
+                Error::broker(
+                    code,
+                    format!(
+                        "{context} (the transaction was probably aborted by its coordinator after \
+                         transaction.timeout.ms={} ms; abort it and begin a new one)",
+                        self.cfg().transaction_timeout.as_millis()
+                    ),
                 )
             } else {
                 Error::broker(code, context)

@@ -2,6 +2,17 @@
 //! partitions to the transaction before their first batch goes out, and carries out the
 //! requests the application's transaction calls queue ([`TxnCommand`]s), one at a time.
 //!
+//! Transactions v2 (KIP-890 part 2) is used when the cluster finalized `transaction.version`
+//! 2 or more (ApiVersions' finalized features, the newest epoch any broker reported), read as
+//! Java does when `init_transactions` succeeds and again when a transaction ends: Produce
+//! v12+ makes the partition leader add its partition to the transaction (no
+//! AddPartitionsToTxn), TxnOffsetCommit v5 adds the group (no AddOffsetsToTxn), and EndTxn
+//! v5 answers with the bumped epoch the next transaction uses (a new producer id when the
+//! epoch ran out). Without it (Kafka 3.x, a cluster formatted with `transaction.version=1`,
+//! Tansu, librdkafka's mock) Produce stays at v11, EndTxn and TxnOffsetCommit at v4, and the
+//! producer adds partitions and groups itself. Switching on v2 between two transactions bumps
+//! the epoch first, as Java does, so nothing of the v1 epoch can follow.
+//!
 //! Runs on: sender thread.
 //!
 //! Retried (after `retry.backoff.ms`): COORDINATOR_LOAD_IN_PROGRESS, CONCURRENT_TRANSACTIONS
@@ -31,12 +42,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Highest EndTxn and TxnOffsetCommit versions before KIP-890's "transactions v2", whose
-/// implicit partition adding this client does not use (it sends AddPartitionsToTxn itself).
-const END_TXN_MAX: i16 = crate::protocol::end_txn::LAST_VERSION_BEFORE_TXN_V2;
-const TXN_OFFSET_COMMIT_MAX: i16 = crate::protocol::txn_offset_commit::LAST_VERSION_BEFORE_TXN_V2;
-/// Produce v12 means "the broker adds partitions itself" (KIP-890); stay below it.
-pub(super) const PRODUCE_MAX_IN_TXN: i16 = 11;
+/// Highest EndTxn and TxnOffsetCommit versions before KIP-890's "transactions v2": the caps
+/// without it.
+const END_TXN_MAX_V1: i16 = crate::protocol::end_txn::LAST_VERSION_BEFORE_TXN_V2;
+const TXN_OFFSET_COMMIT_MAX_V1: i16 = crate::protocol::txn_offset_commit::LAST_VERSION_BEFORE_TXN_V2;
+/// Produce v12 means "the broker adds partitions itself" (KIP-890); without v2 stay below it.
+pub(super) const PRODUCE_MAX_IN_TXN_V1: i16 = 11;
 
 /// A transactional request the sender thread is waiting on.
 #[derive(Debug, Clone)]
@@ -85,6 +96,8 @@ pub(super) struct TxnDriver {
     next_add_at: Option<Instant>,
     /// Partitions or offsets reached the coordinator: EndTxn is needed.
     started: bool,
+    /// Transactions v2 is in use (see the module docs).
+    v2: bool,
 }
 
 impl TxnDriver {
@@ -99,12 +112,19 @@ impl TxnDriver {
             adding: false,
             next_add_at: None,
             started: false,
+            v2: false,
         }
     }
 
-    /// Whether this partition was added to the transaction (its batches may go out).
+    /// Whether this partition's batches may go out: under transactions v2 always (the leader
+    /// adds the partition), else once AddPartitionsToTxn added it.
     pub(super) fn is_added(&self, topic: &Arc<str>, partition: i32) -> bool {
-        self.added.contains(&(topic.clone(), partition))
+        self.v2 || self.added.contains(&(topic.clone(), partition))
+    }
+
+    /// Whether transactions v2 is in use.
+    pub(super) fn v2(&self) -> bool {
+        self.v2
     }
 }
 
@@ -135,6 +155,11 @@ fn classify(code: KafkaCode, context: String) -> Handling {
 }
 
 impl SenderLoop {
+    /// Whether the cluster finalized transactions v2, from the newest ApiVersions answer.
+    fn cluster_has_txn_v2(&self) -> bool {
+        self.transaction_version.is_some_and(|level| level >= 2)
+    }
+
     fn txn_id(&self) -> String {
         self.shared.txn.as_ref().map(|t| t.transactional_id.clone()).unwrap_or_default()
     }
@@ -210,6 +235,11 @@ impl SenderLoop {
             if let Ok(cmd) = driver.commands.try_recv() {
                 let step = match &cmd.request {
                     TxnRequest::Init => Step::InitProducerId,
+                    // TxnOffsetCommit v5 adds the group to the transaction itself.
+                    TxnRequest::SendOffsets { .. } if driver.v2 => {
+                        driver.started = true;
+                        Step::FindGroupCoordinator
+                    }
                     TxnRequest::SendOffsets { .. } => Step::AddOffsets,
                     TxnRequest::End { .. } => Step::Drain,
                 };
@@ -258,6 +288,18 @@ impl SenderLoop {
         let Some((producer_id, producer_epoch)) = self.idem.as_ref().and_then(|i| i.producer()) else {
             return;
         };
+        if driver.v2 {
+            // The leaders add the partitions; a record queued means there is a transaction
+            // to end.
+            if !driver.started {
+                let mut any = false;
+                self.shared.accumulator.for_each_nonempty_queue(|_, _| any = true);
+                if let (true, Some(d)) = (any, self.txn.as_mut()) {
+                    d.started = true;
+                }
+            }
+            return;
+        }
         let mut new: Vec<(Arc<str>, i32)> = Vec::new();
         self.shared.accumulator.for_each_nonempty_queue(|topic, partition| {
             if !driver.is_added(topic, partition) {
@@ -374,7 +416,8 @@ impl SenderLoop {
                 if self.ensure_connection(node, &addr, now) != Some(ConnState::Ready) {
                     return;
                 }
-                self.send_txn(node, &req, Some(TXN_OFFSET_COMMIT_MAX), TxnPending::CommitOffsets, now)
+                let cap = (!self.txn.as_ref().is_some_and(|d| d.v2)).then_some(TXN_OFFSET_COMMIT_MAX_V1);
+                self.send_txn(node, &req, cap, TxnPending::CommitOffsets, now)
             }
             Step::EndTxn => {
                 let Some(node) = self.txn_coordinator(now) else { return };
@@ -386,7 +429,8 @@ impl SenderLoop {
                 };
                 let req =
                     EndTxnRequest { transactional_id: txn, producer_id, producer_epoch, committed: *commit };
-                self.send_txn(node, &req, Some(END_TXN_MAX), TxnPending::EndTxn, now)
+                let cap = (!self.txn.as_ref().is_some_and(|d| d.v2)).then_some(END_TXN_MAX_V1);
+                self.send_txn(node, &req, cap, TxnPending::EndTxn, now)
             }
         };
         if let Some(op) = self.txn.as_mut().and_then(|d| d.op.as_mut()) {
@@ -428,15 +472,26 @@ impl SenderLoop {
 
     /// EndTxn is done (or was not needed): a new transaction starts from nothing.
     fn finish_end(&mut self, now: Instant) {
+        let v2 = self.cluster_has_txn_v2();
+        let mut upgraded = false;
         if let Some(d) = self.txn.as_mut() {
             d.added.clear();
             d.started = false;
+            // The next transaction runs the protocol the cluster has now (Java's
+            // maybeUpdateTransactionV2Enabled); moving to v2 fences the v1 epoch first.
+            upgraded = v2 && !d.v2;
+            d.v2 = v2;
+        }
+        if upgraded {
+            if let Some(i) = &mut self.idem {
+                i.require_bump();
+            }
         }
         let aborted = matches!(
             self.txn.as_ref().and_then(|d| d.op.as_ref()).map(|o| &o.request),
             Some(TxnRequest::End { commit: false })
         );
-        if aborted && self.idem.as_ref().is_some_and(|i| i.bump_needed()) {
+        if (aborted || upgraded) && self.idem.as_ref().is_some_and(|i| i.bump_needed()) {
             self.set_step(Step::BumpEpoch);
             self.advance_op(now);
             return;
@@ -510,10 +565,16 @@ impl SenderLoop {
                         i.set_producer(resp.producer_id, resp.producer_epoch);
                     }
                     self.shared.accumulator.reset_sequences();
+                    let v2 = self.cluster_has_txn_v2();
+                    let initializing = matches!(self.txn.as_ref().and_then(|d| d.op.as_ref()), Some(o) if o.step == Step::InitProducerId);
+                    if let (true, Some(d)) = (initializing, self.txn.as_mut()) {
+                        d.v2 = v2;
+                    }
                     log::info!(
-                        "transactional producer id {} epoch {}",
+                        "transactional producer id {} epoch {} (transactions v{})",
                         resp.producer_id,
-                        resp.producer_epoch
+                        resp.producer_epoch,
+                        if self.txn.as_ref().is_some_and(|d| d.v2) { 2 } else { 1 }
                     );
                     self.reply(Ok(()));
                 } else {
@@ -572,6 +633,19 @@ impl SenderLoop {
                 let (_, resp): (_, EndTxnResponse) = decode_response::<EndTxnRequest>(frame, version)?;
                 let code = KafkaCode(resp.error_code);
                 if code.is_ok() {
+                    if resp.producer_id >= 0 && resp.producer_epoch >= 0 {
+                        // EndTxn v5 (transactions v2): the coordinator bumped the epoch (or,
+                        // when it ran out, gave a new producer id); sequences restart.
+                        if let Some(i) = &mut self.idem {
+                            i.set_producer(resp.producer_id, resp.producer_epoch);
+                        }
+                        self.shared.accumulator.reset_sequences();
+                        log::debug!(
+                            "transaction ended; producer id {} epoch {} from now on",
+                            resp.producer_id,
+                            resp.producer_epoch
+                        );
+                    }
                     self.finish_end(now);
                 } else {
                     self.handle_op_error(code, ctx("EndTxn"), now);

@@ -1,0 +1,423 @@
+#!/usr/bin/env python3
+"""Run Apache Kafka itself (jars from Maven Central) as a KRaft cluster on loopback, for tests and benchmarks.
+
+Usage: kafka_cluster.py [NODES] [--feature F=L ...] [--set KEY=VALUE ...] [--dir DIR] [--parent-pid PID]
+       kafka_cluster.py --fetch-only
+
+Every node is a combined broker+controller (`process.roles=broker,controller`, static
+`controller.quorum.voters`). Each has three listeners on free loopback ports: CLIENT (what clients
+and the bootstrap list use), INTERNAL (replication between brokers, so a test proxy in front of a
+CLIENT port sees only the client's traffic) and CONTROLLER (the Raft quorum). Replication factor and
+`min.insync.replicas` default to 3 and 2 with three or more nodes (1 and 1 with fewer), so acks=all
+means something.
+
+Jars: `mvn dependency:copy-dependencies` of scripts/kafka/pom.xml into .brokers/kafka-VERSION/lib
+(skipped when that folder is complete; Maven's own cache makes a re-fetch quick). Java 17+ and Maven
+must be on PATH; a clear message says which is missing.
+
+On start the storage of every node is formatted (one cluster id, `--feature` settings such as
+`transaction.version=1`), the nodes start, and once Metadata lists every broker it prints
+
+    BOOTSTRAP host:port,host:port,...
+    CONTROL port
+    NODE id host:port          (one line per node: its CLIENT listener)
+    DIR path                   (configs, data and logs: node-ID.log)
+
+then serves a line protocol on 127.0.0.1:CONTROL, one command a line, one line back:
+
+    kill ID          SIGKILL the node (no controlled shutdown) and reap it     "ok"
+    stop ID          SIGTERM: controlled shutdown, waits until it exited       "ok"
+    start ID         start a stopped node again from its data directory and
+                     wait until Metadata lists it (an unfenced broker)         "ok" or "error: ..."
+    alive            the ids of running nodes, space-separated
+    bootstrap        the bootstrap list
+    ping             "pong"
+    quit             stop every node and exit
+
+The cluster stops when its parent process dies (so a killed test run leaves nothing behind), on
+SIGTERM/SIGINT and on `quit`. JVM options: KB_KAFKA_JVM_OPTS (default: a 512 MiB heap, serial GC,
+C1 only: three JVMs on a 2-core machine start faster that way; give full JIT for benchmarks).
+"""
+import argparse
+import base64
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+POM = os.path.join(ROOT, "scripts", "kafka", "pom.xml")
+DEFAULT_JVM_OPTS = "-Xms128m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto"
+
+
+def die(msg):
+    print(f"kafka_cluster.py: {msg}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def say(msg):
+    print(f"kafka_cluster.py: {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- jars
+
+def kafka_version():
+    with open(POM, encoding="utf-8") as f:
+        m = re.search(r"<kafka.version>([^<]+)</kafka.version>", f.read())
+    if not m:
+        die(f"no <kafka.version> in {POM}")
+    return m.group(1)
+
+
+def check_java():
+    java = shutil.which("java")
+    if not java:
+        die("Apache Kafka needs Java 17 or newer, and `java` is not on PATH (e.g. `apt-get install openjdk-17-jre-headless`)")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    major = int(m.group(1)) if m else 0
+    if major == 1 and m.group(2):  # "1.8.0_..." style
+        major = int(m.group(2))
+    if major < 17:
+        die(f"Apache Kafka {kafka_version()} needs Java 17 or newer; `java -version` says: {out.strip().splitlines()[0] if out.strip() else '?'}")
+    return java
+
+
+def ensure_jars():
+    """The folder of jars for kafka_version(), fetched with Maven when it is not complete yet."""
+    lib = os.path.join(ROOT, ".brokers", f"kafka-{kafka_version()}", "lib")
+    done = os.path.join(lib, ".complete")
+    if os.path.exists(done):
+        return lib
+    mvn = shutil.which("mvn")
+    if not mvn:
+        die("fetching Apache Kafka's jars needs Maven, and `mvn` is not on PATH (e.g. `apt-get install maven`)")
+    tmp = lib + ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    say(f"fetching Apache Kafka {kafka_version()} jars with Maven into {lib}")
+    t0 = time.time()
+    r = subprocess.run([mvn, "-q", "-B", "-f", POM, "dependency:copy-dependencies", "-DincludeScope=runtime",
+                        f"-DoutputDirectory={tmp}"], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"`mvn dependency:copy-dependencies -f {POM}` failed ({r.returncode}):\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
+    if not any(n.startswith("kafka_2.13-") for n in os.listdir(tmp)):
+        die(f"Maven finished but {tmp} holds no kafka_2.13 jar")
+    shutil.rmtree(lib, ignore_errors=True)
+    os.rename(tmp, lib)
+    with open(done, "w") as f:
+        f.write(f"{kafka_version()}\n")
+    say(f"fetched {len(os.listdir(lib)) - 1} jars in {time.time() - t0:.0f} s")
+    return lib
+
+
+# ---------------------------------------------------------------- cluster
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def cluster_id():
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
+LOG4J = """status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.out.ref = out
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = INFO
+logger.controller.name = org.apache.kafka.controller.QuorumController
+logger.controller.level = INFO
+"""
+
+
+class Cluster:
+    def __init__(self, java, lib, nodes, features, settings, workdir):
+        self.java, self.lib, self.n, self.dir = java, lib, nodes, workdir
+        self.ids = list(range(1, nodes + 1))
+        ports = free_ports(3 * nodes)
+        self.client = {i: ports[k] for k, i in enumerate(self.ids)}
+        self.internal = {i: ports[nodes + k] for k, i in enumerate(self.ids)}
+        self.controller = {i: ports[2 * nodes + k] for k, i in enumerate(self.ids)}
+        self.procs = {}
+        self.lock = threading.Lock()
+        self.features = features
+        self.log4j = os.path.join(workdir, "log4j2.properties")
+        with open(self.log4j, "w") as f:
+            f.write(LOG4J)
+        rf = 3 if nodes >= 3 else 1
+        isr = 2 if nodes >= 3 else 1
+        voters = ",".join(f"{i}@127.0.0.1:{self.controller[i]}" for i in self.ids)
+        for i in self.ids:
+            props = {
+                "process.roles": "broker,controller",
+                "node.id": str(i),
+                "controller.quorum.voters": voters,
+                "listeners": f"CLIENT://127.0.0.1:{self.client[i]},INTERNAL://127.0.0.1:{self.internal[i]},"
+                             f"CONTROLLER://127.0.0.1:{self.controller[i]}",
+                "advertised.listeners": f"CLIENT://127.0.0.1:{self.client[i]},INTERNAL://127.0.0.1:{self.internal[i]}",
+                "controller.listener.names": "CONTROLLER",
+                "inter.broker.listener.name": "INTERNAL",
+                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT",
+                "log.dirs": os.path.join(workdir, f"data-{i}"),
+                "num.partitions": "1",
+                "default.replication.factor": str(rf),
+                "min.insync.replicas": str(isr),
+                "offsets.topic.replication.factor": str(rf),
+                "offsets.topic.num.partitions": "3",
+                "transaction.state.log.replication.factor": str(rf),
+                "transaction.state.log.min.isr": str(isr),
+                "transaction.state.log.num.partitions": "3",
+                "share.coordinator.state.topic.replication.factor": str(rf),
+                "share.coordinator.state.topic.min.isr": str(isr),
+                "group.initial.rebalance.delay.ms": "0",
+                "auto.create.topics.enable": "false",
+                # A killed broker is fenced (and leaves the ISR) after this long without a heartbeat.
+                "broker.session.timeout.ms": "6000",
+                "broker.heartbeat.interval.ms": "1000",
+                # Transactions whose transaction.timeout.ms ran out are aborted within a second.
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
+                "log.flush.interval.messages": "9223372036854775807",
+            }
+            for kv in settings:
+                k, _, v = kv.partition("=")
+                props[k] = v
+            with open(self.config(i), "w") as f:
+                f.writelines(f"{k}={v}\n" for k, v in props.items())
+
+    def config(self, i):
+        return os.path.join(self.dir, f"server-{i}.properties")
+
+    def bootstrap(self):
+        return ",".join(f"127.0.0.1:{self.client[i]}" for i in self.ids)
+
+    def jvm(self, *args, opts=None):
+        opts = (opts if opts is not None else os.environ.get("KB_KAFKA_JVM_OPTS", DEFAULT_JVM_OPTS)).split()
+        return [self.java, *opts, f"-Dlog4j2.configurationFile={self.log4j}", "-cp",
+                os.path.join(self.lib, "*"), *args]
+
+    def format(self):
+        cid = cluster_id()
+        procs = []
+        for i in self.ids:
+            cmd = self.jvm("kafka.tools.StorageTool", "format", "-t", cid, "-c", self.config(i),
+                           opts="-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1")
+            for f in self.features:
+                cmd += ["--feature", f]
+            procs.append((i, subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                              stderr=subprocess.STDOUT, text=True)))
+        for i, p in procs:
+            out, _ = p.communicate()
+            if p.returncode != 0:
+                die(f"formatting node {i} failed ({p.returncode}):\n{out[-3000:]}")
+
+    def start(self, i):
+        with self.lock:
+            p = self.procs.get(i)
+            if p is not None and p.poll() is None:
+                return
+            log = open(os.path.join(self.dir, f"node-{i}.log"), "ab")
+            self.procs[i] = subprocess.Popen(self.jvm("kafka.Kafka", self.config(i)), stdin=subprocess.DEVNULL,
+                                             stdout=log, stderr=subprocess.STDOUT)
+            log.close()
+
+    def signal(self, i, sig, timeout):
+        with self.lock:
+            p = self.procs.get(i)
+        if p is None or p.poll() is not None:
+            return
+        p.send_signal(sig)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def alive(self):
+        with self.lock:
+            return [i for i in self.ids if self.procs.get(i) is not None and self.procs[i].poll() is None]
+
+    def listed_brokers(self, timeout):
+        """The broker ids Metadata from any running node lists, or None."""
+        from confluent_kafka.admin import AdminClient
+        up = self.alive()
+        if not up:
+            return None
+        admin = AdminClient({"bootstrap.servers": ",".join(f"127.0.0.1:{self.client[i]}" for i in up),
+                             "log_level": 0})
+        try:
+            return set(admin.list_topics(timeout=timeout).brokers)
+        except Exception:  # noqa: BLE001 - not up yet
+            return None
+
+    def accepting(self, i):
+        try:
+            socket.create_connection(("127.0.0.1", self.client[i]), timeout=1.0).close()
+            return True
+        except OSError:
+            return False
+
+    def wait_listed(self, ids, deadline):
+        """Until every node of `ids` accepts on its client port (its broker has caught up with the
+        metadata log: a broker opens its listeners last) and Metadata lists it."""
+        while time.time() < deadline:
+            for i in ids:
+                p = self.procs.get(i)
+                if p is None or p.poll() is not None:
+                    raise RuntimeError(f"node {i} exited with {p.returncode if p else '?'} (see {self.dir}/node-{i}.log)")
+            if not all(self.accepting(i) for i in ids):
+                time.sleep(0.2)
+                continue
+            got = self.listed_brokers(timeout=2.0)
+            if got is not None and set(ids) <= got:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"Metadata did not list nodes {ids} in time (see {self.dir}/node-*.log)")
+
+    def stop_all(self):
+        for i in self.ids:
+            with self.lock:
+                p = self.procs.get(i)
+            if p is not None and p.poll() is None:
+                p.kill()
+        for p in list(self.procs.values()):
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def handle(cl, line, start_timeout):
+    a = line.split()
+    if not a:
+        return "ok"
+    c, args = a[0], a[1:]
+    if c in ("kill", "stop", "start"):
+        i = int(args[0])
+        if i not in cl.ids:
+            return f"error: no node {i}"
+        if c == "kill":
+            cl.signal(i, signal.SIGKILL, 30)
+        elif c == "stop":
+            cl.signal(i, signal.SIGTERM, 60)
+        else:
+            cl.start(i)
+            try:
+                cl.wait_listed([i], time.time() + start_timeout)
+            except RuntimeError as e:
+                return f"error: {e}"
+        return "ok"
+    if c == "alive":
+        return " ".join(str(i) for i in cl.alive())
+    if c == "bootstrap":
+        return cl.bootstrap()
+    if c == "ping":
+        return "pong"
+    if c == "quit":
+        cl.stop_all()
+        os._exit(0)
+    return "unknown"
+
+
+def serve(cl, conn, start_timeout):
+    with conn, conn.makefile("rw", encoding="utf-8", newline="\n") as f:
+        for line in f:
+            try:
+                reply = handle(cl, line, start_timeout)
+            except (IndexError, ValueError) as e:
+                reply = f"error: {type(e).__name__}: {e} (in {line.strip()!r})"
+            f.write(reply + "\n")
+            f.flush()
+
+
+def watch_parent(cl, parent_pid):
+    first_parent = os.getppid()
+    while True:
+        time.sleep(0.5)
+        gone = first_parent != 1 and os.getppid() != first_parent
+        if parent_pid is not None and not gone:
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                gone = True
+            except PermissionError:
+                pass
+        if gone:
+            cl.stop_all()
+            os._exit(0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("nodes", type=int, nargs="?", default=3)
+    ap.add_argument("--feature", action="append", default=[], help="a format-time feature level, e.g. transaction.version=1")
+    ap.add_argument("--set", action="append", default=[], help="a broker property KEY=VALUE for every node")
+    ap.add_argument("--dir", help="work folder (default: a new temporary one)")
+    ap.add_argument("--parent-pid", type=int, help="also exit when this process ends (the parent is always watched)")
+    ap.add_argument("--start-timeout", type=float, default=120.0)
+    ap.add_argument("--fetch-only", action="store_true", help="fetch the jars, print their folder and exit")
+    a = ap.parse_args()
+    java = check_java()
+    lib = ensure_jars()
+    if a.fetch_only:
+        print(lib)
+        return
+    workdir = a.dir or tempfile.mkdtemp(prefix="kafka-blocking-kafka.")
+    os.makedirs(workdir, exist_ok=True)
+    cl = Cluster(java, lib, a.nodes, a.feature, a.set, workdir)
+
+    def on_signal(*_):
+        cl.stop_all()
+        os._exit(0)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    threading.Thread(target=watch_parent, args=(cl, a.parent_pid), daemon=True).start()
+
+    t0 = time.time()
+    cl.format()
+    for i in cl.ids:
+        cl.start(i)
+    try:
+        cl.wait_listed(cl.ids, t0 + a.start_timeout)
+    except RuntimeError as e:
+        cl.stop_all()
+        die(str(e))
+    say(f"{a.nodes} nodes up in {time.time() - t0:.1f} s")
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    print("BOOTSTRAP", cl.bootstrap(), flush=True)
+    print("CONTROL", srv.getsockname()[1], flush=True)
+    for i in cl.ids:
+        print("NODE", i, f"127.0.0.1:{cl.client[i]}", flush=True)
+    print("DIR", workdir, flush=True)
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=serve, args=(cl, conn, a.start_timeout), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
