@@ -394,23 +394,25 @@ fn explicit_idempotence_with_six_in_flight_is_a_configuration_error() {
 
 #[test]
 fn default_idempotence_yields_to_explicit_acks_1_and_records_are_delivered() {
-    let b = tansu();
-    let topic = unique_topic("idem-acks1");
-    create_topic(&b, &topic, 1);
-    let p = producer_on(&b.bootstrap, &[("acks", "1")]);
-    let futures: Vec<_> = (0..20)
-        .map(|seq| {
-            let f = p.send(Record::new(&topic).value(&delivery::value(0, seq)).partition(0)).expect("send");
-            (0, seq, f)
-        })
-        .collect();
-    let sent = wait_all("acks=1", 0, futures);
-    p.close(Duration::from_secs(10)).expect("close");
-    let got = consume(&b, &topic, 1, sent.len());
-    delivery::check("acks=1", &sent, &got, false);
-    // Idempotence is off: the batches carry no producer id.
-    for batch in batches(&b, &topic, 0) {
-        assert_eq!((batch.producer_id, batch.base_sequence), (-1, -1), "{batch:?}");
+    for b in [common::kafka(), tansu()] {
+        let topic = unique_topic("idem-acks1");
+        create_topic(&b, &topic, 1);
+        let p = producer_on(&b.bootstrap, &[("acks", "1")]);
+        let futures: Vec<_> = (0..20)
+            .map(|seq| {
+                let f =
+                    p.send(Record::new(&topic).value(&delivery::value(0, seq)).partition(0)).expect("send");
+                (0, seq, f)
+            })
+            .collect();
+        let sent = wait_all("acks=1", 0, futures);
+        p.close(Duration::from_secs(10)).expect("close");
+        let got = consume(&b, &topic, 1, sent.len());
+        delivery::check(&format!("[{}] acks=1", b.name), &sent, &got, false);
+        // Idempotence is off: the batches carry no producer id.
+        for batch in batches(&b, &topic, 0) {
+            assert_eq!((batch.producer_id, batch.base_sequence), (-1, -1), "[{}] {batch:?}", b.name);
+        }
     }
 }
 
@@ -418,7 +420,12 @@ fn default_idempotence_yields_to_explicit_acks_1_and_records_are_delivered() {
 
 #[test]
 fn stored_batches_carry_the_producer_id_and_contiguous_sequences() {
-    let b = tansu();
+    for b in [common::kafka(), tansu()] {
+        stored_batches_carry_the_producer_id_and_contiguous_sequences_on(&b);
+    }
+}
+
+fn stored_batches_carry_the_producer_id_and_contiguous_sequences_on(b: &common::Broker) {
     let topic = unique_topic("idem-sequences");
     create_topic(&b, &topic, PARTITIONS);
     // Small batches, so each partition gets many.
