@@ -1,26 +1,35 @@
-//! One broker connection: a blocking TCP socket (socket2), framed as Kafka frames
-//! (int32 big-endian size, then the message).
+//! One broker connection: a non-blocking TCP socket (socket2) framed as Kafka frames (int32
+//! big-endian size, then the message), driven by the sender thread's poll(2) loop.
 //!
-//! Threads: the sender thread owns every connection: it encodes every request and decides
-//! everything. Each connection also has two helper threads that only move bytes, so that no
-//! socket call ever blocks the sender thread:
-//! - a *reader thread* that first connects (a slow connect never stalls the sender), then reads
-//!   whole response frames and hands them to the sender thread as [`NetEvent`]s;
-//! - a *writer thread* ([`spawn_writer`]) that writes the frames the sender queues to it, in
-//!   order, and hands each buffer back for reuse. A broker that stops reading holds up only its
-//!   own writer; the sender's request timeout then drops the connection.
-//!
-//! Both end when the socket is shut down or fails, after reporting why.
+//! Threads: the sender thread alone owns every [`Connection`]. Nothing here blocks: a connect
+//! is started and finished when the socket turns writable, requests are queued and written as
+//! far as the socket takes them (a gathering `writev` of several queued frames), responses are
+//! read as far as they have arrived and cut into frames. A slow connect, a slow broker or a full
+//! socket buffer holds up only its own connection. Host names are resolved when the connection
+//! starts (`getaddrinfo`, on the sender thread; loopback and IP addresses resolve at once).
 
-use crate::error::{Error, Result};
-use crossbeam_channel::Sender;
+use crate::error::{Error, ErrorKind, Result};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::io::{IoSlice, Read};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// Largest response frame we accept; a bigger size prefix is a protocol error, not an allocation.
 pub const MAX_RESPONSE_SIZE: usize = 128 * 1024 * 1024;
+
+/// At most this many queued frames go into one `writev`.
+const MAX_IOVECS: usize = 64;
+/// One read call's buffer.
+const READ_CHUNK: usize = 64 * 1024;
+/// At most this much is read from one connection per turn of the loop (fairness).
+const READ_BUDGET: usize = 4 * 1024 * 1024;
+
+#[cfg(target_os = "linux")]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(target_os = "linux"))]
+const SEND_FLAGS: libc::c_int = 0;
 
 /// How the bootstrap/broker host names are turned into addresses (`client.dns.lookup`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,48 +44,14 @@ pub enum DnsLookup {
 /// Socket settings from the producer configuration.
 #[derive(Debug, Clone)]
 pub struct SocketOptions {
-    /// Connect timeout (`socket.connection.setup.timeout.ms`).
+    /// Connect timeout per address (`socket.connection.setup.timeout.ms`).
     pub connect_timeout: Duration,
     /// `send.buffer.bytes`; -1 keeps the OS default.
     pub send_buffer_bytes: i32,
     /// `receive.buffer.bytes`; -1 keeps the OS default.
     pub receive_buffer_bytes: i32,
-    /// Bound on one blocking write (`request.timeout.ms`).
-    pub write_timeout: Duration,
     /// `client.dns.lookup`.
     pub dns_lookup: DnsLookup,
-}
-
-/// What a connection's reader thread reports to the sender thread.
-#[derive(Debug)]
-pub enum NetEvent {
-    /// The socket connected; the stream is the write half for the sender.
-    Connected {
-        /// Broker node id (negative for bootstrap addresses).
-        node: i32,
-        /// Which connection attempt this is.
-        conn_id: u64,
-        /// A handle on the socket for writing.
-        stream: TcpStream,
-    },
-    /// A whole response frame (without the size prefix).
-    Frame {
-        /// Broker node id.
-        node: i32,
-        /// Which connection attempt this is.
-        conn_id: u64,
-        /// The response bytes after the size prefix.
-        frame: Vec<u8>,
-    },
-    /// The connection failed (connect error, read error, EOF, or a local shutdown).
-    Closed {
-        /// Broker node id.
-        node: i32,
-        /// Which connection attempt this is.
-        conn_id: u64,
-        /// Why.
-        error: Error,
-    },
 }
 
 /// Resolves `host:port` into socket addresses.
@@ -86,10 +61,7 @@ pub fn resolve(addr: &str, lookup: DnsLookup) -> Result<Vec<SocketAddr>> {
         .map_err(|e| Error::io(format!("resolving broker address {addr}"), e))?
         .collect();
     if addrs.is_empty() {
-        return Err(Error::new(
-            crate::ErrorKind::Io,
-            format!("broker address {addr} resolved to no IP address"),
-        ));
+        return Err(Error::new(ErrorKind::Io, format!("broker address {addr} resolved to no IP address")));
     }
     Ok(match lookup {
         DnsLookup::UseAllDnsIps => addrs,
@@ -97,19 +69,236 @@ pub fn resolve(addr: &str, lookup: DnsLookup) -> Result<Vec<SocketAddr>> {
     })
 }
 
-/// Connects to `addr` with the configured options, trying each resolved address in turn.
-pub fn connect(addr: &str, opts: &SocketOptions) -> Result<TcpStream> {
-    let mut last_err = None;
-    for sa in resolve(addr, opts.dns_lookup)? {
-        match connect_one(sa, opts) {
-            Ok(s) => return Ok(s),
-            Err(e) => last_err = Some(e),
-        }
-    }
-    Err(last_err.unwrap_or_else(|| Error::protocol(format!("no address to connect to for {addr}"))))
+/// A connection to one broker address.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    addr: String,
+    opts: SocketOptions,
+    /// Resolved addresses not tried yet.
+    remaining: VecDeque<SocketAddr>,
+    socket: Socket,
+    /// The address being connected to, or connected.
+    peer: SocketAddr,
+    /// `Some` while the connect is under way: when it gives up on this address.
+    connecting_until: Option<Instant>,
+    /// Frames not (completely) written yet; `out_pos` bytes of the first are.
+    out: VecDeque<Vec<u8>>,
+    out_pos: usize,
+    frames_written: u64,
+    /// Bytes read and not yet cut into frames.
+    input: Vec<u8>,
+    chunk: Vec<u8>,
 }
 
-fn connect_one(sa: SocketAddr, opts: &SocketOptions) -> Result<TcpStream> {
+impl Connection {
+    /// Resolves `addr` and starts a non-blocking connect to its first address that takes one.
+    pub(crate) fn connect(addr: &str, opts: &SocketOptions, now: Instant) -> Result<Connection> {
+        let mut remaining: VecDeque<SocketAddr> = resolve(addr, opts.dns_lookup)?.into();
+        let mut last = None;
+        while let Some(sa) = remaining.pop_front() {
+            match start_connect(sa, opts) {
+                Ok(socket) => {
+                    return Ok(Connection {
+                        addr: addr.to_owned(),
+                        opts: opts.clone(),
+                        remaining,
+                        socket,
+                        peer: sa,
+                        connecting_until: Some(now + opts.connect_timeout),
+                        out: VecDeque::new(),
+                        out_pos: 0,
+                        frames_written: 0,
+                        input: Vec::new(),
+                        chunk: vec![0; READ_CHUNK],
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::protocol(format!("no address to connect to for {addr}"))))
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    /// The poll(2) events this connection waits for.
+    pub(crate) fn interest(&self) -> libc::c_short {
+        if self.connecting_until.is_some() {
+            libc::POLLOUT
+        } else if self.out.is_empty() {
+            libc::POLLIN
+        } else {
+            libc::POLLIN | libc::POLLOUT
+        }
+    }
+
+    pub(crate) fn is_connecting(&self) -> bool {
+        self.connecting_until.is_some()
+    }
+
+    /// When the connect under way gives up on its address.
+    pub(crate) fn connect_deadline(&self) -> Option<Instant> {
+        self.connecting_until
+    }
+
+    /// Moves a connect on after poll reported the socket (or `now` passed its deadline):
+    /// `Ok(true)` once connected, `Ok(false)` while under way (possibly on the next address),
+    /// `Err` when every address failed.
+    pub(crate) fn finish_connect(&mut self, now: Instant) -> Result<bool> {
+        let Some(until) = self.connecting_until else { return Ok(true) };
+        let failure = match self.socket.take_error() {
+            Ok(Some(e)) | Err(e) => {
+                Some(Error::io(format!("connecting to {} ({})", self.addr, self.peer), e))
+            }
+            Ok(None) => match self.socket.peer_addr() {
+                Ok(_) => None,
+                Err(_) if now < until => return Ok(false), // not yet
+                Err(_) => Some(Error::new(
+                    ErrorKind::Io,
+                    format!(
+                        "connecting to {} ({}) timed out after {} ms (socket.connection.setup.timeout.ms)",
+                        self.addr,
+                        self.peer,
+                        self.opts.connect_timeout.as_millis()
+                    ),
+                )),
+            },
+        };
+        let Some(mut error) = failure else {
+            self.connecting_until = None;
+            return Ok(true);
+        };
+        while let Some(sa) = self.remaining.pop_front() {
+            match start_connect(sa, &self.opts) {
+                Ok(socket) => {
+                    log::debug!("{error}; trying {sa}");
+                    self.socket = socket;
+                    self.peer = sa;
+                    self.connecting_until = Some(now + self.opts.connect_timeout);
+                    return Ok(false);
+                }
+                Err(e) => error = e,
+            }
+        }
+        Err(error)
+    }
+
+    /// Queues a whole request frame (size prefix included); returns its number, counted from 0.
+    pub(crate) fn queue(&mut self, frame: Vec<u8>) -> u64 {
+        self.out.push_back(frame);
+        self.frames_written + self.out.len() as u64 - 1
+    }
+
+    /// Frames completely written to the socket so far.
+    pub(crate) fn frames_written(&self) -> u64 {
+        self.frames_written
+    }
+
+    /// Whether queued bytes wait for the socket.
+    pub(crate) fn has_unwritten(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Writes queued frames until they are all out or the socket is full; every completely
+    /// written frame's buffer goes into `spent` for reuse.
+    pub(crate) fn flush(&mut self, spent: &mut Vec<Vec<u8>>) -> Result<()> {
+        if self.connecting_until.is_some() {
+            return Ok(());
+        }
+        while !self.out.is_empty() {
+            let written = {
+                let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(self.out.len().min(MAX_IOVECS));
+                for (i, f) in self.out.iter().take(MAX_IOVECS).enumerate() {
+                    slices.push(IoSlice::new(if i == 0 { &f[self.out_pos..] } else { f }));
+                }
+                match self.socket.send_vectored_with_flags(&slices, SEND_FLAGS) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::io(format!("writing to {}", self.addr), e)),
+                }
+            };
+            let mut n = written;
+            while n > 0 {
+                let left = self.out[0].len() - self.out_pos;
+                if n < left {
+                    self.out_pos += n;
+                    break;
+                }
+                n -= left;
+                self.out_pos = 0;
+                self.frames_written += 1;
+                let mut f = self.out.pop_front().expect("a frame was written");
+                f.clear();
+                spent.push(f);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what has arrived (up to a budget) and appends each whole response frame (without
+    /// its size prefix) to `frames`. `Err` when the broker closed the connection, the socket
+    /// failed, or a size prefix is out of bounds; frames read before that are in `frames`.
+    pub(crate) fn read_frames(&mut self, frames: &mut Vec<Vec<u8>>) -> Result<()> {
+        let mut budget = READ_BUDGET;
+        let mut result = Ok(());
+        while budget > 0 {
+            match (&self.socket).read(&mut self.chunk) {
+                Ok(0) => {
+                    result = Err(Error::new(
+                        ErrorKind::Io,
+                        format!("broker at {} closed the connection", self.addr),
+                    ));
+                    break;
+                }
+                Ok(n) => {
+                    self.input.extend_from_slice(&self.chunk[..n]);
+                    budget = budget.saturating_sub(n);
+                    if n < self.chunk.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    result = Err(Error::io(format!("reading from {}", self.addr), e));
+                    break;
+                }
+            }
+        }
+        let consumed =
+            cut_frames(&self.input, frames).map_err(|e| e.context(format!("reading from {}", self.addr)))?;
+        self.input.drain(..consumed);
+        if self.input.capacity() > 4 * READ_CHUNK && self.input.len() < READ_CHUNK {
+            self.input.shrink_to(READ_CHUNK);
+        }
+        result
+    }
+}
+
+/// Appends every whole frame at the start of `input` to `frames`; returns how many bytes they
+/// took. A size prefix outside `0..=MAX_RESPONSE_SIZE` is an error (nothing is allocated for it).
+pub(crate) fn cut_frames(input: &[u8], frames: &mut Vec<Vec<u8>>) -> Result<usize> {
+    let mut pos = 0;
+    while input.len() - pos >= 4 {
+        let size = i32::from_be_bytes(input[pos..pos + 4].try_into().expect("4 bytes"));
+        if size < 0 || size as usize > MAX_RESPONSE_SIZE {
+            return Err(Error::protocol(format!(
+                "response frame size {size} is outside 0..={MAX_RESPONSE_SIZE}"
+            )));
+        }
+        let end = pos + 4 + size as usize;
+        if input.len() < end {
+            break;
+        }
+        frames.push(input[pos + 4..end].to_vec());
+        pos = end;
+    }
+    Ok(pos)
+}
+
+fn start_connect(sa: SocketAddr, opts: &SocketOptions) -> Result<Socket> {
     let ctx = |what: &str, e| Error::io(format!("{what} {sa}"), e);
     let socket = Socket::new(Domain::for_address(sa), Type::STREAM, Some(Protocol::TCP))
         .map_err(|e| ctx("creating socket for", e))?;
@@ -124,146 +313,54 @@ fn connect_one(sa: SocketAddr, opts: &SocketOptions) -> Result<TcpStream> {
             .set_recv_buffer_size(opts.receive_buffer_bytes as usize)
             .map_err(|e| ctx("setting receive.buffer.bytes for", e))?;
     }
-    socket.connect_timeout(&SockAddr::from(sa), opts.connect_timeout).map_err(|e| ctx("connecting to", e))?;
-    socket.set_write_timeout(Some(opts.write_timeout)).map_err(|e| ctx("setting write timeout for", e))?;
-    Ok(socket.into())
-}
-
-/// Starts the reader thread of a new connection attempt to `addr`. It connects, reports
-/// [`NetEvent::Connected`] with a write handle, then reports each frame until the socket
-/// closes, and finally [`NetEvent::Closed`].
-pub fn spawn_reader(
-    node: i32,
-    conn_id: u64,
-    addr: String,
-    opts: SocketOptions,
-    events: Sender<NetEvent>,
-) -> Result<()> {
-    std::thread::Builder::new()
-        .name(format!("kafka-reader-{node}"))
-        .spawn(move || {
-            let error = match run_reader(node, conn_id, &addr, &opts, &events) {
-                Ok(()) => {
-                    Error::new(crate::ErrorKind::Io, format!("broker {node} at {addr} closed the connection"))
-                }
-                Err(e) => e,
-            };
-            let _ = events.send(NetEvent::Closed { node, conn_id, error });
-        })
-        .map(|_| ())
-        .map_err(|e| Error::io("spawning a connection reader thread", e))
-}
-
-fn run_reader(
-    node: i32,
-    conn_id: u64,
-    addr: &str,
-    opts: &SocketOptions,
-    events: &Sender<NetEvent>,
-) -> Result<()> {
-    let stream = connect(addr, opts)?;
-    let writer = stream.try_clone().map_err(|e| Error::io(format!("cloning socket to {addr}"), e))?;
-    if events.send(NetEvent::Connected { node, conn_id, stream: writer }).is_err() {
-        return Ok(()); // the sender thread is gone
-    }
-    let mut reader = std::io::BufReader::with_capacity(64 * 1024, stream);
-    loop {
-        let frame = match read_frame(&mut reader) {
-            Ok(Some(f)) => f,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(e.context(format!("reading from broker {node} at {addr}"))),
-        };
-        if events.send(NetEvent::Frame { node, conn_id, frame }).is_err() {
-            return Ok(());
+    socket.set_nonblocking(true).map_err(|e| ctx("making non-blocking the socket for", e))?;
+    match socket.connect(&SockAddr::from(sa)) {
+        Ok(()) => Ok(socket),
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == std::io::ErrorKind::WouldBlock =>
+        {
+            Ok(socket)
         }
+        Err(e) => Err(ctx("connecting to", e)),
     }
-}
-
-/// Starts the writer thread of a connection. Frames sent to the returned channel are written in
-/// order; each buffer then goes back through `recycle` (when it has room). A failed write is
-/// reported as [`NetEvent::Closed`] and ends the thread; dropping the returned sender ends it
-/// once the frames already queued are written (join the handle to wait for that).
-pub fn spawn_writer(
-    node: i32,
-    conn_id: u64,
-    mut stream: TcpStream,
-    events: Sender<NetEvent>,
-    recycle: Sender<Vec<u8>>,
-) -> Result<(Sender<Vec<u8>>, std::thread::JoinHandle<()>)> {
-    let (tx, rx) = crossbeam_channel::unbounded::<Vec<u8>>();
-    let handle = std::thread::Builder::new()
-        .name(format!("kafka-writer-{node}"))
-        .spawn(move || {
-            for mut frame in rx {
-                if let Err(e) = write_frame(&mut stream, &frame) {
-                    let _ = stream.shutdown(std::net::Shutdown::Both);
-                    let _ = events.send(NetEvent::Closed {
-                        node,
-                        conn_id,
-                        error: e.context(format!("broker {node}")),
-                    });
-                    return;
-                }
-                frame.clear();
-                let _ = recycle.try_send(frame);
-            }
-        })
-        .map_err(|e| Error::io("spawning a connection writer thread", e))?;
-    Ok((tx, handle))
-}
-
-/// Reads one frame; `Ok(None)` on a clean EOF before the size prefix.
-pub fn read_frame(r: &mut impl Read) -> Result<Option<Vec<u8>>> {
-    let mut size = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match r.read(&mut size[got..]) {
-            Ok(0) if got == 0 => return Ok(None),
-            Ok(0) => return Err(Error::protocol("connection closed inside a frame size prefix")),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io("reading a frame size", e)),
-        }
-    }
-    let size = i32::from_be_bytes(size);
-    if size < 0 || size as usize > MAX_RESPONSE_SIZE {
-        return Err(Error::protocol(format!(
-            "response frame size {size} is outside 0..={MAX_RESPONSE_SIZE}"
-        )));
-    }
-    let mut frame = vec![0u8; size as usize];
-    r.read_exact(&mut frame).map_err(|e| Error::io(format!("reading a {size}-byte frame"), e))?;
-    Ok(Some(frame))
-}
-
-/// Writes a whole request frame (already size-prefixed).
-pub fn write_frame(stream: &mut TcpStream, frame: &[u8]) -> Result<()> {
-    stream.write_all(frame).map_err(|e| Error::io("writing a request", e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    fn opts() -> SocketOptions {
+        SocketOptions {
+            connect_timeout: Duration::from_secs(2),
+            send_buffer_bytes: 131072,
+            receive_buffer_bytes: 32768,
+            dns_lookup: DnsLookup::UseAllDnsIps,
+        }
+    }
+
+    fn wait_for(c: &Connection, events: libc::c_short) {
+        let mut p = libc::pollfd { fd: c.fd(), events, revents: 0 };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut p, 1, 2000) };
+    }
 
     #[test]
-    fn reads_frames_and_clean_eof() {
-        let bytes = [0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 0];
-        let mut r = &bytes[..];
-        assert_eq!(read_frame(&mut r).unwrap(), Some(vec![1, 2, 3]));
-        assert_eq!(read_frame(&mut r).unwrap(), Some(vec![]));
-        assert_eq!(read_frame(&mut r).unwrap(), None);
+    fn cuts_whole_frames_and_keeps_a_partial_one() {
+        let bytes = [0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 2, 9];
+        let mut frames = Vec::new();
+        let used = cut_frames(&bytes, &mut frames).unwrap();
+        assert_eq!(frames, vec![vec![1, 2, 3], vec![]]);
+        assert_eq!(used, 11, "the 2-byte frame with 1 byte so far waits");
     }
 
     #[test]
     fn hostile_sizes_fail_without_allocating() {
-        let mut r = &[0x7f, 0xff, 0xff, 0xff][..];
-        assert!(read_frame(&mut r).unwrap_err().to_string().contains("outside"));
-        let mut r = &[0xff, 0xff, 0xff, 0xff][..];
-        assert!(read_frame(&mut r).is_err());
-        let mut r = &[0, 0, 0, 9, 1][..];
-        assert!(read_frame(&mut r).is_err());
-        let mut r = &[0, 0][..];
-        assert!(read_frame(&mut r).is_err());
+        for bytes in [[0x7f, 0xff, 0xff, 0xff], [0xff, 0xff, 0xff, 0xff]] {
+            let e = cut_frames(&bytes, &mut Vec::new()).unwrap_err();
+            assert!(e.to_string().contains("outside"), "{e}");
+        }
+        assert_eq!(cut_frames(&[0, 0], &mut Vec::new()).unwrap(), 0);
     }
 
     #[test]
@@ -271,15 +368,77 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         drop(l);
-        let opts = SocketOptions {
-            connect_timeout: Duration::from_secs(2),
-            send_buffer_bytes: 131072,
-            receive_buffer_bytes: 32768,
-            write_timeout: Duration::from_secs(2),
-            dns_lookup: DnsLookup::UseAllDnsIps,
+        let now = Instant::now();
+        let e = match Connection::connect(&addr, &opts(), now) {
+            Err(e) => e,
+            Ok(mut c) => loop {
+                wait_for(&c, libc::POLLOUT);
+                match c.finish_connect(Instant::now()) {
+                    Err(e) => break e,
+                    Ok(true) => panic!("connected to a closed port"),
+                    Ok(false) => {}
+                }
+            },
         };
-        let e = connect(&addr, &opts).unwrap_err();
-        assert_eq!(e.kind(), crate::ErrorKind::Io);
+        assert_eq!(e.kind(), ErrorKind::Io);
         assert!(e.to_string().contains(&addr), "{e}");
+    }
+
+    #[test]
+    fn writes_queued_frames_and_reads_framed_answers() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let mut c = Connection::connect(&addr, &opts(), Instant::now()).unwrap();
+        let (mut server, _) = l.accept().unwrap();
+        while !c.finish_connect(Instant::now()).unwrap() {
+            wait_for(&c, libc::POLLOUT);
+        }
+        assert_eq!(c.queue(vec![0, 0, 0, 1, 7]), 0);
+        assert_eq!(c.queue(vec![0, 0, 0, 2, 8, 9]), 1);
+        let mut spent = Vec::new();
+        c.flush(&mut spent).unwrap();
+        assert_eq!((c.frames_written(), spent.len(), c.has_unwritten()), (2, 2, false));
+        let mut got = [0u8; 11];
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(got, [0, 0, 0, 1, 7, 0, 0, 0, 2, 8, 9]);
+
+        // An answer in two pieces: nothing until the frame is whole.
+        server.write_all(&[0, 0, 0, 3, 1]).unwrap();
+        wait_for(&c, libc::POLLIN);
+        let mut frames = Vec::new();
+        c.read_frames(&mut frames).unwrap();
+        assert!(frames.is_empty());
+        server.write_all(&[2, 3]).unwrap();
+        wait_for(&c, libc::POLLIN);
+        c.read_frames(&mut frames).unwrap();
+        assert_eq!(frames, vec![vec![1, 2, 3]]);
+
+        drop(server);
+        wait_for(&c, libc::POLLIN);
+        let e = c.read_frames(&mut frames).unwrap_err();
+        assert!(e.to_string().contains("closed the connection"), "{e}");
+    }
+
+    #[test]
+    fn a_connect_that_never_completes_times_out_naming_the_setting() {
+        // A listener whose backlog is full does not complete new connects on Linux; an address
+        // in TEST-NET-1 (192.0.2.0/24) is not routed. Either way the deadline decides.
+        let o = SocketOptions { connect_timeout: Duration::from_millis(1), ..opts() };
+        let mut c = match Connection::connect("192.0.2.1:9092", &o, Instant::now()) {
+            Ok(c) => c,
+            // No route at all: refused at once, naming the address.
+            Err(e) => {
+                return assert!(e.kind() == ErrorKind::Io && e.to_string().contains("192.0.2.1"), "{e}")
+            }
+        };
+        std::thread::sleep(Duration::from_millis(5));
+        match c.finish_connect(Instant::now()) {
+            Err(e) => assert!(
+                e.to_string().contains("socket.connection.setup.timeout.ms")
+                    || e.to_string().contains("192.0.2.1"),
+                "{e}"
+            ),
+            Ok(done) => panic!("an unrouted address connected (done={done})"),
+        }
     }
 }

@@ -21,10 +21,10 @@ use super::record::RecordMetadata;
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::network::metadata::Cluster;
+use crate::network::waker::Waker;
 use crate::protocol::record_batch::{
     decode_batches, Header, ProducerState, RecordBatchBuilder, SealedBatch, BATCH_HEADER_LEN,
 };
-use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -249,7 +249,7 @@ pub(crate) struct Accumulator {
     completed: Condvar,
     flushes: AtomicUsize,
     closed: AtomicBool,
-    wake: Sender<()>,
+    wake: Waker,
     interceptors: Vec<Arc<dyn ProducerInterceptor>>,
 }
 
@@ -257,7 +257,7 @@ impl Accumulator {
     pub(crate) fn new(
         config: AccumulatorConfig,
         buffer_memory: usize,
-        wake: Sender<()>,
+        wake: Waker,
         interceptors: Vec<Arc<dyn ProducerInterceptor>>,
     ) -> Self {
         Accumulator {
@@ -279,7 +279,7 @@ impl Accumulator {
     }
 
     fn wake_sender(&self) {
-        let _ = self.wake.try_send(());
+        self.wake.wake();
     }
 
     fn topic(&self, topic: &str) -> Arc<TopicQueues> {
@@ -788,18 +788,14 @@ mod tests {
     use super::*;
     use crate::network::metadata::{BrokerInfo, PartitionInfo, TopicInfo};
 
-    fn acc(
-        batch_size: usize,
-        memory: usize,
-        linger_ms: u64,
-    ) -> (Accumulator, crossbeam_channel::Receiver<()>) {
-        let (tx, rx) = crossbeam_channel::bounded(1);
+    fn acc(batch_size: usize, memory: usize, linger_ms: u64) -> (Accumulator, Waker) {
+        let waker = Waker::new().unwrap();
         let cfg = AccumulatorConfig {
             batch_size,
             linger: Duration::from_millis(linger_ms),
             max_block: Duration::from_millis(20),
         };
-        (Accumulator::new(cfg, memory, tx, Vec::new()), rx)
+        (Accumulator::new(cfg, memory, waker.clone(), Vec::new()), waker)
     }
 
     fn cluster(parts: usize) -> Cluster {
@@ -825,7 +821,7 @@ mod tests {
         let (a, wake) = acc(200, 10_000, 1000);
         let v = [7u8; 40];
         let f1 = a.append("t", 0, 1, None, Some(&v), &[], far(), None, None).unwrap();
-        assert!(wake.try_recv().is_ok(), "a new batch wakes the sender");
+        assert!(wake.is_notified(), "a new batch wakes the sender");
         let mut n = 1;
         while a.topic("t").partitions.read()[0].batches.lock().len() == 1 {
             a.append("t", 0, 1, None, Some(&v), &[], far(), None, None).unwrap();

@@ -193,7 +193,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn batches(n: usize, records_each: usize) -> (Accumulator, Vec<ProducerBatch>) {
-        let (tx, _rx) = crossbeam_channel::bounded(1);
+        let tx = crate::network::waker::Waker::new().unwrap();
         let cfg = AccumulatorConfig { batch_size: 100, linger: Duration::ZERO, max_block: Duration::ZERO };
         let a = Accumulator::new(cfg, 1 << 20, tx, Vec::new());
         let far = Instant::now() + Duration::from_secs(5);

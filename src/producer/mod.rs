@@ -115,14 +115,14 @@ impl Producer {
                 connect_timeout: cfg.socket_connection_setup_timeout,
                 send_buffer_bytes: cfg.send_buffer_bytes,
                 receive_buffer_bytes: cfg.receive_buffer_bytes,
-                write_timeout: cfg.request_timeout,
                 dns_lookup: match cfg.client_dns_lookup {
                     ClientDnsLookup::UseAllDnsIps => DnsLookup::UseAllDnsIps,
                     ClientDnsLookup::ResolveCanonicalBootstrapServersOnly => DnsLookup::FirstIpOnly,
                 },
             },
         };
-        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+        let waker = crate::network::waker::Waker::new()
+            .map_err(|e| Error::io("creating the sender thread's waker (a socket pair)", e))?;
         let (txn, txn_commands) = match &cfg.transactional_id {
             Some(id) => {
                 let (t, rx) = transaction::Transactions::new(id.clone());
@@ -137,7 +137,7 @@ impl Producer {
             accumulator: Accumulator::new(
                 acc_cfg,
                 cfg.buffer_memory,
-                wake_tx.clone(),
+                waker.clone(),
                 cfg.interceptors.clone(),
             ),
             metadata: Metadata::new(),
@@ -146,7 +146,7 @@ impl Producer {
             fatal: Default::default(),
             sender_thread: Default::default(),
             txn,
-            wake: wake_tx,
+            waker,
         });
         // The sender thread reports, when it ends, how many records it failed as pending.
         let (done_tx, done_rx) = crossbeam_channel::bounded::<usize>(1);
@@ -154,7 +154,7 @@ impl Producer {
         let handle = std::thread::Builder::new()
             .name(format!("kafka-producer-network-thread | {client_id}"))
             .spawn(move || {
-                let aborted = sender::run(thread_shared, wake_rx, txn_commands);
+                let aborted = sender::run(thread_shared, txn_commands);
                 let _ = done_tx.send(aborted);
             })
             .map_err(|e| Error::io("starting the producer's sender thread", e))?;

@@ -1,11 +1,12 @@
 //! The sender thread: the one I/O thread of a producer.
 //!
 //! It owns every broker connection, every request in flight, metadata fetching and retries.
-//! Each turn of its loop it takes in what the connections' reader threads reported, fetches
-//! metadata when due, expires batches past `delivery.timeout.ms`, times out requests past
-//! `request.timeout.ms`, drains ready batches per leader into Produce requests, and then
-//! sleeps until a reader thread reports, an application thread wakes it (new or full batch,
-//! flush, close), or the next deadline (linger, backoff, timeout) comes.
+//! Each turn of its loop it fetches metadata when due, expires batches past
+//! `delivery.timeout.ms`, times out requests past `request.timeout.ms`, drains ready batches per
+//! leader into Produce requests, and then waits in poll(2) over every broker socket and the
+//! [`Waker`] until a socket is ready (a connect finished, a response arrived, room to write),
+//! an application thread wakes it (new or full batch, flush, close), or the next deadline
+//! (linger, backoff, timeout) comes. Sockets are non-blocking: no thread per connection.
 //!
 //! Runs on: sender thread (everything in this file).
 
@@ -17,8 +18,9 @@ use super::idempotence::{Idempotence, Outcome};
 use super::transaction::{Transactions, TxnCommand};
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, KafkaCode, Result};
-use crate::network::connection::{self, NetEvent, SocketOptions};
+use crate::network::connection::{Connection, SocketOptions};
 use crate::network::metadata::{BrokerInfo, Metadata};
+use crate::network::waker::Waker;
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse, TRANSACTION_VERSION};
 use crate::protocol::header::{decode_response, encode_request, response_correlation_id};
 use crate::protocol::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
@@ -28,9 +30,8 @@ use crate::protocol::produce::{
 };
 use crate::protocol::record_batch::ProducerState;
 use crate::protocol::{negotiate, ApiKey, Request};
-use crossbeam_channel::{Receiver, Sender};
-use std::collections::{HashMap, HashSet};
-use std::net::TcpStream;
+use crossbeam_channel::Receiver;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,12 +77,12 @@ pub(crate) struct Shared {
     pub(crate) sender_thread: std::sync::OnceLock<std::thread::ThreadId>,
     /// Set when the producer can do no more work; every later `send` fails with it.
     pub(crate) fatal: std::sync::OnceLock<Error>,
-    pub(crate) wake: Sender<()>,
+    pub(crate) waker: Waker,
 }
 
 impl Shared {
     pub(crate) fn wake(&self) {
-        let _ = self.wake.try_send(());
+        self.waker.wake();
     }
 }
 
@@ -108,14 +109,11 @@ struct InFlight {
 }
 
 struct Conn {
-    id: u64,
     addr: String,
     state: ConnState,
-    /// The socket, to shut it down.
-    writer: Option<TcpStream>,
-    /// Frames for the connection's writer thread, and that thread.
-    frames: Option<Sender<Vec<u8>>>,
-    writer_thread: Option<std::thread::JoinHandle<()>>,
+    io: Connection,
+    /// acks=0 batches by the number of the frame that carries them: complete once written.
+    unwritten_acks0: VecDeque<(u64, Vec<ProducerBatch>)>,
     in_flight: HashMap<i32, InFlight>,
     versions: HashMap<i16, (i16, i16)>,
     /// When a request was last written or a response last read.
@@ -136,11 +134,8 @@ struct Backoff {
 
 struct SenderLoop {
     shared: Arc<Shared>,
-    events_tx: Sender<NetEvent>,
-    events: Receiver<NetEvent>,
     conns: HashMap<i32, Conn>,
     backoff: HashMap<i32, Backoff>,
-    next_conn_id: u64,
     next_correlation_id: i32,
     drain_index: HashMap<i32, usize>,
     metadata_in_flight: bool,
@@ -149,9 +144,13 @@ struct SenderLoop {
     /// Partitions with a Produce in flight (used to keep order when max.in.flight is 1).
     in_flight_partitions: HashSet<(Arc<str>, i32)>,
     frame_buf: Vec<u8>,
-    /// Frame buffers the writer threads hand back.
-    recycle_tx: Sender<Vec<u8>>,
-    recycle_rx: Receiver<Vec<u8>>,
+    /// Written frame buffers, for the next requests.
+    spare_frames: Vec<Vec<u8>>,
+    /// The poll set of one turn (the waker first), and the node of each socket entry.
+    pollfds: Vec<libc::pollfd>,
+    poll_nodes: Vec<i32>,
+    /// Response frames read in one turn.
+    frames_read: Vec<Vec<u8>>,
     /// Where batches are compressed before they go back into their own buffers.
     compress_buf: Vec<u8>,
     /// Producer id, epoch and sequences, when `enable.idempotence` is in effect.
@@ -170,21 +169,12 @@ struct SenderLoop {
 
 /// The sender thread's body. Returns how many records were still pending when it stopped
 /// (failed with a `Closed` error): none after a graceful close that delivered everything.
-pub(crate) fn run(
-    shared: Arc<Shared>,
-    wake: Receiver<()>,
-    txn_commands: Option<Receiver<TxnCommand>>,
-) -> usize {
+pub(crate) fn run(shared: Arc<Shared>, txn_commands: Option<Receiver<TxnCommand>>) -> usize {
     let _ = shared.sender_thread.set(std::thread::current().id());
-    let (events_tx, events) = crossbeam_channel::unbounded();
-    let (recycle_tx, recycle_rx) = crossbeam_channel::bounded(8);
     let mut s = SenderLoop {
         shared: shared.clone(),
-        events_tx,
-        events,
         conns: HashMap::new(),
         backoff: HashMap::new(),
-        next_conn_id: 0,
         next_correlation_id: 0,
         drain_index: HashMap::new(),
         metadata_in_flight: false,
@@ -192,8 +182,10 @@ pub(crate) fn run(
         bootstrap_index: 0,
         in_flight_partitions: HashSet::new(),
         frame_buf: Vec::with_capacity(64 * 1024),
-        recycle_tx,
-        recycle_rx,
+        spare_frames: Vec::new(),
+        pollfds: Vec::new(),
+        poll_nodes: Vec::new(),
+        frames_read: Vec::new(),
         compress_buf: Vec::new(),
         idem: shared.config.idempotent.then(|| Idempotence::new(shared.txn.is_some())),
         init_pid_in_flight: false,
@@ -203,7 +195,7 @@ pub(crate) fn run(
         features_epoch: -1,
         transaction_version: None,
     };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run_loop(&wake)));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run_loop()));
     let err = match outcome {
         Ok(()) => Error::new(ErrorKind::Closed, "producer is closed"),
         Err(_) => {
@@ -216,9 +208,9 @@ pub(crate) fn run(
     };
     shared.accumulator.close();
     if !shared.force_close.load(Ordering::Acquire) {
-        // A graceful close: let the writers put out what they were given (acks=0 records are
-        // complete once queued), then the sockets are shut down.
-        s.drain_writers();
+        // A graceful close: write out what is queued on the sockets (acks=0 records are
+        // complete once written), bounded by request.timeout.ms.
+        s.flush_sockets(Instant::now() + shared.config.request_timeout);
     }
     let closed = Error::new(
         ErrorKind::Closed,
@@ -235,7 +227,7 @@ impl SenderLoop {
         &self.shared.config
     }
 
-    fn run_loop(&mut self, wake: &Receiver<()>) {
+    fn run_loop(&mut self) {
         let mut busy = false;
         loop {
             let now = Instant::now();
@@ -247,6 +239,7 @@ impl SenderLoop {
                 return;
             }
             self.check_request_timeouts(now);
+            self.check_connect_timeouts(now);
             self.close_idle_connections(now);
             self.expire_batches(now);
             let mut next = self.maybe_update_metadata(now);
@@ -260,27 +253,51 @@ impl SenderLoop {
             if let Some(d) = self.next_in_flight_deadline(now) {
                 next = min_opt(next, Some(d));
             }
+            if let Some(d) = self.next_connect_deadline(now) {
+                next = min_opt(next, Some(d));
+            }
             // Something is waiting on a connection or a backoff: look again soon.
             if self.shared.accumulator.has_queued() || self.metadata_in_flight {
                 next = min_opt(next, Some(Duration::from_millis(100)));
             }
             let timeout = if sent || busy { Duration::ZERO } else { next.unwrap_or(Duration::from_secs(1)) };
-            busy = false;
-            crossbeam_channel::select! {
-                recv(self.events) -> ev => {
-                    if let Ok(ev) = ev {
-                        self.handle_event(ev, Instant::now());
-                        // Take in everything else that is already there.
-                        while let Ok(ev) = self.events.try_recv() {
-                            self.handle_event(ev, Instant::now());
-                        }
-                        busy = true;
-                    }
-                }
-                recv(wake) -> _ => { busy = true; }
-                default(timeout) => {}
+            busy = self.poll_once(timeout);
+        }
+    }
+
+    /// Waits in poll(2) up to `timeout` for the waker or any socket, then handles every socket
+    /// that is ready. Returns whether anything happened (the next turn then does not sleep).
+    fn poll_once(&mut self, timeout: Duration) -> bool {
+        self.pollfds.clear();
+        self.poll_nodes.clear();
+        self.pollfds.push(libc::pollfd { fd: self.shared.waker.fd(), events: libc::POLLIN, revents: 0 });
+        for (&node, c) in &self.conns {
+            self.pollfds.push(libc::pollfd { fd: c.io.fd(), events: c.io.interest(), revents: 0 });
+            self.poll_nodes.push(node);
+        }
+        // Round up: a 0.3 ms linger must not become a busy loop of zero timeouts.
+        let ms = if timeout.is_zero() {
+            0
+        } else {
+            timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+        };
+        // SAFETY: `pollfds` is a valid, exclusively borrowed array of `len` pollfd structs.
+        let n = unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, ms) };
+        if n <= 0 {
+            // 0: timed out; -1: EINTR (or EINVAL, which cannot happen with these arguments).
+            return false;
+        }
+        if self.pollfds[0].revents != 0 {
+            self.shared.waker.reset();
+        }
+        let now = Instant::now();
+        for i in 1..self.pollfds.len() {
+            let revents = self.pollfds[i].revents;
+            if revents != 0 {
+                self.on_socket_ready(self.poll_nodes[i - 1], revents, now);
             }
         }
+        true
     }
 
     // ----- connections -------------------------------------------------------------------
@@ -296,20 +313,16 @@ impl SenderLoop {
                 return None;
             }
         }
-        let id = self.next_conn_id;
-        self.next_conn_id += 1;
         let opts = self.cfg().socket.clone();
-        match connection::spawn_reader(node, id, addr.to_owned(), opts, self.events_tx.clone()) {
-            Ok(()) => {
+        match Connection::connect(addr, &opts, now) {
+            Ok(io) => {
                 self.conns.insert(
                     node,
                     Conn {
-                        id,
                         addr: addr.to_owned(),
                         state: ConnState::Connecting,
-                        writer: None,
-                        frames: None,
-                        writer_thread: None,
+                        io,
+                        unwritten_acks0: VecDeque::new(),
                         in_flight: HashMap::new(),
                         versions: HashMap::new(),
                         last_used: now,
@@ -318,8 +331,9 @@ impl SenderLoop {
                 Some(ConnState::Connecting)
             }
             Err(e) => {
-                log::warn!("cannot start a connection to broker {node} at {addr}: {e}");
+                log::warn!("cannot connect to broker {node} at {addr}: {e}");
                 self.note_failure(node, now);
+                self.shared.metadata.note_error(&e);
                 None
             }
         }
@@ -332,59 +346,103 @@ impl SenderLoop {
         b.next_attempt = Some(now + exp_backoff(base, max, b.failures - 1));
     }
 
-    fn handle_event(&mut self, ev: NetEvent, now: Instant) {
-        match ev {
-            NetEvent::Connected { node, conn_id, stream } => {
-                let Some(c) = self.conns.get_mut(&node).filter(|c| c.id == conn_id) else {
-                    let _ = stream.shutdown(std::net::Shutdown::Both);
-                    return;
-                };
-                let writer = stream
-                    .try_clone()
-                    .map_err(|e| Error::io("cloning a socket for its writer", e))
-                    .and_then(|w| {
-                        connection::spawn_writer(
-                            node,
-                            conn_id,
-                            w,
-                            self.events_tx.clone(),
-                            self.recycle_tx.clone(),
-                        )
-                    });
-                match writer {
-                    Ok((frames, thread)) => {
-                        c.frames = Some(frames);
-                        c.writer_thread = Some(thread);
-                    }
-                    Err(e) => {
-                        c.writer = Some(stream);
-                        self.disconnect(node, e, now);
-                        return;
-                    }
-                }
-                c.writer = Some(stream);
-                c.state = ConnState::Handshaking;
-                let req = ApiVersionsRequest {
-                    client_software_name: "kafka-blocking".into(),
-                    client_software_version: env!("CARGO_PKG_VERSION").into(),
-                };
-                let v = *ApiVersionsRequest::VERSIONS.end();
-                self.send_request(node, &req, v, Pending::ApiVersions, now);
+    /// poll(2) reported `revents` for `node`'s socket: finish its connect, read its
+    /// responses, write what is queued.
+    fn on_socket_ready(&mut self, node: i32, revents: libc::c_short, now: Instant) {
+        let Some(c) = self.conns.get_mut(&node) else { return };
+        if c.io.is_connecting() {
+            match c.io.finish_connect(now) {
+                Ok(true) => self.on_connected(node, now),
+                Ok(false) => {}
+                Err(e) => self.disconnect(node, e, now),
             }
-            NetEvent::Frame { node, conn_id, frame } => {
-                if let Some(c) = self.conns.get_mut(&node).filter(|c| c.id == conn_id) {
-                    c.last_used = now;
-                    if let Err(e) = self.handle_frame(node, &frame, now) {
-                        self.disconnect(node, e, now);
-                    }
+            return;
+        }
+        if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+            let mut frames = std::mem::take(&mut self.frames_read);
+            let read = c.io.read_frames(&mut frames);
+            if !frames.is_empty() {
+                c.last_used = now;
+            }
+            for frame in frames.drain(..) {
+                if !self.conns.contains_key(&node) {
+                    break; // a response made us drop the connection
+                }
+                if let Err(e) = self.handle_frame(node, &frame, now) {
+                    self.disconnect(node, e, now);
                 }
             }
-            NetEvent::Closed { node, conn_id, error } => {
-                if self.conns.get(&node).is_some_and(|c| c.id == conn_id) {
-                    self.disconnect(node, error, now);
+            self.frames_read = frames;
+            if let Err(e) = read {
+                self.disconnect(node, e, now);
+                return;
+            }
+        }
+        if revents & libc::POLLOUT != 0 {
+            self.flush_connection(node, now);
+        }
+    }
+
+    /// The socket connected: ask for the broker's API versions first.
+    fn on_connected(&mut self, node: i32, now: Instant) {
+        if let Some(c) = self.conns.get_mut(&node) {
+            c.state = ConnState::Handshaking;
+            c.last_used = now;
+        }
+        let req = ApiVersionsRequest {
+            client_software_name: "kafka-blocking".into(),
+            client_software_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let v = *ApiVersionsRequest::VERSIONS.end();
+        self.send_request(node, &req, v, Pending::ApiVersions, now);
+    }
+
+    /// Writes what the socket takes of `node`'s queued frames; acks=0 batches whose frame is
+    /// out are complete. A write error drops the connection.
+    fn flush_connection(&mut self, node: i32, now: Instant) {
+        let Some(c) = self.conns.get_mut(&node) else { return };
+        if let Err(e) = c.io.flush(&mut self.spare_frames) {
+            self.disconnect(node, e, now);
+            return;
+        }
+        self.spare_frames.truncate(8);
+        let written = c.io.frames_written();
+        let mut done = Vec::new();
+        while c.unwritten_acks0.front().is_some_and(|(frame, _)| *frame < written) {
+            done.extend(c.unwritten_acks0.pop_front().expect("checked").1);
+        }
+        for b in done {
+            self.end_in_flight(&b);
+            self.shared.accumulator.complete(b, Ok(BatchAck { base_offset: -1, log_append_time: -1 }));
+        }
+    }
+
+    /// Connects that ran past `socket.connection.setup.timeout.ms` move to their next address
+    /// or fail.
+    fn check_connect_timeouts(&mut self, now: Instant) {
+        let late: Vec<i32> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.io.connect_deadline().is_some_and(|d| d <= now))
+            .map(|(&n, _)| n)
+            .collect();
+        for node in late {
+            if let Some(c) = self.conns.get_mut(&node) {
+                match c.io.finish_connect(now) {
+                    Ok(true) => self.on_connected(node, now),
+                    Ok(false) => {}
+                    Err(e) => self.disconnect(node, e, now),
                 }
             }
         }
+    }
+
+    fn next_connect_deadline(&self, now: Instant) -> Option<Duration> {
+        self.conns
+            .values()
+            .filter_map(|c| c.io.connect_deadline())
+            .map(|d| d.saturating_duration_since(now))
+            .min()
     }
 
     /// Drops the connection to `node`: requests in flight are retried (or failed), metadata
@@ -392,9 +450,6 @@ impl SenderLoop {
     fn disconnect(&mut self, node: i32, error: Error, now: Instant) {
         let Some(conn) = self.conns.remove(&node) else { return };
         log::info!("disconnected from broker {node} at {}: {error}", conn.addr);
-        if let Some(w) = &conn.writer {
-            let _ = w.shutdown(std::net::Shutdown::Both);
-        }
         if conn.state == ConnState::Ready {
             // A working connection that broke: reconnect after the base backoff only.
             let next_attempt = Some(now + self.cfg().reconnect_backoff);
@@ -404,6 +459,19 @@ impl SenderLoop {
         }
         let mut entries: Vec<(i32, InFlight)> = conn.in_flight.into_iter().collect();
         entries.sort_by_key(|(corr, _)| std::cmp::Reverse(*corr));
+        // acks=0 batches not written yet: as good as in flight (newest last, so first here).
+        let unwritten = conn.unwritten_acks0.into_iter().rev().map(|(_, batches)| {
+            (
+                0,
+                InFlight {
+                    pending: Pending::Produce(batches),
+                    api_key: ApiKey::Produce,
+                    version: 0,
+                    deadline: now,
+                },
+            )
+        });
+        let entries: Vec<(i32, InFlight)> = unwritten.chain(entries).collect();
         for (_, f) in entries {
             match f.pending {
                 Pending::Metadata => {
@@ -635,6 +703,7 @@ impl SenderLoop {
             .filter(|(_, c)| {
                 c.state == ConnState::Ready
                     && c.in_flight.is_empty()
+                    && c.unwritten_acks0.is_empty()
                     && now.duration_since(c.last_used) >= max_idle
             })
             .map(|(&n, _)| n)
@@ -642,9 +711,6 @@ impl SenderLoop {
         for node in idle {
             if let Some(c) = self.conns.remove(&node) {
                 log::debug!("closing connection to broker {node} at {}: idle for {max_idle:?}", c.addr);
-                if let Some(w) = &c.writer {
-                    let _ = w.shutdown(std::net::Shutdown::Both);
-                }
             }
         }
     }
@@ -960,36 +1026,21 @@ impl SenderLoop {
         let deadline = now + self.cfg().request_timeout;
         let acks0 = api_key == ApiKey::Produce && self.cfg().acks == 0;
         let conn = self.conns.get_mut(&node).expect("checked by the caller");
-        // Hand the frame to the connection's writer thread; the next frame is encoded into a
-        // buffer the writers gave back.
-        let next = self.recycle_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(64 * 1024));
+        // Queue the frame on the connection and write what the socket takes now; the next
+        // frame is encoded into a buffer already written out.
+        let next = self.spare_frames.pop().unwrap_or_else(|| Vec::with_capacity(64 * 1024));
         let frame = std::mem::replace(&mut self.frame_buf, next);
-        let write = match conn.frames.as_ref() {
-            Some(frames) => frames.send(frame).map_err(|_| {
-                Error::new(ErrorKind::Io, format!("the writer of broker {node}'s connection stopped"))
-            }),
-            None => Err(Error::new(ErrorKind::Io, format!("connection to broker {node} is not open"))),
-        };
-        if let Err(e) = write {
-            let e = e.context(format!("sending {} to broker {node} at {}", api_key.name(), conn.addr));
-            conn.in_flight.insert(corr, InFlight { pending, api_key, version, deadline });
-            self.disconnect(node, e, now);
-            return false;
-        }
+        let frame_no = conn.io.queue(frame);
         conn.last_used = now;
         if acks0 {
             if let Pending::Produce(batches) = pending {
-                for b in batches {
-                    self.end_in_flight(&b);
-                    self.shared
-                        .accumulator
-                        .complete(b, Ok(BatchAck { base_offset: -1, log_append_time: -1 }));
-                }
+                conn.unwritten_acks0.push_back((frame_no, batches));
             }
-            return true;
+        } else {
+            conn.in_flight.insert(corr, InFlight { pending, api_key, version, deadline });
         }
-        conn.in_flight.insert(corr, InFlight { pending, api_key, version, deadline });
-        true
+        self.flush_connection(node, now);
+        self.conns.contains_key(&node)
     }
 
     fn on_produce_response(
@@ -1189,14 +1240,27 @@ impl SenderLoop {
         }
     }
 
-    /// Waits until every writer thread wrote the frames queued to it (each write is bounded by
-    /// the socket's write timeout).
-    fn drain_writers(&mut self) {
-        for conn in self.conns.values_mut() {
-            conn.frames = None; // the writer ends after the queued frames
-            if let Some(t) = conn.writer_thread.take() {
-                let _ = t.join();
+    /// Writes out every connection's queued frames, waiting in poll(2) for room, until all
+    /// are out or `deadline` passes (graceful close).
+    fn flush_sockets(&mut self, deadline: Instant) {
+        loop {
+            let now = Instant::now();
+            let nodes: Vec<i32> = self.conns.keys().copied().collect();
+            for node in nodes {
+                self.flush_connection(node, now);
             }
+            let mut fds: Vec<libc::pollfd> = self
+                .conns
+                .values()
+                .filter(|c| c.io.has_unwritten() && !c.io.is_connecting())
+                .map(|c| libc::pollfd { fd: c.io.fd(), events: libc::POLLOUT, revents: 0 })
+                .collect();
+            if fds.is_empty() || now >= deadline {
+                return;
+            }
+            let ms = deadline.saturating_duration_since(now).as_millis().clamp(1, 100) as i32;
+            // SAFETY: `fds` is a valid, exclusively borrowed array of `len` pollfd structs.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         }
     }
 
@@ -1212,17 +1276,15 @@ impl SenderLoop {
         let nodes: Vec<i32> = self.conns.keys().copied().collect();
         for node in nodes {
             if let Some(conn) = self.conns.remove(&node) {
-                if let Some(w) = &conn.writer {
-                    let _ = w.shutdown(std::net::Shutdown::Both);
-                }
-                for (_, f) in conn.in_flight {
-                    if let Pending::Produce(batches) = f.pending {
-                        for b in batches {
-                            records += b.record_count() as usize;
-                            let e = error.clone().context(b.tp());
-                            self.shared.accumulator.complete(b, Err(e));
-                        }
-                    }
+                let unwritten = conn.unwritten_acks0.into_iter().map(|(_, batches)| batches);
+                let in_flight = conn.in_flight.into_values().filter_map(|f| match f.pending {
+                    Pending::Produce(batches) => Some(batches),
+                    _ => None,
+                });
+                for b in unwritten.chain(in_flight).flatten() {
+                    records += b.record_count() as usize;
+                    let e = error.clone().context(b.tp());
+                    self.shared.accumulator.complete(b, Err(e));
                 }
             }
         }
