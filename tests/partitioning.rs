@@ -38,17 +38,15 @@ fn keys() -> Vec<Vec<u8>> {
 }
 
 /// Sends one record per key (value = the key's index) and returns the metadata, in key order.
+/// Sends record i with key `keys[i]` (or, unkeyed, with `keys[i]` as its value, which must be
+/// the index in decimal, zero-padded as it likes); keyed values are the index.
 fn send_all(b: &Broker, p: &Producer, topic: &str, keys: &[Vec<u8>], keyed: bool) -> Vec<RecordMetadata> {
     let futures: Vec<_> = keys
         .iter()
         .enumerate()
         .map(|(i, k)| {
             let value = i.to_string();
-            let r = if keyed {
-                Record::new(topic).key(k).value(&value)
-            } else {
-                Record::new(topic).value(&value)
-            };
+            let r = if keyed { Record::new(topic).key(k).value(&value) } else { Record::new(topic).value(k) };
             p.send(r).unwrap_or_else(|e| panic!("[{}] send {i}: {e}", b.name))
         })
         .collect();
@@ -126,7 +124,8 @@ fn keyless_records_stick_to_a_partition_per_batch_and_spread_over_many_batches()
         p.close(Duration::from_secs(10)).expect("close");
         let parts: Vec<i32> = sent.iter().map(RecordMetadata::partition).collect();
         let used: BTreeSet<i32> = parts.iter().copied().collect();
-        // ~60 batch.size worth of data: the sticky partition moves ~60 times, at random.
+        // ~60 batch.size worth of data (100-byte values): the sticky partition moves when a batch
+        // is full (Java's KIP-794 rule), about 60 times, at random.
         assert!(used.len() >= 4, "[{}] keyless records used only partitions {used:?}", b.name);
         let s = switches(&parts);
         assert!(s >= 10, "[{}] the sticky partition moved only {s} times over ~60 batches", b.name);

@@ -110,6 +110,15 @@ pub(crate) struct ProducerBatch {
     timestamps: Option<Vec<i64>>,
 }
 
+/// One record appended to a batch.
+pub(crate) struct Appended {
+    future: SendFuture,
+    /// The record's bytes in the batch.
+    bytes: usize,
+    /// The batch has no room for another record of this size.
+    now_full: bool,
+}
+
 impl ProducerBatch {
     /// Records in the batch.
     pub(crate) fn record_count(&self) -> u32 {
@@ -140,7 +149,7 @@ impl ProducerBatch {
         value: Option<&[u8]>,
         headers: &[Header<'_>],
         callback: &mut Option<Callback>,
-    ) -> Option<SendFuture> {
+    ) -> Option<Appended> {
         if self.full {
             return None;
         }
@@ -151,6 +160,8 @@ impl ProducerBatch {
             return None;
         }
         let delta = b.append(timestamp, key, value, headers);
+        // Full for the uniform sticky partitioner: another record like this one will not fit.
+        let now_full = b.size_in_bytes() + need > self.reserved;
         self.record_count += 1;
         if let Some(ts) = &mut self.timestamps {
             ts.push(timestamp);
@@ -159,7 +170,9 @@ impl ProducerBatch {
             self.callbacks.push((delta, timestamp, cb));
         }
         match &self.completion {
-            Some(Completion::Own(c)) => Some(c.future(delta, timestamp)),
+            Some(Completion::Own(c)) => {
+                Some(Appended { future: c.future(delta, timestamp), bytes: need, now_full })
+            }
             _ => None,
         }
     }
@@ -341,18 +354,18 @@ impl Accumulator {
         let t = self.topic(topic);
         let q = self.queue(&t, partition);
         let bound = record_size_bound(key, value, headers);
-        let note_sticky = |bytes: usize| {
+        let note_sticky = |a: Appended| {
             if let Some((available, n)) = sticky {
-                t.sticky.on_append(partition, bytes, self.config.batch_size, available, n);
+                t.sticky.on_append(partition, a.bytes, a.now_full, self.config.batch_size, available, n);
             }
+            a.future
         };
         {
             let mut dq = q.batches.lock();
             if let Some(last) = dq.back_mut() {
-                if let Some(f) = last.try_append(timestamp, key, value, headers, &mut callback) {
+                if let Some(a) = last.try_append(timestamp, key, value, headers, &mut callback) {
                     drop(dq);
-                    note_sticky(bound - BATCH_HEADER_LEN);
-                    return Ok(f);
+                    return Ok(note_sticky(a));
                 }
                 if last.full && dq.len() == 1 {
                     // The first batch just filled up: tell the sender.
@@ -369,11 +382,10 @@ impl Accumulator {
             return Err(closed_error());
         }
         if let Some(last) = dq.back_mut() {
-            if let Some(f) = last.try_append(timestamp, key, value, headers, &mut callback) {
+            if let Some(a) = last.try_append(timestamp, key, value, headers, &mut callback) {
                 drop(dq);
                 self.pool.deallocate(buf, size);
-                note_sticky(bound - BATCH_HEADER_LEN);
-                return Ok(f);
+                return Ok(note_sticky(a));
             }
         }
         let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
@@ -395,15 +407,14 @@ impl Accumulator {
             sequence: None,
             outcome_unknown: false,
         };
-        let f = batch.try_append(timestamp, key, value, headers, &mut callback).ok_or_else(|| {
+        let a = batch.try_append(timestamp, key, value, headers, &mut callback).ok_or_else(|| {
             Error::new(ErrorKind::IllegalState, format!("a record did not fit a fresh batch of {size} bytes"))
         })?;
         self.incomplete.lock().insert(id);
         dq.push_back(batch);
         drop(dq);
-        note_sticky(bound - BATCH_HEADER_LEN);
         self.wake_sender();
-        Ok(f)
+        Ok(note_sticky(a))
     }
 
     fn for_each_queue(&self, mut f: impl FnMut(&Arc<PartitionQueue>)) {
@@ -814,6 +825,36 @@ mod tests {
 
     fn far() -> Instant {
         Instant::now() + Duration::from_secs(5)
+    }
+
+    #[test]
+    fn keyless_records_fill_each_batch_before_the_sticky_partition_moves() {
+        // Java's KIP-794 rule: the sticky partition moves when its batch is full, counted in the
+        // bytes really appended, so batches leave full (they used to leave ~81% full).
+        let (a, _wake) = acc(1024, 1 << 20, 60_000);
+        let avail = [0, 1, 2, 3];
+        let v = [b'x'; 100];
+        for _ in 0..200 {
+            let p = a.sticky_partition("t", &avail, 4);
+            a.append("t", p, 1, None, Some(&v), &[], far(), Some((&avail, 4)), None).unwrap();
+        }
+        let t = a.topic("t");
+        let mut full = 0;
+        for q in t.partitions.read().iter() {
+            let dq = q.batches.lock();
+            // Every batch but the open one of each partition has no room for one more record.
+            for batch in dq.iter().take(dq.len().saturating_sub(1)) {
+                let Body::Open(b) = &batch.body else { panic!("unsealed batches expected") };
+                let need = b.record_size(1, None, Some(&v), &[]);
+                assert!(
+                    b.size_in_bytes() + need > batch.reserved,
+                    "a batch of {} bytes left with room",
+                    b.size_in_bytes()
+                );
+                full += 1;
+            }
+        }
+        assert!(full >= 15, "200 records of ~110 bytes make ~22 full 1024-byte batches, saw {full}");
     }
 
     #[test]

@@ -95,9 +95,12 @@ pub fn partition_for_key(key: &[u8], num_partitions: i32) -> i32 {
     to_positive(murmur2(key)) % num_partitions.max(1)
 }
 
-/// Per-topic state of the uniform sticky partitioner: stay on one partition until
-/// `batch.size` bytes went to it, then move to another partition chosen at random among
-/// those with a leader.
+/// A record batch's header, which counts towards `batch.size` but not towards a record's bytes.
+const BATCH_OVERHEAD: usize = crate::protocol::record_batch::BATCH_HEADER_LEN;
+
+/// Per-topic state of the uniform sticky partitioner: stay on one partition until its batch
+/// is full (see [`StickyPartition::on_append`]), then move to another partition chosen at
+/// random among those with a leader.
 #[derive(Debug)]
 pub(crate) struct StickyPartition {
     current: AtomicI32,
@@ -120,11 +123,14 @@ impl StickyPartition {
         self.switch(cur, available, num_partitions)
     }
 
-    /// Records that `bytes` went to `partition`; moves on after `batch_size` bytes.
+    /// Records that `bytes` went to `partition`'s open batch, which is now full or not. As Java's
+    /// `BuiltInPartitioner` (KIP-794): moves on when the batch is full and the bytes sent here
+    /// since the last switch fill a batch (its header included), or after twice `batch_size`.
     pub(crate) fn on_append(
         &self,
         partition: i32,
         bytes: usize,
+        batch_full: bool,
         batch_size: usize,
         available: &[i32],
         num_partitions: i32,
@@ -133,7 +139,9 @@ impl StickyPartition {
             return;
         }
         let total = self.produced.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        if total >= batch_size.max(1) {
+        let batch_size = batch_size.max(1);
+        let filled = batch_full && total + BATCH_OVERHEAD + bytes > batch_size;
+        if filled || total >= 2 * batch_size {
             self.switch(partition, available, num_partitions);
         }
     }
@@ -217,13 +225,30 @@ mod tests {
         let s = StickyPartition::new();
         let avail = [0, 1, 2, 3];
         let first = s.partition(&avail, 4);
-        for _ in 0..9 {
+        // A 1000-byte batch holds 9 records of 100 bytes after its header.
+        for _ in 0..8 {
             assert_eq!(s.partition(&avail, 4), first);
-            s.on_append(first, 100, 1000, &avail, 4);
+            s.on_append(first, 100, false, 1000, &avail, 4);
         }
-        s.on_append(first, 100, 1000, &avail, 4);
+        s.on_append(first, 100, true, 1000, &avail, 4);
         let second = s.partition(&avail, 4);
-        assert_ne!(first, second, "switches after batch.size bytes");
+        assert_ne!(first, second, "switches when the batch is full");
+    }
+
+    #[test]
+    fn a_batch_that_was_nearly_full_before_the_switch_does_not_end_the_stint() {
+        let s = StickyPartition::new();
+        let avail = [0, 1, 2, 3];
+        let p = s.partition(&avail, 4);
+        // The partition's open batch filled up after one record of this stint (keyed records
+        // had filled it before): the stint goes on into the next batch.
+        s.on_append(p, 100, true, 1000, &avail, 4);
+        assert_eq!(s.partition(&avail, 4), p);
+        // Batches that never report full (a record larger than the rest) end it at 2x batch.size.
+        for _ in 0..19 {
+            s.on_append(p, 100, false, 1000, &avail, 4);
+        }
+        assert_ne!(s.partition(&avail, 4), p, "switches after twice batch.size");
     }
 
     #[test]
@@ -232,7 +257,7 @@ mod tests {
         for _ in 0..50 {
             let p = s.partition(&[2], 4);
             assert_eq!(p, 2);
-            s.on_append(p, 10_000, 100, &[2], 4);
+            s.on_append(p, 10_000, true, 100, &[2], 4);
         }
     }
 }
