@@ -14,6 +14,7 @@ use crate::protocol::metadata::MetadataResponse;
 use crate::protocol::primitives::Uuid;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -193,6 +194,9 @@ pub struct Metadata {
     // guards: a copy of `State::cluster`, replaced together with it; read without taking
     // `state`, so that sends to known topics never queue on the metadata mutex.
     current: RwLock<Arc<Cluster>>,
+    /// Bumped after every change of `current`: application threads' cached topic views
+    /// (`producer/topic_cache.rs`) are valid while it stays the same.
+    generation: AtomicU64,
 }
 
 impl Default for Metadata {
@@ -216,7 +220,18 @@ impl Metadata {
             }),
             changed: Condvar::new(),
             current: RwLock::new(Arc::new(Cluster::default())),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// The number of changes of the view so far (read before the view it validates).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn publish(&self, cluster: Arc<Cluster>) {
+        *self.current.write() = cluster;
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// The current view.
@@ -335,7 +350,7 @@ impl Metadata {
             st.errors.remove(t);
         }
         st.cluster = Arc::new(cluster);
-        *self.current.write() = st.cluster.clone();
+        self.publish(st.cluster.clone());
         // A topic that was wanted and is now known stays in the request set via `topics`.
         let known: Vec<String> =
             st.wanted.iter().filter(|t| st.cluster.topics.contains_key(*t)).cloned().collect();
@@ -368,7 +383,7 @@ impl Metadata {
         match st.cluster.with_leader(topic, partition, leader, epoch, endpoint) {
             Some(c) => {
                 st.cluster = Arc::new(c);
-                *self.current.write() = st.cluster.clone();
+                self.publish(st.cluster.clone());
                 self.changed.notify_all();
                 true
             }

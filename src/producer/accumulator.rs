@@ -38,6 +38,35 @@ fn record_overhead_bound(headers: usize) -> usize {
 }
 
 /// An upper bound of the bytes one record takes in a batch of its own (header included).
+/// `max.block.ms` from the first time it is asked for: the send path reads the clock for it only
+/// when a record has to wait (for metadata or pool memory).
+pub(crate) struct Deadline {
+    max_block: Duration,
+    at: std::cell::Cell<Option<Instant>>,
+}
+
+impl Deadline {
+    pub(crate) fn after(max_block: Duration) -> Deadline {
+        Deadline { max_block, at: std::cell::Cell::new(None) }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn at(at: Instant) -> Deadline {
+        Deadline { max_block: Duration::ZERO, at: std::cell::Cell::new(Some(at)) }
+    }
+
+    pub(crate) fn get(&self) -> Instant {
+        match self.at.get() {
+            Some(at) => at,
+            None => {
+                let at = Instant::now() + self.max_block;
+                self.at.set(Some(at));
+                at
+            }
+        }
+    }
+}
+
 pub(crate) fn record_size_bound(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header<'_>]) -> usize {
     let hdr_bytes: usize =
         headers.iter().map(|h| h.key.len() + h.value.as_deref().map_or(0, <[u8]>::len)).sum();
@@ -223,11 +252,18 @@ pub(crate) struct PartitionQueue {
     batches: Mutex<VecDeque<ProducerBatch>>,
 }
 
-struct TopicQueues {
+pub(crate) struct TopicQueues {
     name: Arc<str>,
     // guards: queues by partition number
     partitions: RwLock<Vec<Arc<PartitionQueue>>>,
     sticky: StickyPartition,
+}
+
+impl TopicQueues {
+    /// Runs on: application threads. The partition for a keyless record (uniform sticky).
+    pub(crate) fn sticky_partition(&self, available: &[i32], num_partitions: i32) -> i32 {
+        self.sticky.partition(available, num_partitions)
+    }
 }
 
 /// The outcome of a readiness check.
@@ -329,12 +365,25 @@ impl Accumulator {
     }
 
     /// Runs on: application threads. The partition for a keyless record (uniform sticky).
+    #[cfg(test)]
     pub(crate) fn sticky_partition(&self, topic: &str, available: &[i32], num_partitions: i32) -> i32 {
         self.topic(topic).sticky.partition(available, num_partitions)
     }
 
+    /// Runs on: application threads. `topic`'s queues, created on first use (a handle the
+    /// send path caches, see `producer/topic_cache.rs`).
+    pub(crate) fn topic_queues(&self, topic: &str) -> Arc<TopicQueues> {
+        self.topic(topic)
+    }
+
+    /// Runs on: application threads. `partition`'s queue of `t`, created on first use.
+    pub(crate) fn partition_queue(&self, t: &TopicQueues, partition: i32) -> Arc<PartitionQueue> {
+        self.queue(t, partition)
+    }
+
     /// Runs on: application threads. Copies the record into the partition's open batch,
     /// starting a new batch (memory from the pool, waiting up to `deadline`) if needed.
+    #[cfg(test)]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn append(
         &self,
@@ -346,14 +395,36 @@ impl Accumulator {
         headers: &[Header<'_>],
         deadline: Instant,
         sticky: Option<(&[i32], i32)>,
+        callback: Option<Callback>,
+    ) -> Result<SendFuture> {
+        let t = self.topic(topic);
+        let q = self.queue(&t, partition);
+        let bound = record_size_bound(key, value, headers);
+        let deadline = Deadline::at(deadline);
+        self.append_to(&t, &q, timestamp, key, value, headers, bound, &deadline, sticky, callback)
+    }
+
+    /// Runs on: application threads. [`append`](Self::append) for a record whose topic and
+    /// partition queues were looked up already, with its size bound computed; `deadline` is read
+    /// only when the record waits for pool memory.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn append_to(
+        &self,
+        t: &TopicQueues,
+        q: &PartitionQueue,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header<'_>],
+        bound: usize,
+        deadline: &Deadline,
+        sticky: Option<(&[i32], i32)>,
         mut callback: Option<Callback>,
     ) -> Result<SendFuture> {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed_error());
         }
-        let t = self.topic(topic);
-        let q = self.queue(&t, partition);
-        let bound = record_size_bound(key, value, headers);
+        let partition = q.partition;
         let note_sticky = |a: Appended| {
             if let Some((available, n)) = sticky {
                 t.sticky.on_append(partition, a.bytes, a.now_full, self.config.batch_size, available, n);
@@ -374,7 +445,7 @@ impl Accumulator {
             }
         }
         let size = self.config.batch_size.max(bound);
-        let buf = self.pool.allocate(size, deadline, self.config.max_block)?;
+        let buf = self.pool.allocate(size, deadline.get(), self.config.max_block)?;
         let mut dq = q.batches.lock();
         if self.closed.load(Ordering::Acquire) {
             drop(dq);

@@ -14,6 +14,7 @@ pub mod partitioner;
 pub mod record;
 pub(crate) mod sender;
 pub mod serializer;
+mod topic_cache;
 pub mod transaction;
 
 pub use accumulator::Callback;
@@ -25,8 +26,8 @@ use crate::compression::CompressionType;
 use crate::config::{ClientDnsLookup, ProducerConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::network::connection::{DnsLookup, SocketOptions};
-use crate::network::metadata::Metadata;
-use accumulator::{closed_error, record_size_bound, Accumulator, AccumulatorConfig};
+use crate::network::metadata::{Metadata, TopicInfo};
+use accumulator::{closed_error, record_size_bound, Accumulator, AccumulatorConfig, Deadline, TopicQueues};
 use interceptor::ProducerInterceptor;
 use parking_lot::Mutex;
 use partitioner::{Partitioner, PartitionerContext};
@@ -56,6 +57,8 @@ pub struct Producer {
 }
 
 struct Inner {
+    /// Unique among this process's producers (names its entries in `topic_cache`).
+    id: u64,
     shared: Arc<Shared>,
     // guards: the sender thread's handle and its exit signal, taken by the first close
     thread: Mutex<Option<(JoinHandle<()>, crossbeam_channel::Receiver<usize>)>>,
@@ -70,6 +73,7 @@ struct Inner {
 }
 
 static PRODUCER_SEQ: AtomicU64 = AtomicU64::new(1);
+static PRODUCER_IDS: AtomicU64 = AtomicU64::new(1);
 
 impl Producer {
     /// Validates `config` and starts the producer's sender thread. No connection is made
@@ -160,6 +164,7 @@ impl Producer {
             .map_err(|e| Error::io("starting the producer's sender thread", e))?;
         Ok(Producer {
             inner: Arc::new(Inner {
+                id: PRODUCER_IDS.fetch_add(1, Ordering::Relaxed),
                 shared,
                 thread: Mutex::new(Some((handle, done_rx))),
                 max_block: cfg.max_block,
@@ -259,14 +264,82 @@ impl Producer {
                 format!("invalid partition {p} for topic '{topic}'"),
             ));
         }
-        let deadline = Instant::now() + inner.max_block;
-        let cluster =
-            shared
-                .metadata
-                .wait_for_topic(topic, record.partition, deadline, inner.max_block, || shared.wake())?;
-        let info = cluster.topic(topic).expect("wait_for_topic returned with the topic known");
-        let n = info.partitions.len() as i32;
+        let deadline = Deadline::after(inner.max_block);
         let acc = &shared.accumulator;
+        // A partition the cached view does not have yet: wait for metadata that has it.
+        let needs_partition =
+            |info: &TopicInfo| record.partition.is_some_and(|p| p as usize >= info.partitions.len());
+        let resolve = || -> Result<(Arc<TopicInfo>, Arc<TopicQueues>)> {
+            let cluster = shared.metadata.wait_for_topic(
+                topic,
+                record.partition,
+                deadline.get(),
+                inner.max_block,
+                || shared.wake(),
+            )?;
+            let info = cluster.topic(topic).expect("wait_for_topic returned with the topic known").clone();
+            Ok((info, acc.topic_queues(topic)))
+        };
+        let generation = shared.metadata.generation();
+        let fill = || -> Result<topic_cache::Entry> {
+            let (info, queues) = resolve()?;
+            Ok(topic_cache::Entry::new(inner.id, generation, topic, info, queues))
+        };
+        topic_cache::with_entry(inner.id, generation, topic, fill, |entry| match entry {
+            Some(e) if !needs_partition(&e.info) => {
+                let (partition, sticky) = self.choose_partition(record, key, value, &e.info, &e.queues)?;
+                let (info, queues, q) = e.parts(acc, partition);
+                let sticky = sticky.then_some((&info.available[..], info.partitions.len() as i32));
+                let timestamp = record.timestamp.unwrap_or_else(now_millis);
+                acc.append_to(
+                    queues,
+                    q,
+                    timestamp,
+                    key,
+                    value,
+                    &record.headers,
+                    size,
+                    &deadline,
+                    sticky,
+                    callback,
+                )
+            }
+            _ => {
+                // Reentrant (from a custom partitioner), or a partition not known yet.
+                let (info, queues) = resolve()?;
+                let (partition, sticky) = self.choose_partition(record, key, value, &info, &queues)?;
+                let sticky = sticky.then_some((&info.available[..], info.partitions.len() as i32));
+                let q = acc.partition_queue(&queues, partition);
+                let timestamp = record.timestamp.unwrap_or_else(now_millis);
+                acc.append_to(
+                    &queues,
+                    &q,
+                    timestamp,
+                    key,
+                    value,
+                    &record.headers,
+                    size,
+                    &deadline,
+                    sticky,
+                    callback,
+                )
+            }
+        })
+    }
+
+    /// The record's partition: explicit, the custom partitioner's, `murmur2(key)`, or the
+    /// uniform sticky one (then `.1` is true: the partitioner wants to hear of the append).
+    fn choose_partition(
+        &self,
+        record: &Record<'_>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        info: &TopicInfo,
+        queues: &TopicQueues,
+    ) -> Result<(i32, bool)> {
+        let inner = &*self.inner;
+        let topic: &str = &record.topic;
+        let n = info.partitions.len() as i32;
         let custom = match (record.partition, &inner.partitioner) {
             (None, Some(p)) => p.partition(&PartitionerContext {
                 topic,
@@ -277,21 +350,15 @@ impl Producer {
             }),
             _ => None,
         };
-        let (partition, sticky) = match (record.partition.or(custom), key) {
-            (Some(p), _) if p < 0 || p >= n => {
-                return Err(Error::new(
-                    ErrorKind::InvalidRecord,
-                    format!(
-                        "the partitioner chose partition {p} for topic '{topic}', which has {n} partitions"
-                    ),
-                ))
-            }
-            (Some(p), _) => (p, None),
-            (None, Some(k)) if !inner.ignore_keys => (partitioner::partition_for_key(k, n), None),
-            _ => (acc.sticky_partition(topic, &info.available, n), Some((&info.available[..], n))),
-        };
-        let timestamp = record.timestamp.unwrap_or_else(now_millis);
-        acc.append(topic, partition, timestamp, key, value, &record.headers, deadline, sticky, callback)
+        match (record.partition.or(custom), key) {
+            (Some(p), _) if p < 0 || p >= n => Err(Error::new(
+                ErrorKind::InvalidRecord,
+                format!("the partitioner chose partition {p} for topic '{topic}', which has {n} partitions"),
+            )),
+            (Some(p), _) => Ok((p, false)),
+            (None, Some(k)) if !inner.ignore_keys => Ok((partitioner::partition_for_key(k, n), false)),
+            _ => Ok((queues.sticky_partition(&info.available, n), true)),
+        }
     }
 
     /// Sends every queued record at once (ignoring `linger.ms`) and blocks until each record
@@ -455,6 +522,7 @@ impl Drop for Inner {
         if let Err(e) = self.close(wait) {
             log::warn!("producer {} dropped: {e}", self.client_id);
         }
+        topic_cache::forget(self.id);
     }
 }
 
