@@ -14,14 +14,13 @@
 //! `N records sent, X records/sec (Y MB/sec), A ms avg latency, B ms max latency, C ms 50th,
 //! D ms 95th, E ms 99th, F ms 99.9th.` Latency is measured from `send` to the record's callback.
 
-use kafka_blocking::{Producer, ProducerConfig, Record};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 #[path = "../benches/peers/perf_common.rs"]
 mod perf_common;
 
-use perf_common::{parse_args, payloads, Rng, Stats};
+use kafka_blocking::{Producer, ProducerConfig, Record};
+use perf_common::{parse_args, payloads, Stats};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn main() {
     let a = match parse_args() {
@@ -31,7 +30,6 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let payloads = Arc::new(payloads(&a));
     let mut config = ProducerConfig::new().bootstrap_servers(&a.bootstrap);
     for (k, v) in &a.props {
         config = config.set(k, v);
@@ -44,54 +42,28 @@ fn main() {
         }
     };
     let stats = Arc::new(Stats::new(a.num_records));
-    let per_thread = a.num_records / a.threads as u64;
-    let extra = a.num_records % a.threads as u64;
-    let rate_per_thread = if a.throughput > 0.0 { a.throughput / a.threads as f64 } else { -1.0 };
-    let start = Instant::now();
-    let senders: Vec<_> = (0..a.threads)
-        .map(|t| {
-            let (producer, stats, payloads, topic) =
-                (producer.clone(), stats.clone(), payloads.clone(), a.topic.clone());
-            let n = per_thread + u64::from((t as u64) < extra);
-            std::thread::spawn(move || {
-                let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ (t as u64 + 1));
-                for i in 0..n {
-                    if let Some(due) = perf_common::due(start, i, rate_per_thread) {
-                        let now = Instant::now();
-                        if due > now {
-                            std::thread::sleep(due - now);
-                        }
-                    }
-                    let payload = &payloads[(rng.next() % payloads.len() as u64) as usize];
-                    let sent_at = Instant::now();
-                    let len = payload.len();
-                    let iteration = i; // each thread's every `sampling`-th record is sampled
-                    let s = stats.clone();
-                    let result =
-                        producer.send_with_callback(Record::new(&topic).value(payload), move |r| match r {
-                            Ok(_) => s.record(iteration, sent_at.elapsed(), len),
-                            Err(e) => s.error(e.to_string()),
-                        });
-                    if let Err(e) = result {
-                        stats.error(e.to_string());
-                    }
-                }
-            })
-        })
-        .collect();
-    let reporter = {
-        let stats = stats.clone();
-        let total = a.num_records;
-        std::thread::spawn(move || stats.report_until(total))
+    let states: Vec<_> = (0..a.threads).map(|_| (producer.clone(), stats.clone(), a.topic.clone())).collect();
+    let send = |(producer, stats, topic): &mut (Producer, Arc<Stats>, String), i: u64, payload: &[u8]| {
+        let (sent_at, len, s) = (Instant::now(), payload.len(), stats.clone());
+        // Each thread's every `sampling`-th record is sampled for the percentiles.
+        let result = producer.send_with_callback(Record::new(topic).value(payload), move |r| match r {
+            Ok(_) => s.record(i, sent_at.elapsed(), len),
+            Err(e) => s.error(e.to_string()),
+        });
+        if let Err(e) = result {
+            stats.error(e.to_string());
+        }
     };
-    for s in senders {
-        let _ = s.join();
-    }
-    if let Err(e) = producer.flush() {
-        eprintln!("flush: {e}");
-    }
-    let _ = reporter.join();
-    stats.print_total(start.elapsed());
+    let wait_until = |_: &(Producer, Arc<Stats>, String), due: Instant| {
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    };
+    let flush = || {
+        if let Err(e) = producer.flush() {
+            eprintln!("flush: {e}");
+        }
+    };
+    let elapsed = perf_common::run(&a, &stats, payloads(&a), states, send, wait_until, flush);
+    stats.print_total(elapsed);
     if let Err(e) = producer.close(Duration::from_secs(30)) {
         eprintln!("close: {e}");
     }

@@ -354,6 +354,7 @@ fn committed_group_offsets_are_visible_to_the_group_on_apache_kafka() {
         p.init_transactions(T).unwrap();
         let group_id = unique_topic("txn-group");
         let group = ConsumerGroupMetadata::new(&group_id);
+        let committed = || common::committed_offsets(&b, &group_id, &topic, 2);
 
         p.begin_transaction().unwrap();
         p.send(Record::new(&topic).partition(0).value("out-1")).unwrap();
@@ -361,34 +362,19 @@ fn committed_group_offsets_are_visible_to_the_group_on_apache_kafka() {
         p.send_offsets_to_transaction(&offsets, &group, T)
             .unwrap_or_else(|e| panic!("[{}] send_offsets_to_transaction: {e}", b.name));
         p.commit_transaction(T).unwrap_or_else(|e| panic!("[{}] commit: {e}", b.name));
-        assert_eq!(
-            common::committed_offsets(&b, &group_id, &topic, 2),
-            vec![Some(42), Some(7)],
-            "[{}]",
-            b.name
-        );
+        assert_eq!(committed(), vec![Some(42), Some(7)], "[{}]", b.name);
 
         // Offsets of an aborted transaction never become visible.
         p.begin_transaction().unwrap();
         p.send_offsets_to_transaction(&[OffsetToCommit::new(&topic, 0, 99)], &group, T).unwrap();
         p.abort_transaction(T).unwrap();
-        assert_eq!(
-            common::committed_offsets(&b, &group_id, &topic, 2),
-            vec![Some(42), Some(7)],
-            "[{}]",
-            b.name
-        );
+        assert_eq!(committed(), vec![Some(42), Some(7)], "[{}]", b.name);
 
         // Offsets alone, no record: still a transaction that commits.
         p.begin_transaction().unwrap();
         p.send_offsets_to_transaction(&[OffsetToCommit::new(&topic, 1, 8)], &group, T).unwrap();
         p.commit_transaction(T).unwrap();
-        assert_eq!(
-            common::committed_offsets(&b, &group_id, &topic, 2),
-            vec![Some(42), Some(8)],
-            "[{}]",
-            b.name
-        );
+        assert_eq!(committed(), vec![Some(42), Some(8)], "[{}]", b.name);
         p.close(Duration::from_secs(10)).unwrap();
     }
 }

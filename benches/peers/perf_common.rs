@@ -241,3 +241,73 @@ pub fn payloads(a: &Args) -> Vec<Vec<u8>> {
 pub fn due(start: Instant, i: u64, rate: f64) -> Option<Instant> {
     (rate > 0.0).then(|| start + Duration::from_secs_f64(i as f64 / rate))
 }
+
+/// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Runs the benchmark: one thread per element of `states` sends its share of `a.num_records`
+/// (throttled to `--throughput`, each record's payload picked at random from `payloads`) by
+/// calling `send(state, i, payload)`; `wait_until(state, t)` is called instead of sleeping when a
+/// thread is ahead of its schedule. A reporter prints a line every 5 s. When every thread is
+/// done, `finish` (a flush) runs and the reporter ends with the last record. Returns the time
+/// from the first send to the last completion. Prints (to stderr, so that stdout ends with the
+/// Java tool's line) the sending threads' CPU time per record: what `send` costs the caller,
+/// the tool's own per-record work (a callback, a timestamp) included.
+pub fn run<S: Send + 'static>(
+    a: &Args,
+    stats: &std::sync::Arc<Stats>,
+    payloads: Vec<Vec<u8>>,
+    states: Vec<S>,
+    send: impl Fn(&mut S, u64, &[u8]) + Send + Sync + 'static,
+    wait_until: impl Fn(&S, Instant) + Send + Sync + 'static,
+    finish: impl FnOnce(),
+) -> Duration {
+    use std::sync::Arc;
+    let threads = states.len().max(1) as u64;
+    let (per_thread, extra) = (a.num_records / threads, a.num_records % threads);
+    let rate = if a.throughput > 0.0 { a.throughput / threads as f64 } else { -1.0 };
+    let (payloads, send, wait_until) = (Arc::new(payloads), Arc::new(send), Arc::new(wait_until));
+    let reporter = {
+        let (stats, total) = (stats.clone(), a.num_records);
+        std::thread::spawn(move || stats.report_until(total))
+    };
+    let start = Instant::now();
+    let senders: Vec<_> = states
+        .into_iter()
+        .enumerate()
+        .map(|(t, mut state)| {
+            let (payloads, send, wait_until) = (payloads.clone(), send.clone(), wait_until.clone());
+            let n = per_thread + u64::from((t as u64) < extra);
+            std::thread::spawn(move || {
+                let cpu_at_start = thread_cpu();
+                let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ (t as u64 + 1));
+                for i in 0..n {
+                    if let Some(due) = due(start, i, rate) {
+                        if due > Instant::now() {
+                            wait_until(&state, due);
+                        }
+                    }
+                    let payload = &payloads[(rng.next() % payloads.len() as u64) as usize];
+                    send(&mut state, i, payload);
+                }
+                thread_cpu().saturating_sub(cpu_at_start)
+            })
+        })
+        .collect();
+    let cpu: Duration = senders.into_iter().map(|s| s.join().unwrap_or_default()).sum();
+    if a.throughput <= 0.0 {
+        eprintln!(
+            "sending threads' CPU: {:.0} ns per record (thread CPU clock, {} thread(s))",
+            cpu.as_nanos() as f64 / a.num_records.max(1) as f64,
+            threads
+        );
+    }
+    finish();
+    let _ = reporter.join();
+    start.elapsed()
+}

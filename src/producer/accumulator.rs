@@ -250,6 +250,9 @@ pub(crate) struct PartitionQueue {
     pub(crate) partition: i32,
     // guards: this partition's batches, oldest first
     batches: Mutex<VecDeque<ProducerBatch>>,
+    /// Batches queued when the sender last looked (its `ready` pass): the load that adaptive
+    /// partitioning weighs (Java's `queueSizes`).
+    queued: std::sync::atomic::AtomicU32,
 }
 
 pub(crate) struct TopicQueues {
@@ -257,12 +260,24 @@ pub(crate) struct TopicQueues {
     // guards: queues by partition number
     partitions: RwLock<Vec<Arc<PartitionQueue>>>,
     sticky: StickyPartition,
+    /// `partitioner.adaptive.partitioning.enable`.
+    adaptive: bool,
 }
 
 impl TopicQueues {
     /// Runs on: application threads. The partition for a keyless record (uniform sticky).
     pub(crate) fn sticky_partition(&self, available: &[i32], num_partitions: i32) -> i32 {
-        self.sticky.partition(available, num_partitions)
+        self.sticky.partition(available, num_partitions, &|p| self.load(p))
+    }
+
+    /// Batches queued for `partition` at the sender's last look; `None` when adaptive
+    /// partitioning is off (every partition then weighs the same).
+    fn load(&self, partition: i32) -> Option<u32> {
+        if !self.adaptive {
+            return None;
+        }
+        let parts = self.partitions.read();
+        Some(parts.get(partition as usize).map_or(0, |q| q.queued.load(Ordering::Relaxed)))
     }
 }
 
@@ -284,6 +299,8 @@ pub(crate) struct AccumulatorConfig {
     pub(crate) batch_size: usize,
     pub(crate) linger: Duration,
     pub(crate) max_block: Duration,
+    /// `partitioner.adaptive.partitioning.enable`.
+    pub(crate) adaptive: bool,
 }
 
 /// Per-partition batches plus the buffer pool behind them.
@@ -342,6 +359,7 @@ impl Accumulator {
                     name: name.clone(),
                     partitions: RwLock::new(Vec::new()),
                     sticky: StickyPartition::new(),
+                    adaptive: self.config.adaptive,
                 })
             })
             .clone()
@@ -359,6 +377,7 @@ impl Accumulator {
                 topic: t.name.clone(),
                 partition: p,
                 batches: Mutex::new(VecDeque::new()),
+                queued: Default::default(),
             }));
         }
         parts[idx].clone()
@@ -367,7 +386,7 @@ impl Accumulator {
     /// Runs on: application threads. The partition for a keyless record (uniform sticky).
     #[cfg(test)]
     pub(crate) fn sticky_partition(&self, topic: &str, available: &[i32], num_partitions: i32) -> i32 {
-        self.topic(topic).sticky.partition(available, num_partitions)
+        self.topic(topic).sticky_partition(available, num_partitions)
     }
 
     /// Runs on: application threads. `topic`'s queues, created on first use (a handle the
@@ -427,7 +446,8 @@ impl Accumulator {
         let partition = q.partition;
         let note_sticky = |a: Appended| {
             if let Some((available, n)) = sticky {
-                t.sticky.on_append(partition, a.bytes, a.now_full, self.config.batch_size, available, n);
+                let load = |p| t.load(p);
+                t.sticky.on_append(partition, a.bytes, a.now_full, self.config.batch_size, available, n, &load);
             }
             a.future
         };
@@ -513,6 +533,7 @@ impl Accumulator {
         let mut candidates: HashMap<i32, (bool, Vec<Arc<PartitionQueue>>)> = HashMap::new();
         self.for_each_queue(|q| {
             let dq = q.batches.lock();
+            q.queued.store(dq.len() as u32, Ordering::Relaxed);
             let Some(first) = dq.front() else { return };
             let Some(leader) = cluster.leader_for(&q.topic, q.partition) else {
                 r.unknown_leader = true;
@@ -876,6 +897,7 @@ mod tests {
             batch_size,
             linger: Duration::from_millis(linger_ms),
             max_block: Duration::from_millis(20),
+            adaptive: true,
         };
         (Accumulator::new(cfg, memory, waker.clone(), Vec::new()), waker)
     }

@@ -27,7 +27,9 @@ use crate::config::{ClientDnsLookup, ProducerConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::network::connection::{DnsLookup, SocketOptions};
 use crate::network::metadata::{Metadata, TopicInfo};
-use accumulator::{closed_error, record_size_bound, Accumulator, AccumulatorConfig, Deadline, TopicQueues};
+use accumulator::{
+    closed_error, record_size_bound, Accumulator, AccumulatorConfig, Deadline, PartitionQueue, TopicQueues,
+};
 use interceptor::ProducerInterceptor;
 use parking_lot::Mutex;
 use partitioner::{Partitioner, PartitionerContext};
@@ -135,7 +137,12 @@ impl Producer {
             None => (None, None),
         };
         let acc_cfg =
-            AccumulatorConfig { batch_size: cfg.batch_size, linger: cfg.linger, max_block: cfg.max_block };
+            AccumulatorConfig {
+            batch_size: cfg.batch_size,
+            linger: cfg.linger,
+            max_block: cfg.max_block,
+            adaptive: cfg.partitioner_adaptive_partitioning_enable,
+        };
         let shared = Arc::new(Shared {
             config: sender_cfg,
             accumulator: Accumulator::new(
@@ -285,44 +292,22 @@ impl Producer {
             let (info, queues) = resolve()?;
             Ok(topic_cache::Entry::new(inner.id, generation, topic, info, queues))
         };
+        let append = |info: &TopicInfo, queues: &TopicQueues, q: &PartitionQueue, sticky: bool, callback| {
+            let sticky = sticky.then_some((&info.available[..], info.partitions.len() as i32));
+            let timestamp = record.timestamp.unwrap_or_else(now_millis);
+            acc.append_to(queues, q, timestamp, key, value, &record.headers, size, &deadline, sticky, callback)
+        };
         topic_cache::with_entry(inner.id, generation, topic, fill, |entry| match entry {
             Some(e) if !needs_partition(&e.info) => {
                 let (partition, sticky) = self.choose_partition(record, key, value, &e.info, &e.queues)?;
                 let (info, queues, q) = e.parts(acc, partition);
-                let sticky = sticky.then_some((&info.available[..], info.partitions.len() as i32));
-                let timestamp = record.timestamp.unwrap_or_else(now_millis);
-                acc.append_to(
-                    queues,
-                    q,
-                    timestamp,
-                    key,
-                    value,
-                    &record.headers,
-                    size,
-                    &deadline,
-                    sticky,
-                    callback,
-                )
+                append(info, queues, q, sticky, callback)
             }
             _ => {
                 // Reentrant (from a custom partitioner), or a partition not known yet.
                 let (info, queues) = resolve()?;
                 let (partition, sticky) = self.choose_partition(record, key, value, &info, &queues)?;
-                let sticky = sticky.then_some((&info.available[..], info.partitions.len() as i32));
-                let q = acc.partition_queue(&queues, partition);
-                let timestamp = record.timestamp.unwrap_or_else(now_millis);
-                acc.append_to(
-                    &queues,
-                    &q,
-                    timestamp,
-                    key,
-                    value,
-                    &record.headers,
-                    size,
-                    &deadline,
-                    sticky,
-                    callback,
-                )
+                append(&info, &queues, &acc.partition_queue(&queues, partition), sticky, callback)
             }
         })
     }

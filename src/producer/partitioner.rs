@@ -113,19 +113,21 @@ impl StickyPartition {
     }
 
     /// The partition for the next keyless record. `available` lists partitions with a leader;
-    /// when empty, any of `num_partitions` may be chosen.
-    pub(crate) fn partition(&self, available: &[i32], num_partitions: i32) -> i32 {
+    /// when empty, any of `num_partitions` may be chosen. `load(p)` is partition `p`'s queue
+    /// length for adaptive partitioning (`None`: off).
+    pub(crate) fn partition(&self, available: &[i32], num_partitions: i32, load: &dyn Fn(i32) -> Option<u32>) -> i32 {
         let cur = self.current.load(Ordering::Relaxed);
         let valid = cur >= 0 && cur < num_partitions && (available.is_empty() || available.contains(&cur));
         if valid {
             return cur;
         }
-        self.switch(cur, available, num_partitions)
+        self.switch(cur, available, num_partitions, load)
     }
 
     /// Records that `bytes` went to `partition`'s open batch, which is now full or not. As Java's
     /// `BuiltInPartitioner` (KIP-794): moves on when the batch is full and the bytes sent here
     /// since the last switch fill a batch (its header included), or after twice `batch_size`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_append(
         &self,
         partition: i32,
@@ -134,6 +136,7 @@ impl StickyPartition {
         batch_size: usize,
         available: &[i32],
         num_partitions: i32,
+        load: &dyn Fn(i32) -> Option<u32>,
     ) {
         if self.current.load(Ordering::Relaxed) != partition {
             return;
@@ -142,22 +145,18 @@ impl StickyPartition {
         let batch_size = batch_size.max(1);
         let filled = batch_full && total + BATCH_OVERHEAD + bytes > batch_size;
         if filled || total >= 2 * batch_size {
-            self.switch(partition, available, num_partitions);
+            self.switch(partition, available, num_partitions, load);
         }
     }
 
-    fn switch(&self, from: i32, available: &[i32], num_partitions: i32) -> i32 {
+    /// Moves to another partition: at random among the available others, each weighed (with
+    /// adaptive partitioning, Java's KIP-794 rule) by how much shorter its queue is than the
+    /// longest: weight = longest + 1 - its own, so idle partitions of slow brokers are avoided.
+    fn switch(&self, from: i32, available: &[i32], num_partitions: i32, load: &dyn Fn(i32) -> Option<u32>) -> i32 {
         let next = match available.len() {
             0 => (random_u32() % num_partitions.max(1) as u32) as i32,
             1 => available[0],
-            n => {
-                // Pick at random among the others so that a switch really moves.
-                let mut p = available[(random_u32() as usize) % n];
-                if p == from {
-                    p = available[(available.iter().position(|&x| x == from).unwrap_or(0) + 1) % n];
-                }
-                p
-            }
+            _ => weighted_pick(available, from, load),
         };
         if self.current.compare_exchange(from, next, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
             self.produced.store(0, Ordering::Relaxed);
@@ -166,6 +165,31 @@ impl StickyPartition {
             self.current.load(Ordering::Relaxed)
         }
     }
+}
+
+/// A random partition of `available` other than `from`, weighed by queue lengths when `load`
+/// gives them (see [`StickyPartition::switch`]).
+fn weighted_pick(available: &[i32], from: i32, load: &dyn Fn(i32) -> Option<u32>) -> i32 {
+    let others = available.iter().copied().filter(|&p| p != from);
+    let loads: Vec<(i32, Option<u32>)> = others.map(|p| (p, load(p))).collect();
+    if loads.is_empty() {
+        return from;
+    }
+    let longest = loads.iter().filter_map(|(_, l)| *l).max();
+    let weight = |l: Option<u32>| match (l, longest) {
+        (Some(l), Some(max)) => u64::from(max - l) + 1,
+        _ => 1,
+    };
+    let total: u64 = loads.iter().map(|(_, l)| weight(*l)).sum();
+    let mut r = u64::from(random_u32()) % total;
+    for (p, l) in &loads {
+        let w = weight(*l);
+        if r < w {
+            return *p;
+        }
+        r -= w;
+    }
+    loads[loads.len() - 1].0
 }
 
 /// A small per-thread xorshift generator: good enough to spread partitions, no locking.
@@ -224,14 +248,14 @@ mod tests {
     fn sticky_stays_then_switches_after_batch_size() {
         let s = StickyPartition::new();
         let avail = [0, 1, 2, 3];
-        let first = s.partition(&avail, 4);
+        let first = s.partition(&avail, 4, &|_| None);
         // A 1000-byte batch holds 9 records of 100 bytes after its header.
         for _ in 0..8 {
-            assert_eq!(s.partition(&avail, 4), first);
-            s.on_append(first, 100, false, 1000, &avail, 4);
+            assert_eq!(s.partition(&avail, 4, &|_| None), first);
+            s.on_append(first, 100, false, 1000, &avail, 4, &|_| None);
         }
-        s.on_append(first, 100, true, 1000, &avail, 4);
-        let second = s.partition(&avail, 4);
+        s.on_append(first, 100, true, 1000, &avail, 4, &|_| None);
+        let second = s.partition(&avail, 4, &|_| None);
         assert_ne!(first, second, "switches when the batch is full");
     }
 
@@ -239,25 +263,47 @@ mod tests {
     fn a_batch_that_was_nearly_full_before_the_switch_does_not_end_the_stint() {
         let s = StickyPartition::new();
         let avail = [0, 1, 2, 3];
-        let p = s.partition(&avail, 4);
+        let p = s.partition(&avail, 4, &|_| None);
         // The partition's open batch filled up after one record of this stint (keyed records
         // had filled it before): the stint goes on into the next batch.
-        s.on_append(p, 100, true, 1000, &avail, 4);
-        assert_eq!(s.partition(&avail, 4), p);
+        s.on_append(p, 100, true, 1000, &avail, 4, &|_| None);
+        assert_eq!(s.partition(&avail, 4, &|_| None), p);
         // Batches that never report full (a record larger than the rest) end it at 2x batch.size.
         for _ in 0..19 {
-            s.on_append(p, 100, false, 1000, &avail, 4);
+            s.on_append(p, 100, false, 1000, &avail, 4, &|_| None);
         }
-        assert_ne!(s.partition(&avail, 4), p, "switches after twice batch.size");
+        assert_ne!(s.partition(&avail, 4, &|_| None), p, "switches after twice batch.size");
+    }
+
+    #[test]
+    fn adaptive_switches_favour_partitions_with_shorter_queues() {
+        // Partition 3's broker is slow: 9 batches wait there, none elsewhere. Leaving 0, the
+        // weights of 1, 2 and 3 are 10, 10 and 1: partition 3 gets about 1 switch in 21.
+        let load = |p: i32| Some(if p == 3 { 9 } else { 0 });
+        let mut to_slow = 0;
+        for _ in 0..3100 {
+            if weighted_pick(&[0, 1, 2, 3], 0, &load) == 3 {
+                to_slow += 1;
+            }
+        }
+        assert!((80..=230).contains(&to_slow), "{to_slow} of 3100 switches went to the slow partition (~148 expected)");
+        // Equal queues (or adaptive off): uniform over the others, never the one left.
+        let mut seen = [0u32; 4];
+        for _ in 0..3000 {
+            seen[weighted_pick(&[0, 1, 2, 3], 2, &|_| Some(4)) as usize] += 1;
+            seen[weighted_pick(&[0, 1, 2, 3], 2, &|_| None) as usize] += 1;
+        }
+        assert_eq!(seen[2], 0, "a switch moves");
+        assert!(seen.iter().enumerate().filter(|(p, _)| *p != 2).all(|(_, n)| (1700..=2300).contains(n)), "{seen:?}");
     }
 
     #[test]
     fn sticky_avoids_partitions_without_leader() {
         let s = StickyPartition::new();
         for _ in 0..50 {
-            let p = s.partition(&[2], 4);
+            let p = s.partition(&[2], 4, &|_| None);
             assert_eq!(p, 2);
-            s.on_append(p, 10_000, true, 100, &[2], 4);
+            s.on_append(p, 10_000, true, 100, &[2], 4, &|_| None);
         }
     }
 }

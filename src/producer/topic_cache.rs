@@ -130,7 +130,7 @@ mod tests {
     use std::time::Duration;
 
     fn acc() -> Accumulator {
-        let cfg = AccumulatorConfig { batch_size: 1024, linger: Duration::ZERO, max_block: Duration::ZERO };
+        let cfg = AccumulatorConfig { batch_size: 1024, linger: Duration::ZERO, max_block: Duration::ZERO, adaptive: true };
         Accumulator::new(cfg, 1 << 20, Waker::new().unwrap(), Vec::new())
     }
 
