@@ -427,18 +427,18 @@ fn stored_batches_carry_the_producer_id_and_contiguous_sequences() {
 
 fn stored_batches_carry_the_producer_id_and_contiguous_sequences_on(b: &common::Broker) {
     let topic = unique_topic("idem-sequences");
-    create_topic(&b, &topic, PARTITIONS);
+    create_topic(b, &topic, PARTITIONS);
     // Small batches, so each partition gets many.
     let p = producer_on(&b.bootstrap, &[("linger.ms", "1"), ("batch.size", "512")]);
     let futures = send_stream(&p, &topic, 0, 0..600, |_| {});
     let sent = wait_all("sequences", 0, futures);
     p.close(Duration::from_secs(10)).expect("close");
-    let got = consume(&b, &topic, PARTITIONS, sent.len());
+    let got = consume(b, &topic, PARTITIONS, sent.len());
     delivery::check("sequences", &sent, &got, false);
 
     let mut ids: BTreeMap<(i64, i16), usize> = BTreeMap::new();
     for part in 0..PARTITIONS {
-        let stored = batches(&b, &topic, part);
+        let stored = batches(b, &topic, part);
         assert!(stored.len() >= 3, "partition {part}: only {} batch(es): {stored:?}", stored.len());
         let mut expect_seq = 0;
         for batch in &stored {

@@ -447,7 +447,15 @@ impl Accumulator {
         let note_sticky = |a: Appended| {
             if let Some((available, n)) = sticky {
                 let load = |p| t.load(p);
-                t.sticky.on_append(partition, a.bytes, a.now_full, self.config.batch_size, available, n, &load);
+                t.sticky.on_append(
+                    partition,
+                    a.bytes,
+                    a.now_full,
+                    self.config.batch_size,
+                    available,
+                    n,
+                    &load,
+                );
             }
             a.future
         };

@@ -194,7 +194,12 @@ mod tests {
 
     fn batches(n: usize, records_each: usize) -> (Accumulator, Vec<ProducerBatch>) {
         let tx = crate::network::waker::Waker::new().unwrap();
-        let cfg = AccumulatorConfig { batch_size: 100, linger: Duration::ZERO, max_block: Duration::ZERO, adaptive: true };
+        let cfg = AccumulatorConfig {
+            batch_size: 100,
+            linger: Duration::ZERO,
+            max_block: Duration::ZERO,
+            adaptive: true,
+        };
         let a = Accumulator::new(cfg, 1 << 20, tx, Vec::new());
         let far = Instant::now() + Duration::from_secs(5);
         for i in 0..n * records_each {

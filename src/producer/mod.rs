@@ -136,8 +136,7 @@ impl Producer {
             }
             None => (None, None),
         };
-        let acc_cfg =
-            AccumulatorConfig {
+        let acc_cfg = AccumulatorConfig {
             batch_size: cfg.batch_size,
             linger: cfg.linger,
             max_block: cfg.max_block,
@@ -295,7 +294,18 @@ impl Producer {
         let append = |info: &TopicInfo, queues: &TopicQueues, q: &PartitionQueue, sticky: bool, callback| {
             let sticky = sticky.then_some((&info.available[..], info.partitions.len() as i32));
             let timestamp = record.timestamp.unwrap_or_else(now_millis);
-            acc.append_to(queues, q, timestamp, key, value, &record.headers, size, &deadline, sticky, callback)
+            acc.append_to(
+                queues,
+                q,
+                timestamp,
+                key,
+                value,
+                &record.headers,
+                size,
+                &deadline,
+                sticky,
+                callback,
+            )
         };
         topic_cache::with_entry(inner.id, generation, topic, fill, |entry| match entry {
             Some(e) if !needs_partition(&e.info) => {

@@ -115,7 +115,12 @@ impl StickyPartition {
     /// The partition for the next keyless record. `available` lists partitions with a leader;
     /// when empty, any of `num_partitions` may be chosen. `load(p)` is partition `p`'s queue
     /// length for adaptive partitioning (`None`: off).
-    pub(crate) fn partition(&self, available: &[i32], num_partitions: i32, load: &dyn Fn(i32) -> Option<u32>) -> i32 {
+    pub(crate) fn partition(
+        &self,
+        available: &[i32],
+        num_partitions: i32,
+        load: &dyn Fn(i32) -> Option<u32>,
+    ) -> i32 {
         let cur = self.current.load(Ordering::Relaxed);
         let valid = cur >= 0 && cur < num_partitions && (available.is_empty() || available.contains(&cur));
         if valid {
@@ -152,7 +157,13 @@ impl StickyPartition {
     /// Moves to another partition: at random among the available others, each weighed (with
     /// adaptive partitioning, Java's KIP-794 rule) by how much shorter its queue is than the
     /// longest: weight = longest + 1 - its own, so idle partitions of slow brokers are avoided.
-    fn switch(&self, from: i32, available: &[i32], num_partitions: i32, load: &dyn Fn(i32) -> Option<u32>) -> i32 {
+    fn switch(
+        &self,
+        from: i32,
+        available: &[i32],
+        num_partitions: i32,
+        load: &dyn Fn(i32) -> Option<u32>,
+    ) -> i32 {
         let next = match available.len() {
             0 => (random_u32() % num_partitions.max(1) as u32) as i32,
             1 => available[0],
@@ -286,7 +297,10 @@ mod tests {
                 to_slow += 1;
             }
         }
-        assert!((80..=230).contains(&to_slow), "{to_slow} of 3100 switches went to the slow partition (~148 expected)");
+        assert!(
+            (80..=230).contains(&to_slow),
+            "{to_slow} of 3100 switches went to the slow partition (~148 expected)"
+        );
         // Equal queues (or adaptive off): uniform over the others, never the one left.
         let mut seen = [0u32; 4];
         for _ in 0..3000 {
@@ -294,7 +308,10 @@ mod tests {
             seen[weighted_pick(&[0, 1, 2, 3], 2, &|_| None) as usize] += 1;
         }
         assert_eq!(seen[2], 0, "a switch moves");
-        assert!(seen.iter().enumerate().filter(|(p, _)| *p != 2).all(|(_, n)| (1700..=2300).contains(n)), "{seen:?}");
+        assert!(
+            seen.iter().enumerate().filter(|(p, _)| *p != 2).all(|(_, n)| (1700..=2300).contains(n)),
+            "{seen:?}"
+        );
     }
 
     #[test]

@@ -130,12 +130,24 @@ mod tests {
     use std::time::Duration;
 
     fn acc() -> Accumulator {
-        let cfg = AccumulatorConfig { batch_size: 1024, linger: Duration::ZERO, max_block: Duration::ZERO, adaptive: true };
+        let cfg = AccumulatorConfig {
+            batch_size: 1024,
+            linger: Duration::ZERO,
+            max_block: Duration::ZERO,
+            adaptive: true,
+        };
         Accumulator::new(cfg, 1 << 20, Waker::new().unwrap(), Vec::new())
     }
 
     fn info(partitions: usize) -> Arc<TopicInfo> {
-        Arc::new(TopicInfo { id: [0; 16], partitions: vec![crate::network::metadata::PartitionInfo { leader: 1, leader_epoch: 0 }; partitions], available: vec![] })
+        Arc::new(TopicInfo {
+            id: [0; 16],
+            partitions: vec![
+                crate::network::metadata::PartitionInfo { leader: 1, leader_epoch: 0 };
+                partitions
+            ],
+            available: vec![],
+        })
     }
 
     /// Looks `topic` up for `producer` at `generation`; returns how many times it was filled.

@@ -1,0 +1,293 @@
+//! The sender thread's sockets: the poll(2) turn over the waker and every connection,
+//! connecting (with per-address timeouts), reading responses into [`handle_frame`](SenderLoop),
+//! writing queued requests, dropping connections (their requests are retried) and flushing on
+//! close. What to send and how to answer it is decided in `mod.rs` and `txn.rs`.
+//!
+//! Runs on: sender thread (everything in this file).
+
+use super::{exp_backoff, in_flight_lost, Backoff, Conn, ConnState, InFlight, Pending, SenderLoop};
+use crate::error::Error;
+use crate::network::connection::Connection;
+use crate::producer::future::BatchAck;
+use crate::protocol::api_versions::ApiVersionsRequest;
+use crate::protocol::{ApiKey, Request};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+impl SenderLoop {
+    /// Waits in poll(2) up to `timeout` for the waker or any socket, then handles every socket
+    /// that is ready. Returns whether anything happened (the next turn then does not sleep).
+    pub(super) fn poll_once(&mut self, timeout: Duration) -> bool {
+        self.pollfds.clear();
+        self.poll_nodes.clear();
+        self.pollfds.push(libc::pollfd { fd: self.shared.waker.fd(), events: libc::POLLIN, revents: 0 });
+        for (&node, c) in &self.conns {
+            self.pollfds.push(libc::pollfd { fd: c.io.fd(), events: c.io.interest(), revents: 0 });
+            self.poll_nodes.push(node);
+        }
+        // Round up: a 0.3 ms linger must not become a busy loop of zero timeouts.
+        let ms = if timeout.is_zero() {
+            0
+        } else {
+            timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+        };
+        // SAFETY: `pollfds` is a valid, exclusively borrowed array of `len` pollfd structs.
+        let n = unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, ms) };
+        if n <= 0 {
+            // 0: timed out; -1: EINTR (or EINVAL, which cannot happen with these arguments).
+            return false;
+        }
+        if self.pollfds[0].revents != 0 {
+            self.shared.waker.reset();
+        }
+        let now = Instant::now();
+        for i in 1..self.pollfds.len() {
+            let revents = self.pollfds[i].revents;
+            if revents != 0 {
+                self.on_socket_ready(self.poll_nodes[i - 1], revents, now);
+            }
+        }
+        true
+    }
+
+    /// The connection to `node` if it is ready; starts connecting when there is none and the
+    /// reconnect backoff allows.
+    pub(super) fn ensure_connection(&mut self, node: i32, addr: &str, now: Instant) -> Option<ConnState> {
+        if let Some(c) = self.conns.get(&node) {
+            return Some(c.state);
+        }
+        if let Some(b) = self.backoff.get(&node) {
+            if b.next_attempt.is_some_and(|t| t > now) {
+                return None;
+            }
+        }
+        let opts = self.cfg().socket.clone();
+        match Connection::connect(addr, &opts, now) {
+            Ok(io) => {
+                self.conns.insert(
+                    node,
+                    Conn {
+                        addr: addr.to_owned(),
+                        state: ConnState::Connecting,
+                        io,
+                        unwritten_acks0: VecDeque::new(),
+                        in_flight: HashMap::new(),
+                        versions: HashMap::new(),
+                        last_used: now,
+                    },
+                );
+                Some(ConnState::Connecting)
+            }
+            Err(e) => {
+                log::warn!("cannot connect to broker {node} at {addr}: {e}");
+                self.note_failure(node, now);
+                self.shared.metadata.note_error(&e);
+                None
+            }
+        }
+    }
+
+    pub(super) fn note_failure(&mut self, node: i32, now: Instant) {
+        let (base, max) = (self.cfg().reconnect_backoff, self.cfg().reconnect_backoff_max);
+        let b = self.backoff.entry(node).or_default();
+        b.failures += 1;
+        b.next_attempt = Some(now + exp_backoff(base, max, b.failures - 1));
+    }
+
+    /// poll(2) reported `revents` for `node`'s socket: finish its connect, read its
+    /// responses, write what is queued.
+    pub(super) fn on_socket_ready(&mut self, node: i32, revents: libc::c_short, now: Instant) {
+        let Some(c) = self.conns.get_mut(&node) else { return };
+        if c.io.is_connecting() {
+            match c.io.finish_connect(now) {
+                Ok(true) => self.on_connected(node, now),
+                Ok(false) => {}
+                Err(e) => self.disconnect(node, e, now),
+            }
+            return;
+        }
+        if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+            let mut frames = std::mem::take(&mut self.frames_read);
+            let read = c.io.read_frames(&mut frames);
+            if !frames.is_empty() {
+                c.last_used = now;
+            }
+            for frame in frames.drain(..) {
+                if !self.conns.contains_key(&node) {
+                    break; // a response made us drop the connection
+                }
+                if let Err(e) = self.handle_frame(node, &frame, now) {
+                    self.disconnect(node, e, now);
+                }
+            }
+            self.frames_read = frames;
+            if let Err(e) = read {
+                self.disconnect(node, e, now);
+                return;
+            }
+        }
+        if revents & libc::POLLOUT != 0 {
+            self.flush_connection(node, now);
+        }
+    }
+
+    /// The socket connected: ask for the broker's API versions first.
+    pub(super) fn on_connected(&mut self, node: i32, now: Instant) {
+        if let Some(c) = self.conns.get_mut(&node) {
+            c.state = ConnState::Handshaking;
+            c.last_used = now;
+        }
+        let req = ApiVersionsRequest {
+            client_software_name: "kafka-blocking".into(),
+            client_software_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let v = *ApiVersionsRequest::VERSIONS.end();
+        self.send_request(node, &req, v, Pending::ApiVersions, now);
+    }
+
+    /// Writes what the socket takes of `node`'s queued frames; acks=0 batches whose frame is
+    /// out are complete. A write error drops the connection.
+    pub(super) fn flush_connection(&mut self, node: i32, now: Instant) {
+        let Some(c) = self.conns.get_mut(&node) else { return };
+        if let Err(e) = c.io.flush(&mut self.spare_frames) {
+            self.disconnect(node, e, now);
+            return;
+        }
+        self.spare_frames.truncate(8);
+        let written = c.io.frames_written();
+        let mut done = Vec::new();
+        while c.unwritten_acks0.front().is_some_and(|(frame, _)| *frame < written) {
+            done.extend(c.unwritten_acks0.pop_front().expect("checked").1);
+        }
+        for b in done {
+            self.end_in_flight(&b);
+            self.shared.accumulator.complete(b, Ok(BatchAck { base_offset: -1, log_append_time: -1 }));
+        }
+    }
+
+    /// Connects that ran past `socket.connection.setup.timeout.ms` move to their next address
+    /// or fail.
+    pub(super) fn check_connect_timeouts(&mut self, now: Instant) {
+        let late: Vec<i32> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.io.connect_deadline().is_some_and(|d| d <= now))
+            .map(|(&n, _)| n)
+            .collect();
+        for node in late {
+            if let Some(c) = self.conns.get_mut(&node) {
+                match c.io.finish_connect(now) {
+                    Ok(true) => self.on_connected(node, now),
+                    Ok(false) => {}
+                    Err(e) => self.disconnect(node, e, now),
+                }
+            }
+        }
+    }
+
+    pub(super) fn next_connect_deadline(&self, now: Instant) -> Option<Duration> {
+        self.conns
+            .values()
+            .filter_map(|c| c.io.connect_deadline())
+            .map(|d| d.saturating_duration_since(now))
+            .min()
+    }
+
+    /// Drops the connection to `node`: requests in flight are retried (or failed), metadata
+    /// is refreshed, and the next connect waits for the reconnect backoff.
+    pub(super) fn disconnect(&mut self, node: i32, error: Error, now: Instant) {
+        let Some(conn) = self.conns.remove(&node) else { return };
+        log::info!("disconnected from broker {node} at {}: {error}", conn.addr);
+        if conn.state == ConnState::Ready {
+            // A working connection that broke: reconnect after the base backoff only.
+            let next_attempt = Some(now + self.cfg().reconnect_backoff);
+            self.backoff.insert(node, Backoff { failures: 1, next_attempt });
+        } else {
+            self.note_failure(node, now);
+        }
+        let mut entries: Vec<(i32, InFlight)> = conn.in_flight.into_iter().collect();
+        entries.sort_by_key(|(corr, _)| std::cmp::Reverse(*corr));
+        // acks=0 batches not written yet: as good as in flight (newest last, so first here).
+        let unwritten = conn.unwritten_acks0.into_iter().rev().map(|(_, batches)| {
+            (
+                0,
+                InFlight {
+                    pending: Pending::Produce(batches),
+                    api_key: ApiKey::Produce,
+                    version: 0,
+                    deadline: now,
+                },
+            )
+        });
+        let entries: Vec<(i32, InFlight)> = unwritten.chain(entries).collect();
+        for (_, f) in entries {
+            match f.pending {
+                Pending::Metadata => {
+                    self.metadata_in_flight = false;
+                    self.shared.metadata.failed_update();
+                }
+                Pending::ApiVersions => {}
+                Pending::InitProducerId => {
+                    self.init_pid_in_flight = false;
+                }
+                Pending::Txn(t) => self.txn_request_lost(t, now),
+                Pending::Produce(batches) => {
+                    // Newest request first, each pushed to the front: the oldest ends up first.
+                    for mut b in batches.into_iter().rev() {
+                        self.end_in_flight(&b);
+                        // The broker may have stored it: retry under the same stamp.
+                        b.outcome_unknown = true;
+                        let e = in_flight_lost(&error, node, &b.tp());
+                        self.retry_or_fail(b, e, now);
+                    }
+                }
+            }
+        }
+        self.shared.metadata.note_error(&error);
+        self.shared.metadata.request_update();
+    }
+
+    pub(super) fn close_idle_connections(&mut self, now: Instant) {
+        let max_idle = self.cfg().connections_max_idle;
+        let idle: Vec<i32> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.state == ConnState::Ready
+                    && c.in_flight.is_empty()
+                    && c.unwritten_acks0.is_empty()
+                    && now.duration_since(c.last_used) >= max_idle
+            })
+            .map(|(&n, _)| n)
+            .collect();
+        for node in idle {
+            if let Some(c) = self.conns.remove(&node) {
+                log::debug!("closing connection to broker {node} at {}: idle for {max_idle:?}", c.addr);
+            }
+        }
+    }
+
+    /// Writes out every connection's queued frames, waiting in poll(2) for room, until all
+    /// are out or `deadline` passes (graceful close).
+    pub(super) fn flush_sockets(&mut self, deadline: Instant) {
+        loop {
+            let now = Instant::now();
+            let nodes: Vec<i32> = self.conns.keys().copied().collect();
+            for node in nodes {
+                self.flush_connection(node, now);
+            }
+            let mut fds: Vec<libc::pollfd> = self
+                .conns
+                .values()
+                .filter(|c| c.io.has_unwritten() && !c.io.is_connecting())
+                .map(|c| libc::pollfd { fd: c.io.fd(), events: libc::POLLOUT, revents: 0 })
+                .collect();
+            if fds.is_empty() || now >= deadline {
+                return;
+            }
+            let ms = deadline.saturating_duration_since(now).as_millis().clamp(1, 100) as i32;
+            // SAFETY: `fds` is a valid, exclusively borrowed array of `len` pollfd structs.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        }
+    }
+}
