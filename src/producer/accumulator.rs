@@ -82,6 +82,9 @@ enum Body {
     Sealed(SealedBatch),
     /// Transitional, while sealing.
     Empty,
+    /// Full, and being compressed by the application thread whose record filled it (outside
+    /// the partition lock); neither ready nor drained until it is `Sealed`.
+    Compressing,
 }
 
 /// What resolves a batch's futures: its own completion, or, for a part of a batch that was
@@ -167,8 +170,13 @@ impl ProducerBatch {
         match &self.body {
             Body::Open(b) => b.size_in_bytes(),
             Body::Sealed(s) => s.bytes().len(),
-            Body::Empty => 0,
+            Body::Empty | Body::Compressing => 0,
         }
+    }
+
+    /// Whether an application thread is compressing it right now.
+    pub(crate) fn is_compressing(&self) -> bool {
+        matches!(self.body, Body::Compressing)
     }
 
     fn try_append(
@@ -189,8 +197,10 @@ impl ProducerBatch {
             return None;
         }
         let delta = b.append(timestamp, key, value, headers);
-        // Full for the uniform sticky partitioner: another record like this one will not fit.
+        // Full (as Java's MemoryRecordsBuilder.isFull): another record like this one will not
+        // fit. The sender sends it without waiting for linger.ms; the sticky partitioner moves on.
         let now_full = b.size_in_bytes() + need > self.reserved;
+        self.full |= now_full;
         self.record_count += 1;
         if let Some(ts) = &mut self.timestamps {
             ts.push(timestamp);
@@ -233,7 +243,7 @@ impl ProducerBatch {
                 }
                 self.body = Body::Sealed(sealed);
             }
-            Body::Empty => {}
+            Body::Empty | Body::Compressing => {}
         }
         Ok(())
     }
@@ -301,6 +311,10 @@ pub(crate) struct AccumulatorConfig {
     pub(crate) max_block: Duration,
     /// `partitioner.adaptive.partitioning.enable`.
     pub(crate) adaptive: bool,
+    /// `compression.type` and its level: full batches are compressed by the application
+    /// thread that filled them.
+    pub(crate) compression: CompressionType,
+    pub(crate) compression_level: Option<i32>,
 }
 
 /// Per-partition batches plus the buffer pool behind them.
@@ -389,6 +403,51 @@ impl Accumulator {
         self.topic(topic).sticky_partition(available, num_partitions)
     }
 
+    /// Runs on: application threads, under the partition lock. A batch that just filled up is
+    /// taken out for compression by this thread (the sender would compress every partition's
+    /// batches on one core), unless compression is off.
+    fn take_for_compression(&self, batch: &mut ProducerBatch) -> Option<(u64, RecordBatchBuilder)> {
+        if self.config.compression == CompressionType::None || !matches!(batch.body, Body::Open(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut batch.body, Body::Compressing) {
+            Body::Open(b) => Some((batch.id, b)),
+            other => {
+                batch.body = other;
+                None
+            }
+        }
+    }
+
+    /// Runs on: application threads, without the partition lock. Compresses (with a
+    /// placeholder stamp: the sender stamps the sealed bytes when it sends them) and puts the
+    /// sealed batch back, or, if the batch was failed meanwhile (close, abort, expiry), drops it.
+    fn compress_outside_lock(&self, q: &PartitionQueue, (id, builder): (u64, RecordBatchBuilder)) {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let (compression, level) = (self.config.compression, self.config.compression_level);
+        let sealed = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let (sealed, pooled) =
+                builder.seal_into(std::mem::take(&mut *scratch), compression, level, ProducerState::NONE)?;
+            let (sealed, spare) = sealed.relocate(pooled);
+            *scratch = spare;
+            Ok::<_, Error>(sealed)
+        });
+        let mut dq = q.batches.lock();
+        let Some(batch) = dq.iter_mut().find(|b| b.id == id && b.is_compressing()) else { return };
+        match sealed {
+            Ok(sealed) => batch.body = Body::Sealed(sealed),
+            // Not seen in practice (the codec was checked when the producer was made, and the
+            // batch fit its buffer): the batch is never sent, and delivery.timeout.ms fails it
+            // naming this error.
+            Err(e) => batch.last_error = Some(e.context("compressing a full batch")),
+        }
+        drop(dq);
+        self.wake_sender();
+    }
+
     /// Runs on: application threads. `topic`'s queues, created on first use (a handle the
     /// send path caches, see `producer/topic_cache.rs`).
     pub(crate) fn topic_queues(&self, topic: &str) -> Arc<TopicQueues> {
@@ -463,7 +522,15 @@ impl Accumulator {
             let mut dq = q.batches.lock();
             if let Some(last) = dq.back_mut() {
                 if let Some(a) = last.try_append(timestamp, key, value, headers, &mut callback) {
+                    let filled = a.now_full.then(|| self.take_for_compression(last)).flatten();
+                    let first = dq.len() == 1;
                     drop(dq);
+                    if let Some(job) = filled {
+                        self.compress_outside_lock(q, job);
+                    }
+                    if a.now_full && first {
+                        self.wake_sender(); // the first batch just filled up
+                    }
                     return Ok(note_sticky(a));
                 }
                 if last.full && dq.len() == 1 {
@@ -542,7 +609,7 @@ impl Accumulator {
         self.for_each_queue(|q| {
             let dq = q.batches.lock();
             q.queued.store(dq.len() as u32, Ordering::Relaxed);
-            let Some(first) = dq.front() else { return };
+            let Some(first) = dq.front().filter(|b| !b.is_compressing()) else { return };
             let Some(leader) = cluster.leader_for(&q.topic, q.partition) else {
                 r.unknown_leader = true;
                 return;
@@ -590,7 +657,7 @@ impl Accumulator {
             let idx = (start + i) % n;
             let q = &queues[idx];
             let mut dq = q.batches.lock();
-            let Some(first) = dq.front() else { continue };
+            let Some(first) = dq.front().filter(|b| !b.is_compressing()) else { continue };
             if first.retry_at.is_some_and(|at| at > now) || !can_send(q, first) {
                 continue;
             }
@@ -680,7 +747,9 @@ impl Accumulator {
         let buf = match std::mem::replace(&mut batch.body, Body::Empty) {
             Body::Open(b) => b.into_buffer(),
             Body::Sealed(s) => s.into_buffer(),
-            Body::Empty => Vec::new(),
+            // Compressing: the compressing thread holds the buffer and drops it when it finds
+            // the batch gone; the memory is accounted free from here.
+            Body::Empty | Body::Compressing => Vec::new(),
         };
         self.pool.deallocate(buf, batch.reserved);
         match part {
@@ -906,6 +975,8 @@ mod tests {
             linger: Duration::from_millis(linger_ms),
             max_block: Duration::from_millis(20),
             adaptive: true,
+            compression: CompressionType::None,
+            compression_level: None,
         };
         (Accumulator::new(cfg, memory, waker.clone(), Vec::new()), waker)
     }
@@ -926,6 +997,47 @@ mod tests {
 
     fn far() -> Instant {
         Instant::now() + Duration::from_secs(5)
+    }
+
+    #[test]
+    fn the_thread_that_fills_a_batch_compresses_it_and_the_sender_only_stamps_it() {
+        let waker = Waker::new().unwrap();
+        let cfg = AccumulatorConfig {
+            batch_size: 2048,
+            linger: Duration::from_secs(60),
+            max_block: Duration::from_millis(20),
+            adaptive: true,
+            compression: CompressionType::Lz4,
+            compression_level: None,
+        };
+        let a = Accumulator::new(cfg, 1 << 20, waker.clone(), Vec::new());
+        let text = b"{\"level\":\"INFO\",\"msg\":\"order shipped to the west region\"}";
+        let mut n = 0;
+        while a.topic("t").partitions.read().first().is_none_or(|q| q.batches.lock().len() < 2) {
+            a.append("t", 0, 1, None, Some(&text[..]), &[], far(), None, None).unwrap();
+            n += 1;
+        }
+        let t = a.topic("t");
+        let q = t.partitions.read()[0].clone();
+        let mut dq = q.batches.lock();
+        let full = &mut dq[0];
+        assert!(full.full, "a batch with no room for another record is full: sent without linger");
+        let Body::Sealed(sealed) = &full.body else {
+            panic!("the full batch was not compressed by its filler")
+        };
+        assert!(sealed.len() < 2048 / 2, "lz4 shrinks repetitive text: {} bytes", sealed.len());
+        let records = full.record_count();
+        // The sender stamps it (no second compression) and it decodes to every record.
+        let stamp =
+            ProducerState { producer_id: 7, producer_epoch: 1, base_sequence: 0, transactional: false };
+        full.seal(CompressionType::Lz4, None, stamp, &mut Vec::new()).unwrap();
+        let decoded = decode_batches(full.bytes()).unwrap();
+        assert_eq!(decoded.len(), 1);
+        assert_eq!(decoded[0].records.len() as u32, records);
+        assert!(decoded[0].records.iter().all(|r| r.value.as_deref() == Some(&text[..])));
+        assert_eq!(decoded[0].producer_id, 7);
+        assert!(records as usize + 1 == n, "{records} records in the first batch, {n} sent");
+        drop(dq);
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub(crate) const MAX_IN_FLIGHT_PER_PARTITION: u32 = 5;
 struct PartitionState {
     next_sequence: i32,
     in_flight: u32,
+    /// The broker the batches in flight went to (meaningful while `in_flight > 0`).
+    in_flight_node: i32,
     /// The sequence after the last acknowledged batch: what the broker expects next.
     acked_next: i32,
 }
@@ -101,11 +103,18 @@ impl Idempotence {
 
     /// Whether `batch`, first in its partition's queue, may be sent now.
     /// `unknown_pending`: some queued batch's fate is unknown (its response was lost).
-    pub(crate) fn can_send(&self, batch: &ProducerBatch, unknown_pending: bool) -> bool {
+    /// `leader`: the broker the batch would go to now. While batches of its partition are in
+    /// flight to another broker (the leader moved), nothing more goes out: a batch sent to the
+    /// new leader could be stored before an earlier one still on its way to the old leader,
+    /// which the new leader would then refuse as out of order.
+    pub(crate) fn can_send(&self, batch: &ProducerBatch, unknown_pending: bool, leader: i32) -> bool {
         if self.producer.is_none() {
             return false;
         }
         let p = self.part(&batch.topic, batch.partition);
+        if p.in_flight > 0 && p.in_flight_node != leader {
+            return false;
+        }
         if self.bump_needed {
             // Before the bump, batches of unknown fate must be settled under their old stamp;
             // batches already stamped that queue ahead of them go first, in order, one at a
@@ -120,10 +129,11 @@ impl Idempotence {
 
     /// The stamp for `batch` as it is sent: its own if it has one, else the next sequence of
     /// its partition. Counts the batch as in flight.
-    pub(crate) fn stamp(&mut self, batch: &mut ProducerBatch) -> ProducerState {
+    pub(crate) fn stamp(&mut self, batch: &mut ProducerBatch, node: i32) -> ProducerState {
         let (producer_id, producer_epoch) = self.producer.expect("can_send checked the producer id");
         let p = self.partitions.entry((batch.topic.clone(), batch.partition)).or_default();
         p.in_flight += 1;
+        p.in_flight_node = node;
         let base_sequence = match batch.sequence {
             Some(s) => s,
             None => {
@@ -199,6 +209,8 @@ mod tests {
             linger: Duration::ZERO,
             max_block: Duration::ZERO,
             adaptive: true,
+            compression: crate::compression::CompressionType::None,
+            compression_level: None,
         };
         let a = Accumulator::new(cfg, 1 << 20, tx, Vec::new());
         let far = Instant::now() + Duration::from_secs(5);
@@ -220,25 +232,37 @@ mod tests {
     }
 
     #[test]
+    fn nothing_overtakes_batches_in_flight_to_a_leader_that_moved() {
+        let (_a, mut bs) = batches(3, 2);
+        let mut st = Idempotence::new(false);
+        st.set_producer(1, 0);
+        st.stamp(&mut bs[0], 1); // in flight to broker 1
+        assert!(st.can_send(&bs[1], false, 1), "more may follow to the same leader");
+        assert!(!st.can_send(&bs[1], false, 2), "not to a new leader while broker 1 has not answered");
+        st.done_in_flight(&bs[0]);
+        assert!(st.can_send(&bs[1], false, 2), "once answered (or lost), the new leader gets it");
+    }
+
+    #[test]
     fn sequences_follow_record_counts_and_survive_retries() {
         let (_a, mut bs) = batches(3, 1);
         let mut st = Idempotence::new(false);
-        assert!(!st.can_send(&bs[0], false), "no producer id yet");
+        assert!(!st.can_send(&bs[0], false, 1), "no producer id yet");
         st.set_producer(7, 0);
-        let s0 = st.stamp(&mut bs[0]);
-        let s1 = st.stamp(&mut bs[1]);
+        let s0 = st.stamp(&mut bs[0], 1);
+        let s1 = st.stamp(&mut bs[1], 1);
         assert_eq!((s0.producer_id, s0.producer_epoch, s0.base_sequence), (7, 0, 0));
         assert_eq!(s1.base_sequence, bs[0].record_count() as i32);
         assert_eq!(st.in_flight(), 2);
         // The first batch is retried: it keeps its sequence and waits for the partition to drain.
         st.done_in_flight(&bs[0]);
         assert!(
-            !st.can_send(&bs[0], false),
+            !st.can_send(&bs[0], false, 1),
             "a retry waits while another batch of the partition is in flight"
         );
         st.done_in_flight(&bs[1]);
-        assert!(st.can_send(&bs[0], false));
-        assert_eq!(st.stamp(&mut bs[0]).base_sequence, 0);
+        assert!(st.can_send(&bs[0], false, 1));
+        assert_eq!(st.stamp(&mut bs[0], 1).base_sequence, 0);
     }
 
     #[test]
@@ -246,8 +270,8 @@ mod tests {
         let (_a, mut bs) = batches(2, 1);
         let mut st = Idempotence::new(false);
         st.set_producer(1, 0);
-        st.stamp(&mut bs[0]);
-        st.stamp(&mut bs[1]);
+        st.stamp(&mut bs[0], 1);
+        st.stamp(&mut bs[1], 1);
         let dup = Some(KafkaCode::DUPLICATE_SEQUENCE_NUMBER);
         assert_eq!(st.on_error(dup, false, &bs[0]), Some(Outcome::Done));
         // Now the second batch is the one the broker expects: its refusal needs a bump.
@@ -261,10 +285,10 @@ mod tests {
         let mut st = Idempotence::new(false);
         st.set_producer(1, 0);
         for b in bs.iter_mut().take(5) {
-            assert!(st.can_send(b, false));
-            st.stamp(b);
+            assert!(st.can_send(b, false, 1));
+            st.stamp(b, 1);
         }
-        assert!(!st.can_send(&bs[5], false));
+        assert!(!st.can_send(&bs[5], false, 1));
     }
 
     #[test]
@@ -272,8 +296,8 @@ mod tests {
         let (_a, mut bs) = batches(2, 1);
         let mut st = Idempotence::new(false);
         st.set_producer(1, 0);
-        st.stamp(&mut bs[0]);
-        st.stamp(&mut bs[1]);
+        st.stamp(&mut bs[0], 1);
+        st.stamp(&mut bs[1], 1);
         assert_eq!(st.on_error(Some(KafkaCode::NOT_LEADER_OR_FOLLOWER), true, &bs[0]), Some(Outcome::Retry));
         assert_eq!(st.on_error(Some(KafkaCode::MESSAGE_TOO_LARGE), false, &bs[0]), None);
         assert!(!st.bump_needed());
@@ -287,12 +311,12 @@ mod tests {
         st.done_in_flight(&bs[0]);
         st.done_in_flight(&bs[1]);
         bs[1].sequence = None;
-        assert!(!st.can_send(&bs[1], false), "new stamps wait for the bump");
+        assert!(!st.can_send(&bs[1], false, 1), "new stamps wait for the bump");
         bs[0].outcome_unknown = true;
-        assert!(st.can_send(&bs[0], true), "a batch of unknown fate goes first, under its old stamp");
+        assert!(st.can_send(&bs[0], true, 1), "a batch of unknown fate goes first, under its old stamp");
         st.set_producer(1, 1);
         assert!(!st.bump_needed());
-        let s = st.stamp(&mut bs[1]);
+        let s = st.stamp(&mut bs[1], 1);
         assert_eq!((s.producer_epoch, s.base_sequence), (1, 0));
     }
 
@@ -303,9 +327,9 @@ mod tests {
         st.set_producer(1, 0);
         st.partitions.insert(
             (bs[0].topic.clone(), 0),
-            PartitionState { next_sequence: i32::MAX, in_flight: 0, acked_next: 0 },
+            PartitionState { next_sequence: i32::MAX, in_flight: 0, in_flight_node: 0, acked_next: 0 },
         );
-        assert_eq!(st.stamp(&mut bs[0]).base_sequence, i32::MAX);
-        assert_eq!(st.stamp(&mut bs[1]).base_sequence, bs[0].record_count() as i32 - 1);
+        assert_eq!(st.stamp(&mut bs[0], 1).base_sequence, i32::MAX);
+        assert_eq!(st.stamp(&mut bs[1], 1).base_sequence, bs[0].record_count() as i32 - 1);
     }
 }

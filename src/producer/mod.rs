@@ -141,6 +141,8 @@ impl Producer {
             linger: cfg.linger,
             max_block: cfg.max_block,
             adaptive: cfg.partitioner_adaptive_partitioning_enable,
+            compression,
+            compression_level,
         };
         let shared = Arc::new(Shared {
             config: sender_cfg,

@@ -135,6 +135,8 @@ mod tests {
             linger: Duration::ZERO,
             max_block: Duration::ZERO,
             adaptive: true,
+            compression: crate::compression::CompressionType::None,
+            compression_level: None,
         };
         Accumulator::new(cfg, 1 << 20, Waker::new().unwrap(), Vec::new())
     }

@@ -20,7 +20,7 @@ use super::transaction::{Transactions, TxnCommand};
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, KafkaCode, Result};
 use crate::network::connection::{Connection, SocketOptions};
-use crate::network::metadata::{BrokerInfo, Metadata};
+use crate::network::metadata::{BrokerInfo, Cluster, Metadata};
 use crate::network::waker::Waker;
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse, TRANSACTION_VERSION};
 use crate::protocol::header::{decode_response, encode_request, response_correlation_id};
@@ -637,7 +637,7 @@ impl SenderLoop {
         let readiness = self
             .shared
             .accumulator
-            .ready(&cluster, now, closing, |q, b| self.may_send(q, b, unknown_pending));
+            .ready(&cluster, now, closing, |q, b| self.may_send(&cluster, q, b, unknown_pending));
         if readiness.unknown_leader {
             self.shared.metadata.request_update();
         }
@@ -656,7 +656,7 @@ impl SenderLoop {
             let (batches, next) = self
                 .shared
                 .accumulator
-                .drain(&queues, start, max, now, |q, b| self.may_send(q, b, unknown_pending));
+                .drain(&queues, start, max, now, |q, b| self.may_send(&cluster, q, b, unknown_pending));
             self.drain_index.insert(node, next);
             if !batches.is_empty() {
                 sent |= self.send_produce(node, batches, now);
@@ -669,11 +669,18 @@ impl SenderLoop {
     /// `max.in.flight.requests.per.connection=1`, the idempotence rules (nothing goes out under
     /// the old stamp while InitProducerId bumps the epoch), and, in a transaction, whether the
     /// partition was added to it.
-    fn may_send(&self, q: &PartitionQueue, b: &ProducerBatch, unknown_pending: bool) -> bool {
+    fn may_send(
+        &self,
+        cluster: &Cluster,
+        q: &PartitionQueue,
+        b: &ProducerBatch,
+        unknown_pending: bool,
+    ) -> bool {
         let muted = self.cfg().max_in_flight == 1
             && self.in_flight_partitions.contains(&(q.topic.clone(), q.partition));
+        let leader = cluster.leader_for(&q.topic, q.partition).unwrap_or(-1);
         !(muted || self.init_pid_in_flight)
-            && self.idem.as_ref().is_none_or(|i| i.can_send(b, unknown_pending))
+            && self.idem.as_ref().is_none_or(|i| i.can_send(b, unknown_pending, leader))
             && self.txn.as_ref().is_none_or(|t| t.is_added(&q.topic, q.partition))
     }
 
@@ -691,7 +698,7 @@ impl SenderLoop {
         let mut ok = Vec::with_capacity(batches.len());
         for mut b in batches {
             let stamp = match &mut self.idem {
-                Some(i) => i.stamp(&mut b),
+                Some(i) => i.stamp(&mut b, node),
                 None => ProducerState::NONE,
             };
             match b.seal(compression, level, stamp, &mut self.compress_buf) {
