@@ -18,18 +18,12 @@
 mod perf_common;
 
 use kafka_blocking::{Producer, ProducerConfig, Record};
-use perf_common::{parse_args, payloads, Stats};
+use perf_common::{payloads, Stats};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let a = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let a = perf_common::args_or_exit();
     let mut config = ProducerConfig::new().bootstrap_servers(&a.bootstrap);
     for (k, v) in &a.props {
         config = config.set(k, v);

@@ -523,15 +523,17 @@ fn a_batch_refused_as_out_of_order_behind_a_retried_one_is_retried_without_a_bum
     let produces = Arc::new(AtomicUsize::new(0));
     let counter = produces.clone();
     let broker = valid_except_produce(move |req| match counter.fetch_add(1, Ordering::SeqCst) {
-        0 => {
-            // Hold the first answer so that the second batch is sent behind it.
+        1 => {
+            // Hold this answer so that the next batch is sent behind it.
             std::thread::sleep(Duration::from_millis(300));
             Reply::Bytes(produce(req, 19, -1, None)) // NOT_ENOUGH_REPLICAS
         }
-        1 => Reply::Bytes(produce(req, 45, -1, None)), // OUT_OF_ORDER_SEQUENCE_NUMBER
+        2 => Reply::Bytes(produce(req, 45, -1, None)), // OUT_OF_ORDER_SEQUENCE_NUMBER
         n => Reply::Bytes(produce(req, 0, 10 * n as i64, None)),
     });
     let p = producer(&broker);
+    // A first batch acknowledged: the leader knows the producer, so batches may pipeline.
+    p.send(Record::new(TOPIC).value("warm-up")).unwrap().wait_timeout(Duration::from_secs(5)).unwrap();
     let first = p.send(Record::new(TOPIC).value("first")).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let second = p.send(Record::new(TOPIC).value("second")).unwrap();

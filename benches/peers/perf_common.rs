@@ -74,6 +74,14 @@ pub fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+/// [`parse_args`], or the message and exit status 2.
+pub fn args_or_exit() -> Args {
+    parse_args().unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    })
+}
+
 /// A small xorshift generator: the payload needs letters, not cryptography.
 pub struct Rng(pub u64);
 impl Rng {

@@ -38,6 +38,9 @@ struct PartitionState {
     in_flight_node: i32,
     /// The sequence after the last acknowledged batch: what the broker expects next.
     acked_next: i32,
+    /// A batch of the current producer id and epoch was acknowledged here: the leader now
+    /// holds this producer's state and checks its sequences.
+    acked_any: bool,
 }
 
 /// What to do with a batch after its Produce response.
@@ -89,6 +92,7 @@ impl Idempotence {
         for p in self.partitions.values_mut() {
             p.next_sequence = 0;
             p.acked_next = 0;
+            p.acked_any = false;
         }
     }
 
@@ -123,6 +127,11 @@ impl Idempotence {
         }
         match batch.sequence {
             Some(_) => p.in_flight == 0,
+            // Until the leader has acknowledged a first batch of this producer id and epoch it
+            // has no state for it and would take any sequence as the first: a batch sent behind
+            // a first one that then fails (e.g. NOT_LEADER_OR_FOLLOWER on a new topic) would be
+            // stored first, and the first refused as out of order. So one at a time until then.
+            None if !p.acked_any => p.in_flight == 0,
             None => p.in_flight < MAX_IN_FLIGHT_PER_PARTITION,
         }
     }
@@ -159,6 +168,7 @@ impl Idempotence {
         let key = (batch.topic.clone(), batch.partition);
         if let (Some(seq), Some(p)) = (batch.sequence, self.partitions.get_mut(&key)) {
             p.acked_next = ((seq as i64 + batch.record_count() as i64) % (i32::MAX as i64 + 1)) as i32;
+            p.acked_any = true;
         }
     }
 
@@ -232,10 +242,33 @@ mod tests {
     }
 
     #[test]
+    fn a_partition_pipelines_only_after_its_first_batch_is_acknowledged() {
+        let (_a, mut bs) = batches(3, 2);
+        let mut st = Idempotence::new(false);
+        st.set_producer(1, 0);
+        st.stamp(&mut bs[0], 1);
+        assert!(!st.can_send(&bs[1], false, 1), "the leader has no state for this producer yet");
+        st.done_in_flight(&bs[0]);
+        st.acked(&bs[0]);
+        st.stamp(&mut bs[1], 1);
+        assert!(st.can_send(&bs[2], false, 1), "after the first acknowledgement, up to five in flight");
+        st.set_producer(1, 1);
+        st.done_in_flight(&bs[1]);
+        let mut fresh = bs.split_off(2);
+        fresh[0].sequence = None;
+        st.stamp(&mut fresh[0], 1);
+        assert!(!st.can_send(&fresh[1], false, 1), "a new epoch starts one at a time again");
+    }
+
+    #[test]
     fn nothing_overtakes_batches_in_flight_to_a_leader_that_moved() {
         let (_a, mut bs) = batches(3, 2);
         let mut st = Idempotence::new(false);
         st.set_producer(1, 0);
+        st.stamp(&mut bs[0], 1);
+        st.done_in_flight(&bs[0]);
+        st.acked(&bs[0]);
+        let mut bs = bs.split_off(1);
         st.stamp(&mut bs[0], 1); // in flight to broker 1
         assert!(st.can_send(&bs[1], false, 1), "more may follow to the same leader");
         assert!(!st.can_send(&bs[1], false, 2), "not to a new leader while broker 1 has not answered");
@@ -281,14 +314,18 @@ mod tests {
 
     #[test]
     fn at_most_five_new_batches_in_flight_per_partition() {
-        let (_a, mut bs) = batches(6, 1);
+        let (_a, mut bs) = batches(7, 1);
         let mut st = Idempotence::new(false);
         st.set_producer(1, 0);
-        for b in bs.iter_mut().take(5) {
+        // The first batch is acknowledged alone (the leader then knows this producer).
+        st.stamp(&mut bs[0], 1);
+        st.done_in_flight(&bs[0]);
+        st.acked(&bs[0]);
+        for b in bs.iter_mut().skip(1).take(5) {
             assert!(st.can_send(b, false, 1));
             st.stamp(b, 1);
         }
-        assert!(!st.can_send(&bs[5], false, 1));
+        assert!(!st.can_send(&bs[6], false, 1));
     }
 
     #[test]
@@ -327,7 +364,13 @@ mod tests {
         st.set_producer(1, 0);
         st.partitions.insert(
             (bs[0].topic.clone(), 0),
-            PartitionState { next_sequence: i32::MAX, in_flight: 0, in_flight_node: 0, acked_next: 0 },
+            PartitionState {
+                next_sequence: i32::MAX,
+                in_flight: 0,
+                in_flight_node: 0,
+                acked_next: 0,
+                acked_any: true,
+            },
         );
         assert_eq!(st.stamp(&mut bs[0], 1).base_sequence, i32::MAX);
         assert_eq!(st.stamp(&mut bs[1], 1).base_sequence, bs[0].record_count() as i32 - 1);

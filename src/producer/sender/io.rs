@@ -42,9 +42,12 @@ impl SenderLoop {
         }
         let now = Instant::now();
         for i in 1..self.pollfds.len() {
-            let revents = self.pollfds[i].revents;
-            if revents != 0 {
-                self.on_socket_ready(self.poll_nodes[i - 1], revents, now);
+            let (fd, revents) = (self.pollfds[i].fd, self.pollfds[i].revents);
+            let node = self.poll_nodes[i - 1];
+            // Only for the socket that was polled: handling an earlier one may have replaced
+            // this node's connection.
+            if revents != 0 && self.conns.get(&node).is_some_and(|c| c.io.fd() == fd) {
+                self.on_socket_ready(node, revents, now);
             }
         }
         true

@@ -5,7 +5,7 @@
 #[path = "../../perf_common.rs"]
 mod perf_common;
 
-use perf_common::{parse_args, payloads, Stats};
+use perf_common::{payloads, Stats};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -32,13 +32,7 @@ impl ProducerContext for Ctx {
 }
 
 fn main() {
-    let a = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let a = perf_common::args_or_exit();
     let stats = Arc::new(Stats::new(a.num_records));
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &a.bootstrap);
