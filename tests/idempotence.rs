@@ -45,6 +45,18 @@ fn producer_on(bootstrap: &str, props: &[(&str, &str)]) -> Producer {
     Producer::new(config).unwrap_or_else(|e| panic!("Producer::new({props:?}): {e}"))
 }
 
+/// One "warm-up" record to each partition, each waited for: metadata, connections and the
+/// producer id come first, before any fault is switched on.
+fn warm_up(producer: &Producer, topic: &str, what: &str) {
+    for p in 0..PARTITIONS {
+        producer
+            .send(Record::new(topic).value("warm-up").partition(p))
+            .expect("send warm-up")
+            .wait()
+            .unwrap_or_else(|e| panic!("{what}: warm-up on partition {p}: {e}"));
+    }
+}
+
 // ---------------------------------------------------------------- Tansu through the proxy
 
 const WRITERS: u32 = 4;
@@ -73,13 +85,7 @@ fn proxied_run(what: &str, props: &[(&str, &str)]) -> ProxiedRun {
     let producer = producer_on(&proxy.addr(), &all);
 
     // Metadata, the connection and (when idempotent) the producer id first, undisturbed.
-    for p in 0..PARTITIONS {
-        producer
-            .send(Record::new(&topic).value("warm-up").partition(p))
-            .expect("send warm-up")
-            .wait()
-            .unwrap_or_else(|e| panic!("{what}: warm-up on partition {p}: {e}"));
-    }
+    warm_up(&producer, &topic, what);
     proxy.drop_every_nth_produce_response(7, 5);
 
     let start = Arc::new(Barrier::new(WRITERS as usize));
@@ -528,13 +534,7 @@ fn apache_kafka_stores_each_record_once_in_order_with_lost_responses_and_a_kille
         &common::proxy::cluster_bootstrap(&proxies),
         &[("linger.ms", "1"), ("batch.size", "512"), ("request.timeout.ms", "10000")],
     );
-    for p in 0..PARTITIONS {
-        producer
-            .send(Record::new(&topic).value("warm-up").partition(p))
-            .expect("send warm-up")
-            .wait()
-            .unwrap_or_else(|e| panic!("warm-up on partition {p}: {e}"));
-    }
+    warm_up(&producer, &topic, "apache kafka");
     let victim = common::leader(&b, &topic, 0);
     for proxy in &proxies {
         proxy.drop_every_nth_produce_response(7, 5);

@@ -241,6 +241,13 @@ mod tests {
         (a, out)
     }
 
+    /// Sends `b` alone and has it acknowledged: the leader then knows the producer.
+    fn acknowledge_alone(st: &mut Idempotence, b: &mut ProducerBatch) {
+        st.stamp(b, 1);
+        st.done_in_flight(b);
+        st.acked(b);
+    }
+
     #[test]
     fn a_partition_pipelines_only_after_its_first_batch_is_acknowledged() {
         let (_a, mut bs) = batches(3, 2);
@@ -265,9 +272,7 @@ mod tests {
         let (_a, mut bs) = batches(3, 2);
         let mut st = Idempotence::new(false);
         st.set_producer(1, 0);
-        st.stamp(&mut bs[0], 1);
-        st.done_in_flight(&bs[0]);
-        st.acked(&bs[0]);
+        acknowledge_alone(&mut st, &mut bs[0]);
         let mut bs = bs.split_off(1);
         st.stamp(&mut bs[0], 1); // in flight to broker 1
         assert!(st.can_send(&bs[1], false, 1), "more may follow to the same leader");
@@ -318,9 +323,7 @@ mod tests {
         let mut st = Idempotence::new(false);
         st.set_producer(1, 0);
         // The first batch is acknowledged alone (the leader then knows this producer).
-        st.stamp(&mut bs[0], 1);
-        st.done_in_flight(&bs[0]);
-        st.acked(&bs[0]);
+        acknowledge_alone(&mut st, &mut bs[0]);
         for b in bs.iter_mut().skip(1).take(5) {
             assert!(st.can_send(b, false, 1));
             st.stamp(b, 1);
