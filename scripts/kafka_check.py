@@ -218,6 +218,9 @@ def cmd_consume(a):
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "check.crcs": not a.no_check_crcs,
+        # A fetch right after a topic was created can be answered OFFSET_OUT_OF_RANGE by a
+        # leader still taking over (seen on Apache Kafka); reset to the start, never past records.
+        "auto.offset.reset": "earliest",
         "isolation.level": a.isolation,
         "fetch.wait.max.ms": 100,
         "error_cb": on_error,
