@@ -311,6 +311,15 @@ impl Metadata {
         }
     }
 
+    /// Asks for `topic` in the next fetch, as a first `send` to it does (for tests that drive
+    /// the sender without the send path).
+    #[cfg(test)]
+    pub(crate) fn want(&self, topic: &str) {
+        let mut st = self.state.lock();
+        st.wanted.insert(topic.to_owned());
+        st.need_update = true;
+    }
+
     /// Runs on: sender thread. Topics to ask for: those wanted plus those known.
     pub fn topics_to_request(&self) -> Vec<String> {
         let st = self.state.lock();

@@ -82,13 +82,6 @@ impl Producer {
     /// until the first record is sent.
     pub fn new(config: ProducerConfig) -> Result<Producer> {
         let cfg = config.resolved()?;
-        let compression: CompressionType = cfg.compression_type.parse()?;
-        let compression_level = match compression {
-            CompressionType::Gzip => Some(cfg.compression_gzip_level),
-            CompressionType::Lz4 => Some(cfg.compression_lz4_level),
-            CompressionType::Zstd => Some(cfg.compression_zstd_level),
-            _ => None,
-        };
         let client_id = if cfg.client_id.is_empty() {
             match &cfg.transactional_id {
                 Some(t) => format!("producer-{t}"),
@@ -97,69 +90,7 @@ impl Producer {
         } else {
             cfg.client_id.clone()
         };
-        let acks = cfg.acks.as_i16();
-        let sender_cfg = SenderConfig {
-            bootstrap: cfg.bootstrap_servers.clone(),
-            client_id: client_id.clone(),
-            acks,
-            request_timeout: cfg.request_timeout,
-            delivery_timeout: cfg.delivery_timeout,
-            max_request_size: cfg.max_request_size,
-            max_in_flight: cfg.max_in_flight_requests_per_connection.max(1),
-            retries: cfg.retries.max(0) as u32,
-            retry_backoff: cfg.retry_backoff,
-            retry_backoff_max: cfg.retry_backoff_max,
-            reconnect_backoff: cfg.reconnect_backoff,
-            reconnect_backoff_max: cfg.reconnect_backoff_max,
-            metadata_max_age: cfg.metadata_max_age,
-            connections_max_idle: cfg.connections_max_idle,
-            idempotent: cfg.idempotence_enabled(),
-            transaction_timeout: cfg.transaction_timeout,
-            compression,
-            compression_level,
-            socket: SocketOptions {
-                connect_timeout: cfg.socket_connection_setup_timeout,
-                send_buffer_bytes: cfg.send_buffer_bytes,
-                receive_buffer_bytes: cfg.receive_buffer_bytes,
-                dns_lookup: match cfg.client_dns_lookup {
-                    ClientDnsLookup::UseAllDnsIps => DnsLookup::UseAllDnsIps,
-                    ClientDnsLookup::ResolveCanonicalBootstrapServersOnly => DnsLookup::FirstIpOnly,
-                },
-            },
-        };
-        let waker = crate::network::waker::Waker::new()
-            .map_err(|e| Error::io("creating the sender thread's waker (a socket pair)", e))?;
-        let (txn, txn_commands) = match &cfg.transactional_id {
-            Some(id) => {
-                let (t, rx) = transaction::Transactions::new(id.clone());
-                (Some(t), Some(rx))
-            }
-            None => (None, None),
-        };
-        let acc_cfg = AccumulatorConfig {
-            batch_size: cfg.batch_size,
-            linger: cfg.linger,
-            max_block: cfg.max_block,
-            adaptive: cfg.partitioner_adaptive_partitioning_enable,
-            compression,
-            compression_level,
-        };
-        let shared = Arc::new(Shared {
-            config: sender_cfg,
-            accumulator: Accumulator::new(
-                acc_cfg,
-                cfg.buffer_memory,
-                waker.clone(),
-                cfg.interceptors.clone(),
-            ),
-            metadata: Metadata::new(),
-            closing: Default::default(),
-            force_close: Default::default(),
-            fatal: Default::default(),
-            sender_thread: Default::default(),
-            txn,
-            waker,
-        });
+        let (shared, txn_commands) = shared_state(&cfg, &client_id)?;
         // The sender thread reports, when it ends, how many records it failed as pending.
         let (done_tx, done_rx) = crossbeam_channel::bounded::<usize>(1);
         let thread_shared = shared.clone();
@@ -531,6 +462,81 @@ impl std::fmt::Debug for Producer {
 
 fn now_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The state the producer handle, application threads and the sender thread share, built
+/// from a validated configuration; also the transaction command channel's receiving end (the
+/// sender's), for a transactional producer.
+pub(crate) fn shared_state(
+    cfg: &ProducerConfig,
+    client_id: &str,
+) -> Result<(Arc<Shared>, Option<crossbeam_channel::Receiver<transaction::TxnCommand>>)> {
+    let compression: CompressionType = cfg.compression_type.parse()?;
+    let compression_level = match compression {
+        CompressionType::Gzip => Some(cfg.compression_gzip_level),
+        CompressionType::Lz4 => Some(cfg.compression_lz4_level),
+        CompressionType::Zstd => Some(cfg.compression_zstd_level),
+        _ => None,
+    };
+    let acks = cfg.acks.as_i16();
+    let sender_cfg = SenderConfig {
+        bootstrap: cfg.bootstrap_servers.clone(),
+        client_id: client_id.to_owned(),
+        acks,
+        request_timeout: cfg.request_timeout,
+        delivery_timeout: cfg.delivery_timeout,
+        max_request_size: cfg.max_request_size,
+        max_in_flight: cfg.max_in_flight_requests_per_connection.max(1),
+        retries: cfg.retries.max(0) as u32,
+        retry_backoff: cfg.retry_backoff,
+        retry_backoff_max: cfg.retry_backoff_max,
+        reconnect_backoff: cfg.reconnect_backoff,
+        reconnect_backoff_max: cfg.reconnect_backoff_max,
+        metadata_max_age: cfg.metadata_max_age,
+        connections_max_idle: cfg.connections_max_idle,
+        idempotent: cfg.idempotence_enabled(),
+        transaction_timeout: cfg.transaction_timeout,
+        compression,
+        compression_level,
+        socket: SocketOptions {
+            connect_timeout: cfg.socket_connection_setup_timeout,
+            send_buffer_bytes: cfg.send_buffer_bytes,
+            receive_buffer_bytes: cfg.receive_buffer_bytes,
+            dns_lookup: match cfg.client_dns_lookup {
+                ClientDnsLookup::UseAllDnsIps => DnsLookup::UseAllDnsIps,
+                ClientDnsLookup::ResolveCanonicalBootstrapServersOnly => DnsLookup::FirstIpOnly,
+            },
+        },
+    };
+    let waker = crate::network::waker::Waker::new()
+        .map_err(|e| Error::io("creating the sender thread's waker (a socket pair)", e))?;
+    let (txn, txn_commands) = match &cfg.transactional_id {
+        Some(id) => {
+            let (t, rx) = transaction::Transactions::new(id.clone());
+            (Some(t), Some(rx))
+        }
+        None => (None, None),
+    };
+    let acc_cfg = AccumulatorConfig {
+        batch_size: cfg.batch_size,
+        linger: cfg.linger,
+        max_block: cfg.max_block,
+        adaptive: cfg.partitioner_adaptive_partitioning_enable,
+        compression,
+        compression_level,
+    };
+    let shared = Arc::new(Shared {
+        config: sender_cfg,
+        accumulator: Accumulator::new(acc_cfg, cfg.buffer_memory, waker.clone(), cfg.interceptors.clone()),
+        metadata: Metadata::new(),
+        closing: Default::default(),
+        force_close: Default::default(),
+        fatal: Default::default(),
+        sender_thread: Default::default(),
+        txn,
+        waker,
+    });
+    Ok((shared, txn_commands))
 }
 
 #[cfg(test)]

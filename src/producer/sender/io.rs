@@ -5,52 +5,33 @@
 //!
 //! Runs on: sender thread (everything in this file).
 
+use super::transport::{Link, Transport};
 use super::{exp_backoff, in_flight_lost, Backoff, Conn, ConnState, InFlight, Pending, SenderLoop};
 use crate::error::Error;
-use crate::network::connection::Connection;
 use crate::producer::future::BatchAck;
 use crate::protocol::api_versions::ApiVersionsRequest;
 use crate::protocol::{ApiKey, Request};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-impl SenderLoop {
-    /// Waits in poll(2) up to `timeout` for the waker or any socket, then handles every socket
+impl<T: Transport> SenderLoop<T> {
+    /// Waits up to `timeout` for the waker or any connection, then handles every connection
     /// that is ready. Returns whether anything happened (the next turn then does not sleep).
     pub(super) fn poll_once(&mut self, timeout: Duration) -> bool {
-        self.pollfds.clear();
-        self.poll_nodes.clear();
-        self.pollfds.push(libc::pollfd { fd: self.shared.waker.fd(), events: libc::POLLIN, revents: 0 });
-        for (&node, c) in &self.conns {
-            self.pollfds.push(libc::pollfd { fd: c.io.fd(), events: c.io.interest(), revents: 0 });
-            self.poll_nodes.push(node);
-        }
-        // Round up: a 0.3 ms linger must not become a busy loop of zero timeouts.
-        let ms = if timeout.is_zero() {
-            0
-        } else {
-            timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
-        };
-        // SAFETY: `pollfds` is a valid, exclusively borrowed array of `len` pollfd structs.
-        let n = unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, ms) };
-        if n <= 0 {
-            // 0: timed out; -1: EINTR (or EINVAL, which cannot happen with these arguments).
-            return false;
-        }
-        if self.pollfds[0].revents != 0 {
-            self.shared.waker.reset();
-        }
-        let now = Instant::now();
-        for i in 1..self.pollfds.len() {
-            let (fd, revents) = (self.pollfds[i].fd, self.pollfds[i].revents);
-            let node = self.poll_nodes[i - 1];
-            // Only for the socket that was polled: handling an earlier one may have replaced
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.clear();
+        let mut links = self.conns.iter().map(|(&node, c)| (node, &c.io));
+        let any = self.transport.wait(&mut links, timeout, &mut ready);
+        let now = self.transport.now();
+        for r in &ready {
+            // Only for the link that was polled: handling an earlier one may have replaced
             // this node's connection.
-            if revents != 0 && self.conns.get(&node).is_some_and(|c| c.io.fd() == fd) {
-                self.on_socket_ready(node, revents, now);
+            if self.conns.get(&r.node).is_some_and(|c| c.io.token() == r.token) {
+                self.on_link_ready(r.node, r.readable, r.writable, now);
             }
         }
-        true
+        self.ready = ready;
+        any
     }
 
     /// The connection to `node` if it is ready; starts connecting when there is none and the
@@ -65,7 +46,7 @@ impl SenderLoop {
             }
         }
         let opts = self.cfg().socket.clone();
-        match Connection::connect(addr, &opts, now) {
+        match self.transport.connect(node, addr, &opts, now) {
             Ok(io) => {
                 self.conns.insert(
                     node,
@@ -97,9 +78,8 @@ impl SenderLoop {
         b.next_attempt = Some(now + exp_backoff(base, max, b.failures - 1));
     }
 
-    /// poll(2) reported `revents` for `node`'s socket: finish its connect, read its
-    /// responses, write what is queued.
-    pub(super) fn on_socket_ready(&mut self, node: i32, revents: libc::c_short, now: Instant) {
+    /// `node`'s link is ready: finish its connect, read its responses, write what is queued.
+    pub(super) fn on_link_ready(&mut self, node: i32, readable: bool, writable: bool, now: Instant) {
         let Some(c) = self.conns.get_mut(&node) else { return };
         if c.io.is_connecting() {
             match c.io.finish_connect(now) {
@@ -109,7 +89,7 @@ impl SenderLoop {
             }
             return;
         }
-        if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+        if readable {
             let mut frames = std::mem::take(&mut self.frames_read);
             let read = c.io.read_frames(&mut frames);
             if !frames.is_empty() {
@@ -129,7 +109,7 @@ impl SenderLoop {
                 return;
             }
         }
-        if revents & libc::POLLOUT != 0 {
+        if writable {
             self.flush_connection(node, now);
         }
     }
@@ -270,27 +250,25 @@ impl SenderLoop {
         }
     }
 
-    /// Writes out every connection's queued frames, waiting in poll(2) for room, until all
-    /// are out or `deadline` passes (graceful close).
+    /// Writes out every connection's queued frames, waiting for room, until all are out or
+    /// `deadline` passes (graceful close).
     pub(super) fn flush_sockets(&mut self, deadline: Instant) {
         loop {
-            let now = Instant::now();
+            let now = self.transport.now();
             let nodes: Vec<i32> = self.conns.keys().copied().collect();
             for node in nodes {
                 self.flush_connection(node, now);
             }
-            let mut fds: Vec<libc::pollfd> = self
-                .conns
-                .values()
-                .filter(|c| c.io.has_unwritten() && !c.io.is_connecting())
-                .map(|c| libc::pollfd { fd: c.io.fd(), events: libc::POLLOUT, revents: 0 })
-                .collect();
-            if fds.is_empty() || now >= deadline {
+            let pending = self.conns.values().any(|c| c.io.has_unwritten() && !c.io.is_connecting());
+            if !pending || now >= deadline {
                 return;
             }
-            let ms = deadline.saturating_duration_since(now).as_millis().clamp(1, 100) as i32;
-            // SAFETY: `fds` is a valid, exclusively borrowed array of `len` pollfd structs.
-            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            let wait = deadline
+                .saturating_duration_since(now)
+                .clamp(Duration::from_millis(1), Duration::from_millis(100));
+            let mut links =
+                self.conns.values().map(|c| &c.io).filter(|io| io.has_unwritten() && !io.is_connecting());
+            self.transport.wait_writable(&mut links, wait);
         }
     }
 }

@@ -11,6 +11,9 @@
 //! Runs on: sender thread (everything in this file).
 
 mod io;
+#[cfg(test)]
+mod tests;
+mod transport;
 mod txn;
 
 use super::accumulator::{Accumulator, PartitionQueue, ProducerBatch};
@@ -19,7 +22,7 @@ use super::idempotence::{Idempotence, Outcome};
 use super::transaction::{Transactions, TxnCommand};
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, KafkaCode, Result};
-use crate::network::connection::{Connection, SocketOptions};
+use crate::network::connection::SocketOptions;
 use crate::network::metadata::{BrokerInfo, Cluster, Metadata};
 use crate::network::waker::Waker;
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse, TRANSACTION_VERSION};
@@ -36,6 +39,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use transport::{Link, PollTransport, Readiness, Transport};
 use txn::{TxnDriver, TxnPending, PRODUCE_MAX_IN_TXN_V1};
 
 /// Settings the sender thread uses, taken from the validated configuration.
@@ -109,10 +113,10 @@ struct InFlight {
     deadline: Instant,
 }
 
-struct Conn {
+struct Conn<L> {
     addr: String,
     state: ConnState,
-    io: Connection,
+    io: L,
     /// acks=0 batches by the number of the frame that carries them: complete once written.
     unwritten_acks0: VecDeque<(u64, Vec<ProducerBatch>)>,
     in_flight: HashMap<i32, InFlight>,
@@ -121,7 +125,7 @@ struct Conn {
     last_used: Instant,
 }
 
-impl Conn {
+impl<L> Conn<L> {
     fn produce_in_flight(&self) -> usize {
         self.in_flight.values().filter(|f| matches!(f.pending, Pending::Produce(_))).count()
     }
@@ -133,9 +137,11 @@ struct Backoff {
     next_attempt: Option<Instant>,
 }
 
-struct SenderLoop {
+struct SenderLoop<T: Transport> {
     shared: Arc<Shared>,
-    conns: HashMap<i32, Conn>,
+    /// The clock and the sockets (a scripted broker in the unit tests).
+    transport: T,
+    conns: HashMap<i32, Conn<T::Link>>,
     backoff: HashMap<i32, Backoff>,
     next_correlation_id: i32,
     drain_index: HashMap<i32, usize>,
@@ -147,9 +153,8 @@ struct SenderLoop {
     frame_buf: Vec<u8>,
     /// Written frame buffers, for the next requests.
     spare_frames: Vec<Vec<u8>>,
-    /// The poll set of one turn (the waker first), and the node of each socket entry.
-    pollfds: Vec<libc::pollfd>,
-    poll_nodes: Vec<i32>,
+    /// The links that one wait found ready.
+    ready: Vec<Readiness>,
     /// Response frames read in one turn.
     frames_read: Vec<Vec<u8>>,
     /// Where batches are compressed before they go back into their own buffers.
@@ -172,30 +177,8 @@ struct SenderLoop {
 /// (failed with a `Closed` error): none after a graceful close that delivered everything.
 pub(crate) fn run(shared: Arc<Shared>, txn_commands: Option<Receiver<TxnCommand>>) -> usize {
     let _ = shared.sender_thread.set(std::thread::current().id());
-    let mut s = SenderLoop {
-        shared: shared.clone(),
-        conns: HashMap::new(),
-        backoff: HashMap::new(),
-        next_correlation_id: 0,
-        drain_index: HashMap::new(),
-        metadata_in_flight: false,
-        next_metadata_at: None,
-        bootstrap_index: 0,
-        in_flight_partitions: HashSet::new(),
-        frame_buf: Vec::with_capacity(64 * 1024),
-        spare_frames: Vec::new(),
-        pollfds: Vec::new(),
-        poll_nodes: Vec::new(),
-        frames_read: Vec::new(),
-        compress_buf: Vec::new(),
-        idem: shared.config.idempotent.then(|| Idempotence::new(shared.txn.is_some())),
-        init_pid_in_flight: false,
-        next_init_pid_at: None,
-        fresh_id_requested: false,
-        txn: txn_commands.map(TxnDriver::new),
-        features_epoch: -1,
-        transaction_version: None,
-    };
+    let transport = PollTransport::new(shared.waker.clone());
+    let mut s = SenderLoop::new(shared.clone(), txn_commands, transport);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run_loop()));
     let err = match outcome {
         Ok(()) => Error::new(ErrorKind::Closed, "producer is closed"),
@@ -207,63 +190,103 @@ pub(crate) fn run(shared: Arc<Shared>, txn_commands: Option<Receiver<TxnCommand>
             )
         }
     };
-    shared.accumulator.close();
-    if !shared.force_close.load(Ordering::Acquire) {
-        // A graceful close: write out what is queued on the sockets (acks=0 records are
-        // complete once written), bounded by request.timeout.ms.
-        s.flush_sockets(Instant::now() + shared.config.request_timeout);
-    }
-    let closed = Error::new(
-        ErrorKind::Closed,
-        "producer was closed before the record was delivered (close timeout expired or the sender stopped)",
-    );
-    let aborted = s.abort_everything(&closed);
-    shared.metadata.fail_all(err);
-    shared.accumulator.pool().close();
-    aborted
+    s.shut_down(err)
 }
 
-impl SenderLoop {
+impl<T: Transport> SenderLoop<T> {
+    fn new(shared: Arc<Shared>, txn_commands: Option<Receiver<TxnCommand>>, transport: T) -> Self {
+        SenderLoop {
+            transport,
+            conns: HashMap::new(),
+            backoff: HashMap::new(),
+            next_correlation_id: 0,
+            drain_index: HashMap::new(),
+            metadata_in_flight: false,
+            next_metadata_at: None,
+            bootstrap_index: 0,
+            in_flight_partitions: HashSet::new(),
+            frame_buf: Vec::with_capacity(64 * 1024),
+            spare_frames: Vec::new(),
+            ready: Vec::new(),
+            frames_read: Vec::new(),
+            compress_buf: Vec::new(),
+            idem: shared.config.idempotent.then(|| Idempotence::new(shared.txn.is_some())),
+            init_pid_in_flight: false,
+            next_init_pid_at: None,
+            fresh_id_requested: false,
+            txn: txn_commands.map(TxnDriver::new),
+            features_epoch: -1,
+            transaction_version: None,
+            shared,
+        }
+    }
+
     fn cfg(&self) -> &SenderConfig {
         &self.shared.config
     }
 
     fn run_loop(&mut self) {
         let mut busy = false;
-        loop {
-            let now = Instant::now();
-            if self.shared.force_close.load(Ordering::Acquire) {
-                return;
-            }
-            let closing = self.shared.closing.load(Ordering::Acquire);
-            if closing && !self.shared.accumulator.has_incomplete() {
-                return;
-            }
-            self.check_request_timeouts(now);
-            self.check_connect_timeouts(now);
-            self.close_idle_connections(now);
-            self.expire_batches(now);
-            let mut next = self.maybe_update_metadata(now);
-            if self.txn.is_some() {
-                next = min_opt(next, self.drive_transactions(now));
-            } else {
-                next = min_opt(next, self.maybe_init_producer_id(now));
-            }
-            let (sent, produce_next) = self.send_ready(now, closing);
-            next = min_opt(next, produce_next);
-            if let Some(d) = self.next_in_flight_deadline(now) {
-                next = min_opt(next, Some(d));
-            }
-            if let Some(d) = self.next_connect_deadline(now) {
-                next = min_opt(next, Some(d));
-            }
-            // Something is waiting on a connection or a backoff: look again soon.
-            if self.shared.accumulator.has_queued() || self.metadata_in_flight {
-                next = min_opt(next, Some(Duration::from_millis(100)));
-            }
-            let timeout = if sent || busy { Duration::ZERO } else { next.unwrap_or(Duration::from_secs(1)) };
+        while let Some(timeout) = self.decide(busy) {
             busy = self.poll_once(timeout);
         }
+    }
+
+    /// One turn's decisions, without I/O waits: timeouts, expiry, metadata, producer id or
+    /// transaction steps, and the Produce requests that are ready. Returns how long the next
+    /// wait may sleep (zero after sending or when `busy`), or `None` when the sender should stop.
+    fn decide(&mut self, busy: bool) -> Option<Duration> {
+        let now = self.transport.now();
+        if self.shared.force_close.load(Ordering::Acquire) {
+            return None;
+        }
+        let closing = self.shared.closing.load(Ordering::Acquire);
+        if closing && !self.shared.accumulator.has_incomplete() {
+            return None;
+        }
+        self.check_request_timeouts(now);
+        self.check_connect_timeouts(now);
+        self.close_idle_connections(now);
+        self.expire_batches(now);
+        let mut next = self.maybe_update_metadata(now);
+        if self.txn.is_some() {
+            next = min_opt(next, self.drive_transactions(now));
+        } else {
+            next = min_opt(next, self.maybe_init_producer_id(now));
+        }
+        let (sent, produce_next) = self.send_ready(now, closing);
+        next = min_opt(next, produce_next);
+        if let Some(d) = self.next_in_flight_deadline(now) {
+            next = min_opt(next, Some(d));
+        }
+        if let Some(d) = self.next_connect_deadline(now) {
+            next = min_opt(next, Some(d));
+        }
+        // Something is waiting on a connection or a backoff: look again soon.
+        if self.shared.accumulator.has_queued() || self.metadata_in_flight {
+            next = min_opt(next, Some(Duration::from_millis(100)));
+        }
+        Some(if sent || busy { Duration::ZERO } else { next.unwrap_or(Duration::from_secs(1)) })
+    }
+
+    /// The sender stops with `err`: a graceful close writes out what is queued first; what is
+    /// left fails. Returns how many records failed.
+    fn shut_down(&mut self, err: Error) -> usize {
+        let shared = self.shared.clone();
+        shared.accumulator.close();
+        if !shared.force_close.load(Ordering::Acquire) {
+            // A graceful close: write out what is queued on the sockets (acks=0 records are
+            // complete once written), bounded by request.timeout.ms.
+            self.flush_sockets(self.transport.now() + shared.config.request_timeout);
+        }
+        let closed = Error::new(
+            ErrorKind::Closed,
+            "producer was closed before the record was delivered (close timeout expired or the sender stopped)",
+        );
+        let aborted = self.abort_everything(&closed);
+        shared.metadata.fail_all(err);
+        shared.accumulator.pool().close();
+        aborted
     }
 
     fn send_request<R: Request>(
@@ -310,7 +333,7 @@ impl SenderLoop {
             }
             Pending::ApiVersions => {}
             Pending::InitProducerId => self.init_pid_in_flight = false,
-            Pending::Txn(t) => self.txn_request_lost(t, Instant::now()),
+            Pending::Txn(t) => self.txn_request_lost(t, self.transport.now()),
         }
     }
 
@@ -1075,45 +1098,5 @@ fn min_opt(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, None) => a,
         (None, b) => b,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_to_max_with_jitter() {
-        let base = Duration::from_millis(100);
-        let max = Duration::from_millis(1000);
-        for attempt in 0..10 {
-            let d = exp_backoff(base, max, attempt);
-            let ideal = (100.0 * 2f64.powi(attempt as i32)).min(1000.0);
-            assert!(d.as_millis() as f64 >= ideal * 0.79, "attempt {attempt}: {d:?}");
-            assert!(d <= max, "attempt {attempt}: {d:?}");
-        }
-        assert_eq!(exp_backoff(Duration::ZERO, max, 3), Duration::ZERO);
-    }
-
-    #[test]
-    fn produce_lost_on_a_dropped_connection_is_retriable_and_names_the_cause() {
-        let e = in_flight_lost(&Error::protocol("broker 1 answered unknown correlation id 9"), 1, "t-0");
-        assert_eq!(e.kind(), ErrorKind::Io);
-        assert!(e.is_retriable());
-        assert_eq!(
-            e.to_string(),
-            "producing to t-0 on broker 1: connection dropped: broker 1 answered unknown correlation id 9"
-        );
-        let e = in_flight_lost(&Error::timeout("request timed out"), 1, "t-0");
-        assert_eq!(
-            (e.kind(), e.to_string().as_str()),
-            (ErrorKind::Timeout, "producing to t-0 on broker 1: request timed out")
-        );
-    }
-
-    #[test]
-    fn leader_errors_invalidate_metadata() {
-        assert!(invalidates_metadata(KafkaCode::NOT_LEADER_OR_FOLLOWER));
-        assert!(!invalidates_metadata(KafkaCode::NOT_ENOUGH_REPLICAS));
     }
 }

@@ -21,6 +21,7 @@
 //! INVALID_PRODUCER_EPOCH on this path) and authorization of the transactional id are fatal;
 //! anything else fails the transaction (abortable).
 
+use super::transport::Transport;
 use super::{ConnState, Pending, SenderLoop};
 use crate::error::{Error, ErrorKind, KafkaCode, Result};
 use crate::producer::transaction::{ConsumerGroupMetadata, OffsetToCommit, TxnCommand, TxnRequest};
@@ -154,7 +155,7 @@ fn classify(code: KafkaCode, context: String) -> Handling {
     }
 }
 
-impl SenderLoop {
+impl<T: Transport> SenderLoop<T> {
     /// Whether the cluster finalized transactions v2, from the newest ApiVersions answer.
     fn cluster_has_txn_v2(&self) -> bool {
         self.transaction_version.is_some_and(|level| level >= 2)

@@ -1,0 +1,810 @@
+//! The sender's decisions, driven turn by turn over a scripted broker and a clock moved by hand
+//! (the shape of Java's `SenderTest` over `MockClient` and `MockTime`): no sockets, no threads,
+//! no sleeps. Each test appends records straight into the accumulator, runs the sender's
+//! turns, looks at the requests the brokers received, and answers them.
+
+use super::transport::{Link, Readiness, Transport};
+use super::*;
+use crate::config::ProducerConfig;
+use crate::producer::future::SendFuture;
+use crate::protocol::primitives::{Encoder, Reader};
+use crate::protocol::record_batch::{decode_batches, DecodedBatch};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+// ----- the scripted cluster -------------------------------------------------------------
+
+/// A request a broker received: its header and its body bytes.
+#[derive(Debug, Clone)]
+struct Captured {
+    /// The broker that received it, and the connection it came on.
+    node: i32,
+    token: u64,
+    api_key: i16,
+    version: i16,
+    corr: i32,
+    body: Vec<u8>,
+}
+
+/// One partition's data in a Produce request.
+#[derive(Debug)]
+struct ProducedPartition {
+    topic: String,
+    partition: i32,
+    batches: Vec<DecodedBatch>,
+}
+
+impl Captured {
+    /// Reads a Produce v3..=v8 body (what the scripted brokers offer).
+    fn produce(&self) -> (i16, Vec<ProducedPartition>) {
+        assert_eq!(self.api_key, ApiKey::Produce.code(), "not a Produce request: {self:?}");
+        let mut r = Reader::new(&self.body);
+        let _transactional_id = r.nullable_string().unwrap();
+        let acks = r.i16().unwrap();
+        let _timeout = r.i32().unwrap();
+        let mut out = Vec::new();
+        for _ in 0..r.i32().unwrap() {
+            let topic = r.string().unwrap().to_owned();
+            for _ in 0..r.i32().unwrap() {
+                let partition = r.i32().unwrap();
+                let records = r.nullable_bytes().unwrap().unwrap_or_default();
+                let batches = decode_batches(records).expect("a valid record batch");
+                out.push(ProducedPartition { topic: topic.clone(), partition, batches });
+            }
+        }
+        (acks, out)
+    }
+}
+
+/// A connection as the broker side sees it.
+#[derive(Default)]
+struct Wire {
+    /// The broker behind it, and the node id the sender gave the connection (-1, -2, ...
+    /// for bootstrap addresses).
+    broker: i32,
+    node: i32,
+    /// Frames the client queued and the "socket" has not taken yet.
+    out: VecDeque<Vec<u8>>,
+    written: u64,
+    queued: u64,
+    /// Response frames (without size prefix) the client has not read yet.
+    inbox: VecDeque<Vec<u8>>,
+    /// The socket takes nothing (a full TCP window).
+    stalled: bool,
+    /// The next read fails with this (the broker closed the connection).
+    broken: bool,
+}
+
+struct Script {
+    now: Instant,
+    /// Node id to (address, up).
+    brokers: BTreeMap<i32, (String, bool)>,
+    /// Topic to the leader of each partition.
+    topics: BTreeMap<String, Vec<i32>>,
+    wires: HashMap<u64, Wire>,
+    next_token: u64,
+    /// Every request the brokers received, in order.
+    requests: Vec<Captured>,
+    /// Produce requests not answered yet (answer them with [`Harness::answer`]); when false
+    /// they are acknowledged at once.
+    hold_produce: bool,
+    held: VecDeque<Captured>,
+    next_offset: HashMap<(String, i32), i64>,
+    next_producer_id: i64,
+    connects: Vec<i32>,
+}
+
+impl Script {
+    fn addr_node(&self, addr: &str) -> Option<i32> {
+        self.brokers.iter().find(|(_, (a, _))| a == addr).map(|(&n, _)| n)
+    }
+
+    /// A request was written to broker `node`: record it and answer it.
+    fn receive(&mut self, token: u64, node: i32, frame: &[u8]) {
+        let mut r = Reader::new(&frame[4..]);
+        let api_key = r.i16().unwrap();
+        let version = r.i16().unwrap();
+        let corr = r.i32().unwrap();
+        let _client_id = r.nullable_string().unwrap();
+        if api_key == ApiKey::ApiVersions.code() && version >= 3 {
+            r.skip_tagged_fields().unwrap();
+        }
+        let body = frame[4 + r.position()..].to_vec();
+        let req = Captured { node, token, api_key, version, corr, body };
+        self.requests.push(req.clone());
+        let answer = match api_key {
+            18 => Some(api_versions_response(corr)),
+            3 => Some(self.metadata_response(&req)),
+            22 => Some(self.init_producer_id_response(corr)),
+            0 => {
+                let (acks, _) = req.produce();
+                if acks == 0 {
+                    None
+                } else if self.hold_produce {
+                    self.held.push_back(req);
+                    None
+                } else {
+                    Some(self.produce_response(&req, |_, _| 0))
+                }
+            }
+            other => panic!("the scripted broker does not answer API {other}"),
+        };
+        if let Some(a) = answer {
+            self.wires.get_mut(&token).expect("open wire").inbox.push_back(a);
+        }
+    }
+
+    fn metadata_response(&self, req: &Captured) -> Vec<u8> {
+        let mut r = Reader::new(&req.body);
+        let n = r.i32().unwrap();
+        let asked: Vec<String> = (0..n.max(0)).map(|_| r.string().unwrap().to_owned()).collect();
+        let mut b = Vec::new();
+        b.put_i32(req.corr);
+        b.put_i32(0); // throttle
+        b.put_i32(self.brokers.len() as i32);
+        for (&id, (addr, _)) in &self.brokers {
+            let (host, port) = addr.split_once(':').unwrap();
+            b.put_i32(id);
+            b.put_string(Some(host));
+            b.put_i32(port.parse().unwrap());
+            b.put_string(None); // rack
+        }
+        b.put_string(Some("scripted"));
+        b.put_i32(1); // controller
+        b.put_i32(asked.len() as i32);
+        for t in &asked {
+            match self.topics.get(t) {
+                Some(leaders) => {
+                    b.put_i16(0);
+                    b.put_string(Some(t));
+                    b.put_bool(false);
+                    b.put_i32(leaders.len() as i32);
+                    for (p, &leader) in leaders.iter().enumerate() {
+                        b.put_i16(0);
+                        b.put_i32(p as i32);
+                        b.put_i32(leader);
+                        for _ in 0..2 {
+                            b.put_i32(1); // replicas, then isr: the leader alone
+                            b.put_i32(leader);
+                        }
+                    }
+                }
+                None => {
+                    b.put_i16(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0);
+                    b.put_string(Some(t));
+                    b.put_bool(false);
+                    b.put_i32(0);
+                }
+            }
+        }
+        b
+    }
+
+    fn init_producer_id_response(&mut self, corr: i32) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.put_i32(corr);
+        b.put_i32(0); // throttle
+        b.put_i16(0);
+        b.put_i64(self.next_producer_id);
+        b.put_i16(0); // epoch
+        self.next_producer_id += 1;
+        b
+    }
+
+    /// A Produce v8 response with `code(topic, partition)` for each partition; offsets are
+    /// handed out for the records acknowledged.
+    fn produce_response(&mut self, req: &Captured, code: impl Fn(&str, i32) -> i16) -> Vec<u8> {
+        assert_eq!(req.version, 8, "the scripted brokers offer Produce up to v8");
+        let (_, parts) = req.produce();
+        let mut b = Vec::new();
+        b.put_i32(req.corr);
+        b.put_i32(parts.len() as i32); // one topic entry per partition: valid on the wire
+        for p in &parts {
+            let c = code(&p.topic, p.partition);
+            let records: i64 = p.batches.iter().map(|b| b.records.len() as i64).sum();
+            let next = self.next_offset.entry((p.topic.clone(), p.partition)).or_insert(0);
+            let base = if c == 0 { *next } else { -1 };
+            if c == 0 {
+                *next += records;
+            }
+            b.put_string(Some(&p.topic));
+            b.put_i32(1);
+            b.put_i32(p.partition);
+            b.put_i16(c);
+            b.put_i64(base);
+            b.put_i64(-1); // log append time
+            b.put_i64(0); // log start offset
+            b.put_i32(0); // record errors
+            b.put_string(None); // error message
+        }
+        b.put_i32(0); // throttle
+        b
+    }
+}
+
+fn api_versions_response(corr: i32) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.put_i32(corr); // response header v0, always, for ApiVersions
+    b.put_i16(0);
+    let keys: [(ApiKey, i16, i16); 4] = [
+        (ApiKey::Produce, 3, 8),
+        (ApiKey::Metadata, 4, 4),
+        (ApiKey::ApiVersions, 0, 4),
+        (ApiKey::InitProducerId, 0, 1),
+    ];
+    b.put_uvarint(keys.len() as u32 + 1);
+    for (k, lo, hi) in keys {
+        b.put_i16(k.code());
+        b.put_i16(lo);
+        b.put_i16(hi);
+        b.put_empty_tagged_fields();
+    }
+    b.put_i32(0); // throttle
+    b.put_empty_tagged_fields();
+    b
+}
+
+struct ScriptedLink {
+    token: u64,
+    connecting: bool,
+    script: Rc<RefCell<Script>>,
+}
+
+impl Link for ScriptedLink {
+    fn token(&self) -> u64 {
+        self.token
+    }
+    fn is_connecting(&self) -> bool {
+        self.connecting
+    }
+    fn connect_deadline(&self) -> Option<Instant> {
+        None
+    }
+    fn finish_connect(&mut self, _now: Instant) -> Result<bool> {
+        let sc = self.script.borrow();
+        let node = sc.wires[&self.token].broker;
+        if !sc.brokers.get(&node).is_some_and(|b| b.1) {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("connecting to broker {node}: connection refused"),
+            ));
+        }
+        self.connecting = false;
+        Ok(true)
+    }
+    fn queue(&mut self, frame: Vec<u8>) -> u64 {
+        let mut sc = self.script.borrow_mut();
+        let w = sc.wires.get_mut(&self.token).expect("open wire");
+        w.out.push_back(frame);
+        w.queued += 1;
+        w.queued - 1
+    }
+    fn frames_written(&self) -> u64 {
+        self.script.borrow().wires[&self.token].written
+    }
+    fn has_unwritten(&self) -> bool {
+        !self.script.borrow().wires[&self.token].out.is_empty()
+    }
+    fn flush(&mut self, spent: &mut Vec<Vec<u8>>) -> Result<()> {
+        let mut sc = self.script.borrow_mut();
+        loop {
+            let w = sc.wires.get_mut(&self.token).expect("open wire");
+            if w.stalled {
+                return Ok(());
+            }
+            let Some(frame) = w.out.pop_front() else { return Ok(()) };
+            w.written += 1;
+            let broker = w.broker;
+            sc.receive(self.token, broker, &frame);
+            spent.push(frame);
+        }
+    }
+    fn read_frames(&mut self, frames: &mut Vec<Vec<u8>>) -> Result<()> {
+        let mut sc = self.script.borrow_mut();
+        let w = sc.wires.get_mut(&self.token).expect("open wire");
+        frames.extend(w.inbox.drain(..));
+        if w.broken {
+            return Err(Error::new(ErrorKind::Io, "broker closed the connection"));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ScriptedLink {
+    fn drop(&mut self) {
+        self.script.borrow_mut().wires.remove(&self.token);
+    }
+}
+
+struct ScriptedTransport {
+    script: Rc<RefCell<Script>>,
+}
+
+impl Transport for ScriptedTransport {
+    type Link = ScriptedLink;
+
+    fn now(&self) -> Instant {
+        self.script.borrow().now
+    }
+
+    fn connect(
+        &mut self,
+        node: i32,
+        addr: &str,
+        _opts: &SocketOptions,
+        _now: Instant,
+    ) -> Result<ScriptedLink> {
+        let mut sc = self.script.borrow_mut();
+        sc.connects.push(node);
+        let Some(id) = sc.addr_node(addr) else {
+            return Err(Error::new(ErrorKind::Io, format!("resolving {addr}: unknown host")));
+        };
+        sc.next_token += 1;
+        let token = sc.next_token;
+        sc.wires.insert(token, Wire { broker: id, node, ..Wire::default() });
+        Ok(ScriptedLink { token, connecting: true, script: self.script.clone() })
+    }
+
+    fn wait(
+        &mut self,
+        links: &mut dyn Iterator<Item = (i32, &ScriptedLink)>,
+        _timeout: Duration,
+        ready: &mut Vec<Readiness>,
+    ) -> bool {
+        let sc = self.script.borrow();
+        for (node, l) in links {
+            let w = &sc.wires[&l.token];
+            let readable = !w.inbox.is_empty() || w.broken;
+            let writable = l.connecting || (!w.out.is_empty() && !w.stalled);
+            if readable || writable {
+                ready.push(Readiness { node, token: l.token, readable, writable });
+            }
+        }
+        !ready.is_empty()
+    }
+
+    fn wait_writable(&mut self, _links: &mut dyn Iterator<Item = &ScriptedLink>, _timeout: Duration) {}
+}
+
+// ----- the harness ------------------------------------------------------------------------
+
+struct Harness {
+    s: SenderLoop<ScriptedTransport>,
+    script: Rc<RefCell<Script>>,
+}
+
+/// A sender for a producer with `props`, over brokers 1..=`brokers` (`b1:9092`, ...) and topic
+/// `t` with `partitions` partitions led round robin.
+fn harness(brokers: i32, partitions: i32, props: &[(&str, &str)]) -> Harness {
+    let mut cfg = ProducerConfig::new().bootstrap_servers("b1:9092").set("linger.ms", "0");
+    for (k, v) in props {
+        cfg = cfg.set(k, v);
+    }
+    let cfg = cfg.resolved().expect("valid test configuration");
+    let (shared, txn_commands) = crate::producer::shared_state(&cfg, "test").unwrap();
+    let script = Rc::new(RefCell::new(Script {
+        now: Instant::now(),
+        brokers: (1..=brokers).map(|n| (n, (format!("b{n}:9092"), true))).collect(),
+        topics: [("t".to_owned(), (0..partitions).map(|p| 1 + p % brokers).collect())].into(),
+        wires: HashMap::new(),
+        next_token: 0,
+        requests: Vec::new(),
+        hold_produce: false,
+        held: VecDeque::new(),
+        next_offset: HashMap::new(),
+        next_producer_id: 1000,
+        connects: Vec::new(),
+    }));
+    shared.metadata.want("t");
+    let transport = ScriptedTransport { script: script.clone() };
+    Harness { s: SenderLoop::new(shared, txn_commands, transport), script }
+}
+
+impl Harness {
+    fn send(&self, partition: i32, value: &str) -> SendFuture {
+        let far = self.script.borrow().now + Duration::from_secs(60);
+        self.s
+            .shared
+            .accumulator
+            .append("t", partition, 1, None, Some(value.as_bytes()), &[], far, None, None)
+            .expect("appended")
+    }
+
+    /// Runs `n` turns of the sender: decide, then handle what the links have.
+    fn turns(&mut self, n: usize) {
+        for _ in 0..n {
+            let _ = self.s.decide(false);
+            self.s.poll_once(Duration::ZERO);
+        }
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.script.borrow_mut().now += d;
+    }
+
+    fn hold_produce(&self) {
+        self.script.borrow_mut().hold_produce = true;
+    }
+
+    /// The Produce requests received so far.
+    fn produces(&self) -> Vec<Captured> {
+        self.script.borrow().requests.iter().filter(|r| r.api_key == 0).cloned().collect()
+    }
+
+    fn api_keys(&self) -> Vec<i16> {
+        self.script.borrow().requests.iter().map(|r| r.api_key).collect()
+    }
+
+    fn held(&self) -> usize {
+        self.script.borrow().held.len()
+    }
+
+    /// Answers the oldest held Produce request with `code` for every partition.
+    fn answer(&mut self, code: KafkaCode) {
+        let mut sc = self.script.borrow_mut();
+        let req = sc.held.pop_front().expect("a held Produce request");
+        let frame = sc.produce_response(&req, |_, _| code.0);
+        if let Some(w) = sc.wires.get_mut(&req.token) {
+            w.inbox.push_back(frame);
+        }
+    }
+
+    /// Answers the oldest held Produce request with raw bytes after its correlation id.
+    fn answer_raw(&mut self, body: &[u8]) {
+        let mut sc = self.script.borrow_mut();
+        let req = sc.held.pop_front().expect("a held Produce request");
+        let mut frame = req.corr.to_be_bytes().to_vec();
+        frame.extend_from_slice(body);
+        sc.wires.get_mut(&req.token).expect("connection still open").inbox.push_back(frame);
+    }
+
+    fn wire(&self, node: i32, f: impl FnOnce(&mut Wire)) {
+        let mut sc = self.script.borrow_mut();
+        let w = sc.wires.values_mut().find(|w| w.node == node).expect("a connection to the node");
+        f(w);
+    }
+
+    fn set_broker_up(&self, node: i32, up: bool) {
+        self.script.borrow_mut().brokers.get_mut(&node).unwrap().1 = up;
+    }
+}
+
+fn done(f: &SendFuture) -> Result<crate::RecordMetadata> {
+    assert!(f.is_done(), "the record is not resolved yet");
+    f.wait()
+}
+
+// ----- the tests --------------------------------------------------------------------------
+#[test]
+fn backoff_grows_to_max_with_jitter() {
+    let base = Duration::from_millis(100);
+    let max = Duration::from_millis(1000);
+    for attempt in 0..10 {
+        let d = exp_backoff(base, max, attempt);
+        let ideal = (100.0 * 2f64.powi(attempt as i32)).min(1000.0);
+        assert!(d.as_millis() as f64 >= ideal * 0.79, "attempt {attempt}: {d:?}");
+        assert!(d <= max, "attempt {attempt}: {d:?}");
+    }
+    assert_eq!(exp_backoff(Duration::ZERO, max, 3), Duration::ZERO);
+}
+
+#[test]
+fn produce_lost_on_a_dropped_connection_is_retriable_and_names_the_cause() {
+    let e = in_flight_lost(&Error::protocol("broker 1 answered unknown correlation id 9"), 1, "t-0");
+    assert_eq!(e.kind(), ErrorKind::Io);
+    assert!(e.is_retriable());
+    assert_eq!(
+        e.to_string(),
+        "producing to t-0 on broker 1: connection dropped: broker 1 answered unknown correlation id 9"
+    );
+    let e = in_flight_lost(&Error::timeout("request timed out"), 1, "t-0");
+    assert_eq!(
+        (e.kind(), e.to_string().as_str()),
+        (ErrorKind::Timeout, "producing to t-0 on broker 1: request timed out")
+    );
+}
+
+#[test]
+fn leader_errors_invalidate_metadata() {
+    assert!(invalidates_metadata(KafkaCode::NOT_LEADER_OR_FOLLOWER));
+    assert!(!invalidates_metadata(KafkaCode::NOT_ENOUGH_REPLICAS));
+}
+
+#[test]
+fn a_record_goes_out_after_api_versions_and_metadata_and_resolves_with_its_offset() {
+    let mut h = harness(1, 1, &[("enable.idempotence", "false"), ("acks", "1")]);
+    let f = h.send(0, "v");
+    h.turns(6);
+    assert_eq!(
+        h.api_keys(),
+        [18, 3, 18, 0],
+        "ApiVersions, Metadata (bootstrap), ApiVersions, Produce (broker 1)"
+    );
+    let (acks, parts) = h.produces()[0].produce();
+    assert_eq!((acks, parts.len()), (1, 1));
+    let b = &parts[0].batches[0];
+    assert_eq!(b.records[0].value.as_deref(), Some(&b"v"[..]));
+    assert_eq!((b.producer_id, b.base_sequence), (-1, -1), "no producer id without idempotence");
+    assert_eq!(done(&f).unwrap().offset(), 0);
+}
+
+#[test]
+fn an_idempotent_producer_gets_an_id_first_and_numbers_batches_per_partition() {
+    let mut h = harness(1, 2, &[]);
+    let futures: Vec<SendFuture> = (0..3).map(|i| h.send(0, &format!("a{i}"))).collect();
+    h.turns(8);
+    let more: Vec<SendFuture> = (0..2).map(|i| h.send(0, &format!("b{i}"))).collect();
+    let other = h.send(1, "c");
+    h.turns(4);
+    let keys = h.api_keys();
+    let first_produce = keys.iter().position(|&k| k == 0).unwrap();
+    assert!(keys[..first_produce].contains(&22), "InitProducerId before any Produce: {keys:?}");
+    let stamps: Vec<(i32, i64, i32, usize)> = h
+        .produces()
+        .iter()
+        .flat_map(|r| r.produce().1)
+        .flat_map(|p| {
+            p.batches.into_iter().map(move |b| (p.partition, b.producer_id, b.base_sequence, b.records.len()))
+        })
+        .collect();
+    assert_eq!(stamps, [(0, 1000, 0, 3), (0, 1000, 3, 2), (1, 1000, 0, 1)]);
+    let offsets: Vec<i64> = futures.iter().chain(&more).map(|f| done(f).unwrap().offset()).collect();
+    assert_eq!(offsets, [0, 1, 2, 3, 4]);
+    assert_eq!(done(&other).unwrap().offset(), 0);
+}
+
+#[test]
+fn a_retriable_error_is_retried_only_after_the_backoff_on_the_injected_clock() {
+    let mut h = harness(1, 1, &[("retry.backoff.ms", "100"), ("retry.backoff.max.ms", "100")]);
+    h.hold_produce();
+    let f = h.send(0, "v");
+    h.turns(8);
+    assert_eq!(h.held(), 1);
+    h.answer(KafkaCode::NOT_ENOUGH_REPLICAS);
+    h.turns(5);
+    assert_eq!(h.produces().len(), 1, "no retry before retry.backoff.ms has passed");
+    assert!(!f.is_done());
+    h.advance(Duration::from_millis(79));
+    h.turns(3);
+    assert_eq!(h.produces().len(), 1, "backoff jitter is at most 20%: not before 80 ms");
+    h.advance(Duration::from_millis(50));
+    h.turns(3);
+    let produces = h.produces();
+    assert_eq!(produces.len(), 2, "retried once the backoff passed");
+    let seqs: Vec<i32> = produces.iter().map(|r| r.produce().1[0].batches[0].base_sequence).collect();
+    assert_eq!(seqs, [0, 0], "a retry keeps its sequence number");
+    h.answer(KafkaCode::NONE);
+    h.turns(2);
+    assert_eq!(done(&f).unwrap().offset(), 0);
+}
+
+#[test]
+fn a_non_retriable_error_fails_the_record_with_the_broker_code_and_partition() {
+    let mut h = harness(1, 1, &[("enable.idempotence", "false"), ("acks", "1")]);
+    h.hold_produce();
+    let f = h.send(0, "v");
+    h.turns(6);
+    h.answer(KafkaCode::INVALID_TOPIC_EXCEPTION);
+    h.turns(2);
+    let e = done(&f).unwrap_err();
+    assert_eq!(e.code(), Some(KafkaCode::INVALID_TOPIC_EXCEPTION), "{e}");
+    assert!(!e.is_retriable());
+    assert!(e.to_string().contains("t-0"), "{e}");
+    assert_eq!(h.produces().len(), 1, "never retried");
+}
+
+#[test]
+fn not_leader_refreshes_metadata_and_the_retry_goes_to_the_new_leader() {
+    let mut h = harness(2, 1, &[("retry.backoff.ms", "10"), ("retry.backoff.max.ms", "10")]);
+    h.hold_produce();
+    let f = h.send(0, "v");
+    h.turns(8);
+    assert_eq!(h.produces()[0].node, 1);
+    h.script.borrow_mut().topics.get_mut("t").unwrap()[0] = 2;
+    let metadata_before = h.api_keys().iter().filter(|&&k| k == 3).count();
+    h.advance(Duration::from_millis(15)); // the last metadata fetch is older than its backoff
+    h.answer(KafkaCode::NOT_LEADER_OR_FOLLOWER);
+    h.turns(3);
+    h.advance(Duration::from_millis(20));
+    h.turns(8);
+    let metadata_after = h.api_keys().iter().filter(|&&k| k == 3).count();
+    assert!(metadata_after > metadata_before, "NOT_LEADER_OR_FOLLOWER asks for metadata");
+    let nodes: Vec<i32> = h.produces().iter().map(|r| r.node).collect();
+    assert_eq!(nodes, [1, 2], "the retry goes to the new leader");
+    h.answer(KafkaCode::NONE);
+    h.turns(2);
+    assert!(done(&f).is_ok());
+}
+
+#[test]
+fn a_request_without_answer_times_out_drops_the_connection_and_is_retried_under_its_stamp() {
+    let mut h = harness(1, 1, &[("request.timeout.ms", "1000"), ("delivery.timeout.ms", "30000")]);
+    h.hold_produce();
+    let f = h.send(0, "v");
+    h.turns(8);
+    h.script.borrow_mut().held.clear(); // the broker never answers
+    h.advance(Duration::from_millis(999));
+    h.turns(2);
+    assert_eq!(h.produces().len(), 1);
+    let connects = h.script.borrow().connects.len();
+    h.advance(Duration::from_millis(2));
+    h.turns(2);
+    assert!(h.script.borrow().wires.values().all(|w| w.node != 1), "the connection to broker 1 was dropped");
+    h.advance(Duration::from_secs(2)); // reconnect and retry backoff
+    h.turns(10);
+    assert!(h.script.borrow().connects.len() > connects, "reconnected");
+    let produces = h.produces();
+    assert_eq!(produces.len(), 2, "retried on the new connection");
+    let stamp = |r: &Captured| {
+        let b = &r.produce().1[0].batches[0];
+        (b.producer_id, b.producer_epoch, b.base_sequence)
+    };
+    assert_eq!(stamp(&produces[0]), stamp(&produces[1]), "same producer id, epoch and sequence");
+    h.answer(KafkaCode::NONE);
+    h.turns(2);
+    assert!(done(&f).is_ok());
+}
+
+#[test]
+fn a_batch_expires_after_delivery_timeout_when_its_leader_is_unreachable() {
+    let mut h =
+        harness(1, 1, &[("delivery.timeout.ms", "5000"), ("request.timeout.ms", "1000"), ("linger.ms", "0")]);
+    h.set_broker_up(1, false);
+    let f = h.send(0, "v");
+    for _ in 0..10 {
+        h.turns(3);
+        h.advance(Duration::from_millis(400));
+    }
+    assert!(!f.is_done(), "still inside delivery.timeout.ms");
+    h.advance(Duration::from_millis(1100));
+    h.turns(2);
+    let e = done(&f).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("t-0") && e.to_string().contains("delivery.timeout.ms"), "{e}");
+    assert!(h.produces().is_empty());
+}
+
+#[test]
+fn duplicate_sequence_number_means_the_broker_has_the_batch_and_completes_it() {
+    let mut h = harness(1, 1, &[]);
+    h.hold_produce();
+    let f = h.send(0, "v");
+    h.turns(8);
+    h.answer(KafkaCode::DUPLICATE_SEQUENCE_NUMBER);
+    h.turns(2);
+    assert!(done(&f).is_ok(), "a duplicate is a success");
+    assert_eq!(h.produces().len(), 1);
+}
+
+#[test]
+fn max_in_flight_bounds_the_requests_on_one_connection() {
+    let mut h = harness(
+        1,
+        1,
+        &[("enable.idempotence", "false"), ("acks", "1"), ("max.in.flight.requests.per.connection", "2")],
+    );
+    h.hold_produce();
+    let futures: Vec<SendFuture> = (0..4)
+        .map(|i| {
+            let f = h.send(0, &format!("v{i}"));
+            h.turns(3);
+            f
+        })
+        .collect();
+    assert_eq!(h.produces().len(), 2, "two requests in flight, the rest wait");
+    h.answer(KafkaCode::NONE);
+    h.turns(3);
+    assert_eq!(h.produces().len(), 3, "one answer lets one more go");
+    while h.held() > 0 {
+        h.answer(KafkaCode::NONE);
+        h.turns(3);
+    }
+    let offsets: Vec<i64> = futures.iter().map(|f| done(f).unwrap().offset()).collect();
+    assert_eq!(offsets, [0, 1, 2, 3], "in order");
+}
+
+#[test]
+fn a_malformed_produce_response_drops_the_connection_and_the_batch_is_retried() {
+    let mut h = harness(1, 1, &[("retry.backoff.ms", "10")]);
+    h.hold_produce();
+    let f = h.send(0, "v");
+    h.turns(8);
+    h.answer_raw(&[0, 0, 0, 9, 0xff]); // nine topics promised, one byte given
+    h.turns(3);
+    assert!(!f.is_done(), "not failed: its outcome is unknown, so it is retried");
+    h.advance(Duration::from_secs(2));
+    h.turns(10);
+    assert_eq!(h.produces().len(), 2);
+    h.answer(KafkaCode::NONE);
+    h.turns(2);
+    assert!(done(&f).is_ok());
+}
+
+#[test]
+fn a_response_with_an_unknown_correlation_id_drops_the_connection() {
+    let mut h = harness(1, 1, &[]);
+    h.hold_produce();
+    let _f = h.send(0, "v");
+    h.turns(8);
+    let connects = h.script.borrow().connects.len();
+    h.wire(1, |w| w.inbox.push_back(vec![0x7f, 0, 0, 0]));
+    h.turns(1);
+    assert!(h.script.borrow().wires.values().all(|w| w.node != 1), "connection to broker 1 dropped");
+    h.advance(Duration::from_secs(1));
+    h.turns(6);
+    assert!(h.script.borrow().connects.len() > connects);
+}
+
+#[test]
+fn acks_0_records_complete_when_written_not_when_queued() {
+    let mut h = harness(1, 1, &[("acks", "0"), ("enable.idempotence", "false")]);
+    let first = h.send(0, "warm");
+    h.turns(6);
+    assert_eq!(done(&first).unwrap().offset(), -1, "acks=0 has no offset");
+    h.wire(1, |w| w.stalled = true);
+    let f = h.send(0, "v");
+    h.turns(4);
+    assert!(!f.is_done(), "queued on a full socket: not complete");
+    assert!(h.s.shared.accumulator.has_incomplete(), "and its memory is still held");
+    h.wire(1, |w| w.stalled = false);
+    h.turns(2);
+    assert_eq!(done(&f).unwrap().offset(), -1);
+    assert_eq!(h.produces().len(), 2);
+}
+
+#[test]
+fn a_refused_connect_waits_for_the_reconnect_backoff_before_trying_again() {
+    let mut h = harness(1, 1, &[("reconnect.backoff.ms", "500"), ("reconnect.backoff.max.ms", "500")]);
+    h.set_broker_up(1, false);
+    let _f = h.send(0, "v");
+    h.turns(4);
+    let first = h.script.borrow().connects.len();
+    assert!(first >= 1);
+    h.advance(Duration::from_millis(300));
+    h.turns(4);
+    assert_eq!(h.script.borrow().connects.len(), first, "no new attempt inside the backoff");
+    h.advance(Duration::from_millis(400));
+    h.turns(4);
+    assert!(h.script.borrow().connects.len() > first, "tried again after it");
+}
+
+#[test]
+fn a_broker_closing_the_connection_retries_what_was_in_flight() {
+    let mut h = harness(1, 1, &[("retry.backoff.ms", "10")]);
+    h.hold_produce();
+    let f = h.send(0, "v");
+    h.turns(8);
+    h.script.borrow_mut().held.clear();
+    h.wire(1, |w| w.broken = true);
+    h.turns(2);
+    assert!(!f.is_done());
+    h.advance(Duration::from_secs(1));
+    h.turns(10);
+    assert_eq!(h.produces().len(), 2);
+    h.answer(KafkaCode::NONE);
+    h.turns(2);
+    assert_eq!(done(&f).unwrap().offset(), 0);
+}
+
+#[test]
+fn message_too_large_splits_the_batch_and_the_halves_keep_order_and_futures() {
+    let mut h = harness(1, 1, &[("enable.idempotence", "false"), ("acks", "1"), ("linger.ms", "10")]);
+    h.hold_produce();
+    let futures: Vec<SendFuture> = (0..4).map(|i| h.send(0, &format!("v{i}"))).collect();
+    h.turns(6);
+    h.advance(Duration::from_millis(20));
+    h.turns(4);
+    assert_eq!(h.produces().len(), 1);
+    assert_eq!(h.produces()[0].produce().1[0].batches[0].records.len(), 4);
+    h.answer(KafkaCode::MESSAGE_TOO_LARGE);
+    h.turns(4);
+    while h.held() > 0 {
+        h.answer(KafkaCode::NONE);
+        h.turns(4);
+    }
+    let sizes: Vec<usize> = h.produces().iter().map(|r| r.produce().1[0].batches[0].records.len()).collect();
+    assert_eq!(sizes, [4, 2, 2], "split in two halves, each sent once");
+    let offsets: Vec<i64> = futures.iter().map(|f| done(f).unwrap().offset()).collect();
+    assert_eq!(offsets, [0, 1, 2, 3], "records keep their order and their futures");
+}
