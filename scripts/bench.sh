@@ -7,6 +7,10 @@
 #
 #   scripts/bench.sh [--brokers kafka,mock,tansu] [--runs 5] [--records 1000000] [--only NAME]
 #                    [--csv FILE] [--tools ours,rdkafka,java]
+#   scripts/bench.sh --send-cost [--brokers mock]
+#
+# --send-cost runs benches/send_cost.rs instead (application-thread CPU and allocations per send,
+# 1-8 threads) against the first broker listed (default: the mock cluster).
 #
 # Configurations (NAME: what): see `configs` below (100 B acks=1 linger 5 ms; acks=all with
 # idempotence; 1 KB records; lz4 and zstd on text; a fixed 50,000 records/s for latency).
@@ -23,6 +27,7 @@ runs=5
 records=1000000
 only=""
 tools=ours,rdkafka,java
+send_cost=""
 csv="$root/target/bench/side-by-side.csv"
 run_timeout=${KB_BENCH_RUN_TIMEOUT:-300}
 while [[ $# -gt 0 ]]; do
@@ -33,7 +38,8 @@ while [[ $# -gt 0 ]]; do
     --only) only=$2; shift 2 ;;
     --tools) tools=$2; shift 2 ;;
     --csv) csv=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --send-cost) send_cost=1; [[ $brokers == kafka,mock,tansu ]] && brokers=mock; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -52,6 +58,7 @@ configs=(
 
 # ---------------------------------------------------------------- builds
 mkdir -p "$(dirname "$csv")" target/bench
+if [[ -n $send_cost ]]; then tools=ours; fi
 say "building kafka-blocking's perf tool (release)"
 cargo build -q --release --example producer_perf
 ours=$root/target/release/examples/producer_perf
@@ -112,6 +119,19 @@ for b in ${brokers//,/ }; do
 done
 mock_control=""
 [[ ,$brokers, == *,mock,* ]] && mock_control=$(wait_line "$work/mock.out" CONTROL)
+
+if [[ -n $send_cost ]]; then
+  b=${brokers%%,*}
+  topic=send-cost
+  if [[ $b == mock ]]; then
+    "$py" scripts/kafka_check.py create-topic "${bootstrap[$b]}" "$topic" 8 --mock-control "$mock_control" >/dev/null
+  else
+    "$py" scripts/kafka_check.py create-topic "${bootstrap[$b]}" "$topic" 8 >/dev/null
+  fi
+  say "send cost against $b (${bootstrap[$b]})"
+  KB_BENCH_BOOTSTRAP=${bootstrap[$b]} KB_BENCH_TOPIC=$topic cargo bench -q --bench send_cost
+  exit 0
+fi
 
 # ---------------------------------------------------------------- runs
 echo "broker,config,tool,run,records_per_sec,mb_per_sec,avg_ms,p50_ms,p99_ms" >"$csv"
