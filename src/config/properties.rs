@@ -174,8 +174,8 @@ pub static PROPERTIES: &[PropertyDef] = &[
       "If true, keys do not choose the partition; records go to the sticky partition."),
     p("partitioner.adaptive.partitioning.enable", PropertyKind::Bool, "true", true,
       "If true, the sticky partitioner favours partitions whose queues are shorter (brokers that drain faster)."),
-    p("partitioner.availability.timeout.ms", ms(0), "0", false,
-      "Treat a partition as unavailable when its broker has not taken a produce request for this long; 0 disables."),
+    p("partitioner.availability.timeout.ms", ms(0), "0", true,
+      "With adaptive partitioning, keyless records avoid partitions whose leader has had batches ready but taken none for this long; 0 disables."),
     p("security.protocol", PropertyKind::EnumIgnoreCase(SECURITY_PROTOCOLS), "PLAINTEXT", true,
       "Protocol to talk to brokers. Only PLAINTEXT is implemented; SSL and SASL are not supported yet."),
     // ---- accepted for Java compatibility, not acted on ----

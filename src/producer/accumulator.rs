@@ -16,7 +16,7 @@
 use super::buffer_pool::BufferPool;
 use super::future::{BatchAck, BatchCompletion, BatchResult, SendFuture};
 use super::interceptor::{self, ProducerInterceptor};
-use super::partitioner::StickyPartition;
+use super::partitioner::{StickyPartition, UNAVAILABLE};
 use super::record::RecordMetadata;
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, Result};
@@ -263,6 +263,9 @@ pub(crate) struct PartitionQueue {
     /// Batches queued when the sender last looked (its `ready` pass): the load that adaptive
     /// partitioning weighs (Java's `queueSizes`).
     queued: std::sync::atomic::AtomicU32,
+    /// Its leader has had batches ready but not drained for longer than
+    /// `partitioner.availability.timeout.ms`: adaptive partitioning leaves it out.
+    unavailable: AtomicBool,
 }
 
 pub(crate) struct TopicQueues {
@@ -287,7 +290,13 @@ impl TopicQueues {
             return None;
         }
         let parts = self.partitions.read();
-        Some(parts.get(partition as usize).map_or(0, |q| q.queued.load(Ordering::Relaxed)))
+        Some(parts.get(partition as usize).map_or(0, |q| {
+            if q.unavailable.load(Ordering::Relaxed) {
+                UNAVAILABLE
+            } else {
+                q.queued.load(Ordering::Relaxed)
+            }
+        }))
     }
 }
 
@@ -331,6 +340,8 @@ pub(crate) struct Accumulator {
     closed: AtomicBool,
     wake: Waker,
     interceptors: Vec<Arc<dyn ProducerInterceptor>>,
+    // guards: the nodes the sender found unavailable (`partitioner.availability.timeout.ms`)
+    unavailable_nodes: Mutex<Vec<i32>>,
 }
 
 impl Accumulator {
@@ -351,6 +362,7 @@ impl Accumulator {
             flushes: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             wake,
+            unavailable_nodes: Mutex::new(Vec::new()),
         }
     }
 
@@ -392,6 +404,7 @@ impl Accumulator {
                 partition: p,
                 batches: Mutex::new(VecDeque::new()),
                 queued: Default::default(),
+                unavailable: Default::default(),
             }));
         }
         parts[idx].clone()
@@ -608,11 +621,19 @@ impl Accumulator {
         let urgent = closing || self.flushes.load(Ordering::Acquire) > 0 || self.pool.has_waiters();
         let linger = self.config.linger;
         let mut candidates: HashMap<i32, (bool, Vec<Arc<PartitionQueue>>)> = HashMap::new();
+        let unavailable = self.unavailable_nodes.lock().clone();
         self.for_each_queue(|q| {
             let dq = q.batches.lock();
             q.queued.store(dq.len() as u32, Ordering::Relaxed);
+            let leader = cluster.leader_for(&q.topic, q.partition);
+            if self.config.adaptive {
+                // As Java: only a partition with batches waiting is left out, so one whose
+                // queue emptied (sent or expired) is picked again.
+                let out = !dq.is_empty() && leader.is_some_and(|l| unavailable.contains(&l));
+                q.unavailable.store(out, Ordering::Relaxed);
+            }
             let Some(first) = dq.front().filter(|b| !b.is_compressing()) else { return };
-            let Some(leader) = cluster.leader_for(&q.topic, q.partition) else {
+            let Some(leader) = leader else {
                 r.unknown_leader = true;
                 return;
             };
@@ -638,6 +659,18 @@ impl Accumulator {
         r.nodes =
             candidates.into_iter().filter(|(_, (ready, _))| *ready).map(|(n, (_, qs))| (n, qs)).collect();
         r
+    }
+
+    /// Whether adaptive partitioning leaves `topic`'s `partition` out at the moment.
+    #[cfg(test)]
+    pub(crate) fn is_unavailable(&self, topic: &str, partition: i32) -> bool {
+        self.queue(&self.topic(topic), partition).unavailable.load(Ordering::Relaxed)
+    }
+
+    /// Runs on: sender thread. The nodes whose partitions adaptive partitioning leaves out from
+    /// the next `ready` pass on (`partitioner.availability.timeout.ms`).
+    pub(crate) fn set_unavailable_nodes(&self, nodes: Vec<i32>) {
+        *self.unavailable_nodes.lock() = nodes;
     }
 
     /// Runs on: sender thread. Takes at most one batch per queue, starting at `start` and

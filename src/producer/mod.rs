@@ -498,6 +498,11 @@ pub(crate) fn shared_state(
         transaction_timeout: cfg.transaction_timeout,
         compression,
         compression_level,
+        availability_timeout: if cfg.partitioner_adaptive_partitioning_enable {
+            cfg.partitioner_availability_timeout
+        } else {
+            Duration::ZERO
+        },
         socket: SocketOptions {
             connect_timeout: cfg.socket_connection_setup_timeout,
             send_buffer_bytes: cfg.send_buffer_bytes,

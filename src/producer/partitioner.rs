@@ -178,11 +178,22 @@ impl StickyPartition {
     }
 }
 
+/// The load of a partition whose leader has not taken its batches for longer than
+/// `partitioner.availability.timeout.ms`: adaptive partitioning does not pick it.
+pub(crate) const UNAVAILABLE: u32 = u32::MAX;
+
 /// A random partition of `available` other than `from`, weighed by queue lengths when `load`
-/// gives them (see [`StickyPartition::switch`]).
+/// gives them (see [`StickyPartition::switch`]); partitions whose load is [`UNAVAILABLE`] are
+/// left out while any other remains.
 fn weighted_pick(available: &[i32], from: i32, load: &dyn Fn(i32) -> Option<u32>) -> i32 {
     let others = available.iter().copied().filter(|&p| p != from);
-    let loads: Vec<(i32, Option<u32>)> = others.map(|p| (p, load(p))).collect();
+    let mut loads: Vec<(i32, Option<u32>)> = others.map(|p| (p, load(p))).collect();
+    if loads.iter().any(|(_, l)| *l != Some(UNAVAILABLE)) {
+        loads.retain(|(_, l)| *l != Some(UNAVAILABLE));
+    } else {
+        // Every other partition is unavailable: pick among them, unweighted.
+        loads.iter_mut().for_each(|(_, l)| *l = None);
+    }
     if loads.is_empty() {
         return from;
     }
@@ -322,5 +333,17 @@ mod tests {
             assert_eq!(p, 2);
             s.on_append(p, 10_000, true, 100, &[2], 4, &|_| None);
         }
+    }
+
+    #[test]
+    fn switching_leaves_out_unavailable_partitions_unless_all_are() {
+        let load = |p: i32| Some(if p == 1 || p == 2 { UNAVAILABLE } else { 0 });
+        for _ in 0..200 {
+            assert_eq!(weighted_pick(&[0, 1, 2, 3], 0, &load), 3);
+        }
+        let all_out = |_: i32| Some(UNAVAILABLE);
+        let picks: std::collections::HashSet<i32> =
+            (0..200).map(|_| weighted_pick(&[0, 1, 2], 0, &all_out)).collect();
+        assert_eq!(picks, [1, 2].into(), "all unavailable: any other partition, unweighted");
     }
 }

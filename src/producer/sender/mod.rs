@@ -65,6 +65,8 @@ pub(crate) struct SenderConfig {
     pub(crate) compression: CompressionType,
     pub(crate) compression_level: Option<i32>,
     pub(crate) socket: SocketOptions,
+    /// `partitioner.availability.timeout.ms` when adaptive partitioning is on, else zero.
+    pub(crate) availability_timeout: Duration,
 }
 
 /// State shared between the producer handle, application threads and the sender thread.
@@ -171,6 +173,9 @@ struct SenderLoop<T: Transport> {
     /// `transaction.version` level (Java's `ApiVersions.maxFinalizedFeaturesEpoch`).
     features_epoch: i64,
     transaction_version: Option<i16>,
+    /// Per node: when it last had batches ready, and when it last took them (Java's
+    /// `NodeLatencyStats`, for `partitioner.availability.timeout.ms`).
+    node_latency: HashMap<i32, (Instant, Instant)>,
 }
 
 /// The sender thread's body. Returns how many records were still pending when it stopped
@@ -217,6 +222,7 @@ impl<T: Transport> SenderLoop<T> {
             txn: txn_commands.map(TxnDriver::new),
             features_epoch: -1,
             transaction_version: None,
+            node_latency: HashMap::new(),
             shared,
         }
     }
@@ -665,13 +671,20 @@ impl<T: Transport> SenderLoop<T> {
             self.shared.metadata.request_update();
         }
         let mut sent = false;
+        let track = !self.cfg().availability_timeout.is_zero();
         for (node, mut queues) in readiness.nodes {
+            if track {
+                self.node_latency.entry(node).or_insert((now, now)).0 = now;
+            }
             let Some(addr) = cluster.brokers.get(&node).map(|b| b.addr.clone()) else { continue };
             if self.ensure_connection(node, &addr, now) != Some(ConnState::Ready) {
                 continue;
             }
             if self.conns[&node].produce_in_flight() >= self.cfg().max_in_flight {
                 continue;
+            }
+            if track {
+                self.node_latency.entry(node).or_insert((now, now)).1 = now;
             }
             queues.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
             let start = self.drain_index.get(&node).copied().unwrap_or(0) % queues.len().max(1);
@@ -685,7 +698,26 @@ impl<T: Transport> SenderLoop<T> {
                 sent |= self.send_produce(node, batches, now);
             }
         }
+        if track {
+            self.update_availability();
+        }
         (sent, readiness.next_check)
+    }
+
+    /// Java's rule for `partitioner.availability.timeout.ms`: a node that has had batches ready
+    /// but has not taken any for longer than the timeout (its connection is down or every
+    /// request slot is in use) is unavailable; adaptive partitioning then sends keyless records
+    /// to the partitions other nodes lead.
+    fn update_availability(&mut self) {
+        let timeout = self.cfg().availability_timeout;
+        let mut unavailable: Vec<i32> = self
+            .node_latency
+            .iter()
+            .filter(|(_, (ready, drained))| ready.saturating_duration_since(*drained) > timeout)
+            .map(|(&n, _)| n)
+            .collect();
+        unavailable.sort_unstable();
+        self.shared.accumulator.set_unavailable_nodes(unavailable);
     }
 
     /// Whether a partition may send its first batch `b` now: Java's ordering rule for

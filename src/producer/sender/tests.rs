@@ -442,8 +442,15 @@ impl Harness {
 
     /// Answers the oldest held Produce request with `code` for every partition.
     fn answer(&mut self, code: KafkaCode) {
+        self.answer_from(None, code)
+    }
+
+    /// Answers the oldest held Produce request (to broker `node`, when given) with `code`.
+    fn answer_from(&mut self, node: Option<i32>, code: KafkaCode) {
         let mut sc = self.script.borrow_mut();
-        let req = sc.held.pop_front().expect("a held Produce request");
+        let at =
+            sc.held.iter().position(|r| node.is_none_or(|n| r.node == n)).expect("a held Produce request");
+        let req = sc.held.remove(at).unwrap();
         let frame = sc.produce_response(&req, |_, _| code.0);
         if let Some(w) = sc.wires.get_mut(&req.token) {
             w.inbox.push_back(frame);
@@ -807,4 +814,54 @@ fn message_too_large_splits_the_batch_and_the_halves_keep_order_and_futures() {
     assert_eq!(sizes, [4, 2, 2], "split in two halves, each sent once");
     let offsets: Vec<i64> = futures.iter().map(|f| done(f).unwrap().offset()).collect();
     assert_eq!(offsets, [0, 1, 2, 3], "records keep their order and their futures");
+}
+
+#[test]
+fn a_node_that_takes_no_batches_for_the_availability_timeout_is_left_out_by_adaptive_partitioning() {
+    let mut h = harness(
+        2,
+        2,
+        &[
+            ("enable.idempotence", "false"),
+            ("acks", "1"),
+            ("max.in.flight.requests.per.connection", "2"),
+            ("partitioner.availability.timeout.ms", "100"),
+            ("request.timeout.ms", "60000"),
+        ],
+    );
+    h.hold_produce();
+    // Broker 2 (partition 1's leader) never answers: after two requests its slots are taken.
+    for v in ["a", "b", "c"] {
+        let _ = (h.send(0, v), h.send(1, v));
+        h.turns(6);
+        while h.script.borrow().held.iter().any(|r| r.node == 1) {
+            h.answer_from(Some(1), KafkaCode::NONE);
+            h.turns(2);
+        }
+    }
+    assert_eq!(
+        h.produces().iter().filter(|r| r.node == 2).count(),
+        2,
+        "two in flight to broker 2, one waiting"
+    );
+    let acc = h.s.shared.clone();
+    let acc = &acc.accumulator;
+    for _ in 0..2 {
+        let _ = h.send(0, "d");
+        h.advance(Duration::from_millis(40));
+        h.turns(3);
+        h.answer_from(Some(1), KafkaCode::NONE);
+    }
+    h.turns(2);
+    assert!(!acc.is_unavailable("t", 1), "80 ms without taking a batch: still inside the timeout");
+    h.advance(Duration::from_millis(40));
+    h.turns(3);
+    assert!(acc.is_unavailable("t", 1), "partition 1's leader took nothing for 120 ms > 100 ms");
+    assert!(!acc.is_unavailable("t", 0), "partition 0's leader keeps taking batches");
+    // Broker 2 answers: its waiting batch goes out, the queue empties, the partition is back.
+    h.answer_from(Some(2), KafkaCode::NONE);
+    h.turns(4);
+    h.answer_from(Some(2), KafkaCode::NONE);
+    h.turns(4);
+    assert!(!acc.is_unavailable("t", 1), "available again once its leader takes batches");
 }
