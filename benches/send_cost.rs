@@ -4,7 +4,8 @@
 //! threads sending to one shared partition or each to its own.
 //!
 //! `KB_BENCH_BOOTSTRAP=host:port cargo bench --bench send_cost` (a topic `send-cost` with at
-//! least 8 partitions must exist, or be auto-created with them). `scripts/bench.sh --send-cost`
+//! least 8 partitions must exist, or be auto-created with them; `KB_BENCH_THREADS=1,2` picks the
+//! thread counts, `KB_BENCH_RECORDS` the records per thread). `scripts/bench.sh --send-cost`
 //! starts the mock cluster and runs it.
 
 use kafka_blocking::{Producer, ProducerConfig, Record};
@@ -104,8 +105,12 @@ fn main() {
     )
     .expect("producer");
     run(&p, &topic, 8, false, 20_000); // warm up: metadata, connections, pool buffers
+    let counts: Vec<usize> = std::env::var("KB_BENCH_THREADS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 4, 8]);
     println!("threads,partitions,records_per_s,cpu_ns_per_send,allocations_per_record");
-    for threads in [1, 2, 4, 8] {
+    for threads in counts {
         for same in [false, true] {
             if threads == 1 && same {
                 continue;
