@@ -460,8 +460,17 @@ impl std::fmt::Debug for Producer {
     }
 }
 
+/// The wall clock in milliseconds since the epoch (a record's CreateTime). One
+/// `clock_gettime(CLOCK_REALTIME)` (vDSO) and integer arithmetic: `SystemTime::duration_since`
+/// costs a tenth of a `send` more.
 fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid, exclusively borrowed timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 {
+        ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000
+    } else {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    }
 }
 
 /// The state the producer handle, application threads and the sender thread share, built
@@ -547,6 +556,14 @@ pub(crate) fn shared_state(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn now_millis_is_the_wall_clock_in_milliseconds() {
+        let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+        let ours = now_millis();
+        let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+        assert!(before <= ours && ours <= after, "{before} <= {ours} <= {after}");
+    }
 
     #[test]
     fn producer_is_send_sync_clone() {
