@@ -270,3 +270,43 @@ fn a_callback_cannot_deadlock_the_producer() {
     assert_eq!(done_rx.recv_timeout(Duration::from_secs(10)), Ok(true));
     assert!(f.wait_timeout(Duration::from_secs(10)).is_ok());
 }
+
+/// Nothing that waits can be done from a callback (it runs on the sender thread, which alone
+/// resolves records, fetches metadata and frees memory): each such call fails at once with
+/// IllegalState naming the reason, and the producer goes on.
+#[test]
+fn blocking_calls_inside_a_callback_fail_at_once_instead_of_hanging() {
+    let b = common::kafka();
+    let t = topic(&b, "callback-blocking", 1);
+    let p = Producer::new(config(&b).set("max.block.ms", "60000")).unwrap();
+    p.send(Record::new(&t).value("warm")).unwrap().wait().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let inner = p.clone();
+    let missing = unique_topic("api-callback-never-created");
+    let topic_in_callback = t.clone();
+    p.send_with_callback(Record::new(&t).value("a"), move |r| {
+        let t = topic_in_callback;
+        r.unwrap();
+        let started = std::time::Instant::now();
+        let later = inner.send(Record::new(&t).value("sent from the callback")).expect("a known topic");
+        let outcomes: Vec<(&str, std::result::Result<(), Error>)> = vec![
+            ("wait", later.wait().map(|_| ())),
+            ("wait_timeout", later.wait_timeout(Duration::from_secs(30)).map(|_| ())),
+            ("send to an unknown topic", inner.send(Record::new(&missing).value("x")).map(|_| ())),
+            ("init_transactions", inner.init_transactions(Duration::from_secs(30))),
+            ("abort_transaction", inner.abort_transaction(Duration::from_secs(30))),
+        ];
+        let _ = tx.send((outcomes, started.elapsed(), later));
+    })
+    .unwrap();
+    let (outcomes, took, later) = rx.recv_timeout(Duration::from_secs(20)).expect("the callback ran");
+    for (what, outcome) in outcomes {
+        let e = outcome.expect_err(what);
+        assert_eq!(e.kind(), ErrorKind::IllegalState, "{what}: {e}");
+        assert!(e.to_string().contains("callback"), "{what}: {e}");
+    }
+    assert!(took < Duration::from_secs(2), "the callback's calls took {took:?}");
+    let md =
+        later.wait_timeout(Duration::from_secs(20)).expect("the record sent from the callback is delivered");
+    assert_eq!(md.offset(), 2);
+}

@@ -366,6 +366,11 @@ impl Accumulator {
         }
     }
 
+    /// This accumulator's identity for [`future::is_sender_thread_of`](super::future).
+    pub(crate) fn owner_id(&self) -> usize {
+        self as *const Accumulator as usize
+    }
+
     pub(crate) fn pool(&self) -> &BufferPool {
         &self.pool
     }
@@ -574,7 +579,11 @@ impl Accumulator {
             topic: q.topic.clone(),
             partition,
             body: Body::Open(RecordBatchBuilder::new(buf, timestamp)),
-            completion: Some(Completion::Own(BatchCompletion::new(q.topic.clone(), partition))),
+            completion: Some(Completion::Own(BatchCompletion::new(
+                q.topic.clone(),
+                partition,
+                self.owner_id(),
+            ))),
             created: Instant::now(),
             reserved: size,
             record_count: 0,

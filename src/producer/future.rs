@@ -12,8 +12,26 @@
 use super::record::RecordMetadata;
 use crate::error::{Error, ErrorKind, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+thread_local! {
+    /// On a producer's sender thread: the identity of that producer's accumulator (its
+    /// address); 0 elsewhere.
+    static SENDER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Runs on: sender thread, once at its start. Futures of batches from accumulator `owner`
+/// refuse to wait on this thread: only it can resolve them.
+pub(crate) fn mark_sender_thread(owner: usize) {
+    SENDER_OF.with(|c| c.set(owner));
+}
+
+/// Whether the calling thread is the sender thread of accumulator `owner`.
+pub(crate) fn is_sender_thread_of(owner: usize) -> bool {
+    owner != 0 && SENDER_OF.with(|c| c.get()) == owner
+}
 
 /// Where a batch landed, as the broker acknowledged it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +86,8 @@ pub(crate) struct BatchShared {
     done: Receiver<()>,
     topic: Arc<str>,
     partition: i32,
+    /// The accumulator the batch belongs to (see [`is_sender_thread_of`]).
+    owner: usize,
 }
 
 /// The sender thread's side of a batch's completion.
@@ -78,10 +98,10 @@ pub(crate) struct BatchCompletion {
 }
 
 impl BatchCompletion {
-    pub(crate) fn new(topic: Arc<str>, partition: i32) -> Self {
+    pub(crate) fn new(topic: Arc<str>, partition: i32, owner: usize) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(0);
         BatchCompletion {
-            shared: Arc::new(BatchShared { result: OnceLock::new(), done: rx, topic, partition }),
+            shared: Arc::new(BatchShared { result: OnceLock::new(), done: rx, topic, partition, owner }),
             done: tx,
         }
     }
@@ -117,7 +137,12 @@ pub struct SendFuture {
 impl SendFuture {
     /// Blocks until the record is acknowledged or fails. Every accepted record is resolved
     /// within `delivery.timeout.ms`.
+    ///
+    /// From a send callback or interceptor of the same producer (they run on its sender
+    /// thread, the only thread that can resolve the record) a record not resolved yet fails
+    /// at once with `IllegalState` instead of waiting forever.
     pub fn wait(&self) -> Result<RecordMetadata> {
+        self.refuse_on_sender_thread("wait")?;
         let _ = self.shared.done.recv();
         self.resolved()
     }
@@ -125,6 +150,7 @@ impl SendFuture {
     /// Like [`wait`](SendFuture::wait), but gives up after `timeout` with a `Timeout` error;
     /// the record is still in flight and the future can be waited on again.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<RecordMetadata> {
+        self.refuse_on_sender_thread("wait_timeout")?;
         match self.shared.done.recv_timeout(timeout) {
             Err(RecvTimeoutError::Timeout) => Err(Error::timeout(format!(
                 "record for {}-{} not acknowledged within {} ms (wait_timeout); it is still in flight",
@@ -151,6 +177,21 @@ impl SendFuture {
         self.shared.partition
     }
 
+    fn refuse_on_sender_thread(&self, op: &str) -> Result<()> {
+        if is_sender_thread_of(self.shared.owner) && !self.is_done() {
+            return Err(Error::new(
+                ErrorKind::IllegalState,
+                format!(
+                    "SendFuture::{op} for a record to {}-{} cannot be called from a send callback or \
+                     interceptor of the same producer before the record is resolved: they run on its \
+                     sender thread, which alone can resolve it",
+                    self.shared.topic, self.shared.partition
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn resolved(&self) -> Result<RecordMetadata> {
         match self.shared.result.get().and_then(|r| r.for_record(self.offset_delta)) {
             Some((Ok(ack), delta)) => {
@@ -174,7 +215,7 @@ mod tests {
 
     #[test]
     fn all_futures_of_a_batch_resolve_with_their_offsets() {
-        let c = BatchCompletion::new("t".into(), 2);
+        let c = BatchCompletion::new("t".into(), 2, 0);
         let f0 = c.future(0, 100);
         let f1 = c.future(1, 101);
         assert!(!f0.is_done());
@@ -189,7 +230,7 @@ mod tests {
 
     #[test]
     fn log_append_time_and_acks0_offsets() {
-        let c = BatchCompletion::new("t".into(), 0);
+        let c = BatchCompletion::new("t".into(), 0, 0);
         let f = c.future(3, 5);
         c.complete(Ok(BatchAck { base_offset: -1, log_append_time: 999 }));
         let m = f.wait().unwrap();
@@ -198,7 +239,7 @@ mod tests {
 
     #[test]
     fn error_reaches_every_future_and_timeout_is_retryable() {
-        let c = BatchCompletion::new("t".into(), 0);
+        let c = BatchCompletion::new("t".into(), 0, 0);
         let f = c.future(0, 0);
         let e = f.wait_timeout(Duration::from_millis(5)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout);
@@ -208,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_split_batch_resolves_each_record_from_its_part() {
-        let c = BatchCompletion::new("t".into(), 1);
+        let c = BatchCompletion::new("t".into(), 1, 0);
         let fs: Vec<SendFuture> = (0..5).map(|i| c.future(i, 100 + i as i64)).collect();
         c.complete_with(BatchResult::Parts(vec![
             (0, 2, Ok(BatchAck { base_offset: 10, log_append_time: -1 })),
@@ -226,9 +267,32 @@ mod tests {
 
     #[test]
     fn dropped_batch_does_not_hang() {
-        let c = BatchCompletion::new("t".into(), 0);
+        let c = BatchCompletion::new("t".into(), 0, 0);
         let f = c.future(0, 0);
         drop(c);
         assert_eq!(f.wait().unwrap_err().kind(), ErrorKind::IllegalState);
+    }
+
+    #[test]
+    fn waiting_on_the_sender_thread_of_the_batch_fails_at_once_until_resolved() {
+        let owner = 0x1000;
+        let c = BatchCompletion::new("t".into(), 3, owner);
+        let f = c.future(0, 0);
+        let other_batch = BatchCompletion::new("t".into(), 3, 0x2000);
+        let other = other_batch.future(0, 0);
+        std::thread::spawn(move || {
+            let _keep = other_batch;
+            mark_sender_thread(owner);
+            let e = f.wait().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::IllegalState);
+            assert!(e.to_string().contains("t-3") && e.to_string().contains("callback"), "{e}");
+            assert_eq!(f.wait_timeout(Duration::from_secs(60)).unwrap_err().kind(), ErrorKind::IllegalState);
+            // Another producer's record may be waited for (here it times out normally).
+            assert_eq!(other.wait_timeout(Duration::from_millis(1)).unwrap_err().kind(), ErrorKind::Timeout);
+            c.complete(Ok(BatchAck { base_offset: 7, log_append_time: -1 }));
+            assert_eq!(f.wait().unwrap().offset(), 7, "a resolved record is returned as usual");
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -151,7 +151,22 @@ impl Producer {
         if !interceptors.is_empty() {
             interceptor::each(interceptors, "on_send", |i| i.on_send(&mut record));
         }
-        let result = self.append(&record, callback);
+        let mut result = self.append(&record, callback);
+        if let Err(e) = &result {
+            if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::BufferExhausted)
+                && self.inner.on_sender_thread()
+            {
+                // From a callback or interceptor no wait is possible: only this thread fetches
+                // metadata and frees buffer memory.
+                result = Err(Error::new(
+                    ErrorKind::IllegalState,
+                    format!(
+                        "send from a send callback or interceptor cannot wait for metadata or buffer \
+                         memory (they run on the producer's sender thread, which provides both): {e}"
+                    ),
+                ));
+            }
+        }
         if let Err(e) = &result {
             interceptor::each(interceptors, "on_acknowledgement", |i| {
                 i.on_acknowledgement(Err(e));
@@ -203,19 +218,18 @@ impl Producer {
                 format!("invalid partition {p} for topic '{topic}'"),
             ));
         }
-        let deadline = Deadline::after(inner.max_block);
+        // On the sender thread (a callback or interceptor sending) nothing may wait.
+        let max_block = if inner.on_sender_thread() { Duration::ZERO } else { inner.max_block };
+        let deadline = Deadline::after(max_block);
         let acc = &shared.accumulator;
         // A partition the cached view does not have yet: wait for metadata that has it.
         let needs_partition =
             |info: &TopicInfo| record.partition.is_some_and(|p| p as usize >= info.partitions.len());
         let resolve = || -> Result<(Arc<TopicInfo>, Arc<TopicQueues>)> {
-            let cluster = shared.metadata.wait_for_topic(
-                topic,
-                record.partition,
-                deadline.get(),
-                inner.max_block,
-                || shared.wake(),
-            )?;
+            let cluster =
+                shared
+                    .metadata
+                    .wait_for_topic(topic, record.partition, deadline.get(), max_block, || shared.wake())?;
             let info = cluster.topic(topic).expect("wait_for_topic returned with the topic known").clone();
             Ok((info, acc.topic_queues(topic)))
         };
@@ -319,6 +333,7 @@ impl Producer {
     /// same id, and finishes (aborts) any transaction they left open. Call once, before the
     /// first transaction. A call that times out can be repeated to keep waiting.
     pub fn init_transactions(&self, timeout: Duration) -> Result<()> {
+        self.inner.refuse_on_sender_thread("init_transactions")?;
         let shared = &self.inner.shared;
         self.transactions("init_transactions")?.init(timeout, &|| shared.wake())
     }
@@ -336,6 +351,7 @@ impl Producer {
         group: &ConsumerGroupMetadata,
         timeout: Duration,
     ) -> Result<()> {
+        self.inner.refuse_on_sender_thread("send_offsets_to_transaction")?;
         let shared = &self.inner.shared;
         let t = self.transactions("send_offsets_to_transaction")?;
         t.send_offsets(offsets.to_vec(), group.clone(), timeout, &|| shared.wake())
@@ -355,6 +371,7 @@ impl Producer {
     /// Aborts the transaction: records not sent yet fail with `TransactionAborted`, records
     /// already written are marked aborted (read_committed consumers skip them).
     pub fn abort_transaction(&self, timeout: Duration) -> Result<()> {
+        self.inner.refuse_on_sender_thread("abort_transaction")?;
         let shared = &self.inner.shared;
         self.transactions("abort_transaction")?.abort(timeout, &|| shared.wake(), &|| {})
     }
@@ -372,7 +389,7 @@ impl Producer {
 
 impl Inner {
     fn on_sender_thread(&self) -> bool {
-        self.shared.sender_thread.get() == Some(&std::thread::current().id())
+        future::is_sender_thread_of(self.shared.accumulator.owner_id())
     }
 
     /// A callback or interceptor (they run on the sender thread) must not wait for the sender.
@@ -546,7 +563,6 @@ pub(crate) fn shared_state(
         closing: Default::default(),
         force_close: Default::default(),
         fatal: Default::default(),
-        sender_thread: Default::default(),
         txn,
         waker,
     });

@@ -80,8 +80,6 @@ pub(crate) struct Shared {
     pub(crate) force_close: AtomicBool,
     /// The transaction state machine, for a producer with a `transactional.id`.
     pub(crate) txn: Option<Transactions>,
-    /// The sender thread, which runs callbacks: it must not wait for itself.
-    pub(crate) sender_thread: std::sync::OnceLock<std::thread::ThreadId>,
     /// Set when the producer can do no more work; every later `send` fails with it.
     pub(crate) fatal: std::sync::OnceLock<Error>,
     pub(crate) waker: Waker,
@@ -181,7 +179,7 @@ struct SenderLoop<T: Transport> {
 /// The sender thread's body. Returns how many records were still pending when it stopped
 /// (failed with a `Closed` error): none after a graceful close that delivered everything.
 pub(crate) fn run(shared: Arc<Shared>, txn_commands: Option<Receiver<TxnCommand>>) -> usize {
-    let _ = shared.sender_thread.set(std::thread::current().id());
+    crate::producer::future::mark_sender_thread(shared.accumulator.owner_id());
     let transport = PollTransport::new(shared.waker.clone());
     let mut s = SenderLoop::new(shared.clone(), txn_commands, transport);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run_loop()));
