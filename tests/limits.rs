@@ -302,3 +302,102 @@ fn send_and_flush_after_close_fail_as_closed_without_hanging_on_any_handle() {
         delivery::check(&format!("[{}] after close", b.name), &vec![(0, 0, 0)], &got, false);
     }
 }
+
+/// While one thread's `close(6 s)` waits on a broker that never answers, another thread's
+/// `close(1 s)` returns after its own second (forcing the shutdown, so both report the failed
+/// records), and a thread blocked in `send` on full buffer memory is woken by the first close at
+/// once with `Closed`, not after `max.block.ms`. Every accepted record is resolved.
+#[test]
+fn each_close_waits_only_its_own_timeout_and_close_wakes_threads_blocked_on_memory() {
+    let _cluster = shared_cluster();
+    let b = common::kafka();
+    let topic = fresh_topic(&b, "close-bounded");
+    let proxies = common::proxy::Proxy::cluster(&b.bootstrap);
+    let stalled = Broker { bootstrap: common::proxy::cluster_bootstrap(&proxies), ..b.clone() };
+    let p = producer(
+        &stalled,
+        &[
+            ("buffer.memory", "65536"),
+            ("batch.size", "16384"),
+            ("linger.ms", "0"),
+            ("request.timeout.ms", "60000"),
+            ("delivery.timeout.ms", "120000"),
+            ("max.block.ms", "60000"),
+        ],
+    );
+    p.send(Record::new(&topic).partition(0).value("warm")).unwrap().wait().unwrap();
+    for px in &proxies {
+        px.drop_produce_responses(1_000_000); // stored by the broker, never answered
+    }
+    let sender = {
+        let (p, topic) = (p.clone(), topic.clone());
+        std::thread::spawn(move || {
+            let value = vec![b'x'; 1000];
+            let mut futures = Vec::new();
+            for _ in 0..1000 {
+                match p.send(Record::new(&topic).partition(0).value(&value[..])) {
+                    Ok(f) => futures.push(f),
+                    Err(e) => return (futures, Some((e.kind(), Instant::now()))),
+                }
+            }
+            (futures, None)
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1)); // the sending thread is blocked on memory by now
+    let first = {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            (started, p.close(Duration::from_secs(6)), started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let second = p.close(Duration::from_secs(1));
+    let second_took = started.elapsed();
+    let (first_started, first_result, first_took) = first.join().unwrap();
+    let (futures, blocked) = sender.join().unwrap();
+
+    let (kind, woken_at) = blocked.expect("the sending thread was blocked on buffer memory");
+    assert_eq!(kind, ErrorKind::Closed);
+    assert!(
+        woken_at - first_started < Duration::from_secs(1),
+        "woken {:?} after close",
+        woken_at - first_started
+    );
+    assert!(second_took < Duration::from_millis(1800), "close(1 s) took {second_took:?}");
+    let e = second.expect_err("records failed: the second close says so");
+    assert!(e.to_string().contains("pending record(s) failed"), "{e}");
+    assert!(
+        first_took < Duration::from_secs(3),
+        "the first close ended when the second forced it: {first_took:?}"
+    );
+    assert!(first_result.is_err(), "the first close reports the failed records too");
+    assert!(!futures.is_empty());
+    for f in &futures {
+        let e = f.wait_timeout(Duration::from_secs(5)).expect_err("failed by the forced close");
+        assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
+    }
+}
+
+/// Closing with a transaction open aborts it first; when the abort cannot complete (every
+/// broker down), close says so instead of returning `Ok`.
+#[test]
+fn close_reports_an_open_transaction_it_could_not_abort() {
+    let o = Outage::take();
+    let topic = o.topic("close-txn");
+    let p = producer(
+        &o.b,
+        &[("transactional.id", &unique_topic("limits-close-txn")), ("request.timeout.ms", "1000")],
+    );
+    p.init_transactions(Duration::from_secs(30)).expect("init_transactions");
+    p.begin_transaction().unwrap();
+    p.send(Record::new(&topic).value("in the transaction").partition(0)).unwrap().wait().expect("sent");
+    for id in 1..=3 {
+        o.ctl(&format!("brokerdown {id}"));
+    }
+    let started = Instant::now();
+    let e = p.close(Duration::from_secs(2)).expect_err("the abort could not complete");
+    assert!(started.elapsed() < Duration::from_secs(4), "close(2 s) took {:?}", started.elapsed());
+    assert!(e.to_string().contains("abort"), "{e}");
+}

@@ -989,9 +989,11 @@ impl Accumulator {
         result
     }
 
-    /// Stops accepting records; queued batches stay to be sent.
+    /// Stops accepting records; threads waiting for buffer memory fail with `Closed` at once.
+    /// Queued batches stay to be sent.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.pool.close();
     }
 
     pub(crate) fn is_closed(&self) -> bool {

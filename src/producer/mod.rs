@@ -62,8 +62,14 @@ struct Inner {
     /// Unique among this process's producers (names its entries in `topic_cache`).
     id: u64,
     shared: Arc<Shared>,
-    // guards: the sender thread's handle and its exit signal, taken by the first close
-    thread: Mutex<Option<(JoinHandle<()>, crossbeam_channel::Receiver<usize>)>>,
+    // guards: the sender thread's handle, taken by the close that joins it
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Set by the sender thread as it ends: how many pending records it failed.
+    stopped: Arc<Stopped>,
+    /// The first `close` begins the shutdown (aborts an open transaction); later calls wait.
+    close_started: std::sync::atomic::AtomicBool,
+    /// What the first close's transaction abort failed with, reported by every close.
+    abort_failure: Mutex<Option<Error>>,
     max_block: Duration,
     max_request_size: usize,
     buffer_memory: usize,
@@ -92,20 +98,24 @@ impl Producer {
         };
         let (shared, txn_commands) = shared_state(&cfg, &client_id)?;
         // The sender thread reports, when it ends, how many records it failed as pending.
-        let (done_tx, done_rx) = crossbeam_channel::bounded::<usize>(1);
+        let stopped = Arc::new(Stopped::default());
+        let stopped_by_sender = stopped.clone();
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name(format!("kafka-producer-network-thread | {client_id}"))
             .spawn(move || {
                 let aborted = sender::run(thread_shared, txn_commands);
-                let _ = done_tx.send(aborted);
+                stopped_by_sender.set(aborted);
             })
             .map_err(|e| Error::io("starting the producer's sender thread", e))?;
         Ok(Producer {
             inner: Arc::new(Inner {
                 id: PRODUCER_IDS.fetch_add(1, Ordering::Relaxed),
                 shared,
-                thread: Mutex::new(Some((handle, done_rx))),
+                thread: Mutex::new(Some(handle)),
+                stopped,
+                close_started: Default::default(),
+                abort_failure: Mutex::new(None),
                 max_block: cfg.max_block,
                 max_request_size: cfg.max_request_size,
                 buffer_memory: cfg.buffer_memory,
@@ -414,50 +424,98 @@ impl Inner {
             self.shared.wake();
             return Ok(());
         }
-        let mut guard = self.thread.lock();
-        let Some((handle, done)) = guard.take() else { return Ok(()) };
         let shared = &self.shared;
         let started = Instant::now();
-        if let Some(t) = shared.txn.as_ref().filter(|_| !timeout.is_zero()) {
-            // As Java does: a transaction left open is aborted before the producer stops, so
-            // that read_committed consumers need not wait for transaction.timeout.ms.
-            if matches!(t.state(), TxnState::InTransaction | TxnState::AbortableError) {
-                if let Err(e) = t.abort(timeout, &|| shared.wake(), &|| {}) {
-                    log::warn!("producer {}: aborting the open transaction on close: {e}", self.client_id);
+        let first = !self.close_started.swap(true, Ordering::AcqRel);
+        if first {
+            if let Some(t) = shared.txn.as_ref().filter(|_| !timeout.is_zero()) {
+                // As Java does: a transaction left open is aborted before the producer stops,
+                // so that read_committed consumers need not wait for transaction.timeout.ms.
+                if matches!(t.state(), TxnState::InTransaction | TxnState::AbortableError) {
+                    if let Err(e) = t.abort(timeout, &|| shared.wake(), &|| {}) {
+                        log::warn!(
+                            "producer {}: aborting the open transaction on close: {e}",
+                            self.client_id
+                        );
+                        *self.abort_failure.lock() = Some(e);
+                    }
                 }
             }
+            shared.accumulator.close();
+            shared.closing.store(true, Ordering::Release);
         }
-        let timeout = timeout.saturating_sub(started.elapsed());
-        shared.accumulator.close();
-        shared.closing.store(true, Ordering::Release);
-        if timeout.is_zero() {
+        // Each caller waits its own timeout (a second close does not queue behind the first).
+        let remaining = timeout.saturating_sub(started.elapsed());
+        if remaining.is_zero() {
             shared.force_close.store(true, Ordering::Release);
         }
         shared.wake();
-        let mut outcome = done.recv_timeout(timeout).ok();
-        if outcome.is_none() && !timeout.is_zero() {
-            log::warn!(
-                "producer {}: close timed out after {timeout:?}; failing pending records",
-                self.client_id
-            );
-        }
-        if outcome.is_none() {
+        let mut failed = self.stopped.wait(remaining);
+        if failed.is_none() {
+            if !remaining.is_zero() {
+                log::warn!(
+                    "producer {}: close timed out after {timeout:?}; failing pending records",
+                    self.client_id
+                );
+            }
             shared.force_close.store(true, Ordering::Release);
             shared.wake();
+            // A forced sender stops within one turn, unless it is inside a callback.
+            failed = self.stopped.wait(CLOSE_FORCE_GRACE);
         }
-        if handle.join().is_err() {
-            return Err(Error::new(ErrorKind::IllegalState, "the producer's sender thread panicked"));
+        let Some(failed) = failed else {
+            return Err(Error::timeout(format!(
+                "close did not finish within {} ms: the sender thread is still busy (in a send callback?); \
+                 its pending records fail when it stops",
+                timeout.as_millis()
+            )));
+        };
+        let handle = self.thread.lock().take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                return Err(Error::new(ErrorKind::IllegalState, "the producer's sender thread panicked"));
+            }
+        }
+        if let Some(e) = self.abort_failure.lock().clone() {
+            return Err(e.context("close could not abort the open transaction"));
         }
         // Only records that were really failed make close an error: a forced close (or one
         // that timed out) with nothing left pending did all it was asked to.
-        outcome = outcome.or_else(|| done.try_recv().ok());
-        match outcome.unwrap_or(0) {
+        match failed {
             0 => Ok(()),
             n => Err(Error::timeout(format!(
                 "close did not deliver every record within {} ms; {n} pending record(s) failed",
                 timeout.as_millis()
             ))),
         }
+    }
+}
+
+/// How long a close waits for a sender it forced to stop before it gives up on it.
+const CLOSE_FORCE_GRACE: Duration = Duration::from_millis(500);
+
+/// The sender thread's end, which every `close` waits for with its own timeout.
+#[derive(Default)]
+struct Stopped {
+    // guards: `Some(records failed)` once the sender thread has ended
+    failed: Mutex<Option<usize>>,
+    ended: parking_lot::Condvar,
+}
+
+impl Stopped {
+    fn set(&self, failed: usize) {
+        *self.failed.lock() = Some(failed);
+        self.ended.notify_all();
+    }
+
+    /// The number of records the sender failed, once it has ended, waiting up to `timeout`.
+    fn wait(&self, timeout: Duration) -> Option<usize> {
+        let mut st = self.failed.lock();
+        if st.is_none() && !timeout.is_zero() {
+            let deadline = Instant::now() + timeout;
+            while st.is_none() && !self.ended.wait_until(&mut st, deadline).timed_out() {}
+        }
+        *st
     }
 }
 

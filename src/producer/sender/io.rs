@@ -260,7 +260,9 @@ impl<T: Transport> SenderLoop<T> {
                 self.flush_connection(node, now);
             }
             let pending = self.conns.values().any(|c| c.io.has_unwritten() && !c.io.is_connecting());
-            if !pending || now >= deadline {
+            // A close whose timeout ran out forces the sender: stop writing then.
+            let forced = self.shared.force_close.load(std::sync::atomic::Ordering::Acquire);
+            if !pending || now >= deadline || forced {
                 return;
             }
             let wait = deadline
