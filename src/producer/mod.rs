@@ -542,7 +542,9 @@ fn now_millis() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: a valid, exclusively borrowed timespec.
     if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 {
-        i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000
+        #[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on some targets
+        let ms = ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000;
+        ms
     } else {
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
     }
