@@ -1035,6 +1035,20 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_that_can_never_be_met_are_refused_naming_the_key() {
+        // Java accepts 0 for these; no request or connect could ever complete with it.
+        for key in ["request.timeout.ms", "socket.connection.setup.timeout.ms"] {
+            let e = valid().set(key, "0").validate().unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+            assert!(valid().set(key, "1").set("delivery.timeout.ms", "120000").validate().is_ok(), "{key}=1");
+        }
+        assert!(
+            valid().set("connections.max.idle.ms", "0").validate().is_ok(),
+            "0 closes idle connections at once"
+        );
+    }
+
+    #[test]
     fn bootstrap_servers_are_checked() {
         let msg = err_of(&ProducerConfig::new());
         assert!(msg.contains("bootstrap.servers is required"), "{msg}");

@@ -250,7 +250,6 @@ impl<T: Transport> SenderLoop<T> {
         }
         self.check_request_timeouts(now);
         self.check_connect_timeouts(now);
-        self.close_idle_connections(now);
         self.expire_batches(now);
         let mut next = self.maybe_update_metadata(now);
         if self.txn.is_some() {
@@ -260,6 +259,9 @@ impl<T: Transport> SenderLoop<T> {
         }
         let (sent, produce_next) = self.send_ready(now, closing);
         next = min_opt(next, produce_next);
+        // After sending: a connection that just became ready is used before it can count as
+        // idle (with connections.max.idle.ms=0 it would never be used otherwise).
+        self.close_idle_connections(now);
         if let Some(d) = self.next_in_flight_deadline(now) {
             next = min_opt(next, Some(d));
         }

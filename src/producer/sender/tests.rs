@@ -865,3 +865,17 @@ fn a_node_that_takes_no_batches_for_the_availability_timeout_is_left_out_by_adap
     h.turns(4);
     assert!(!acc.is_unavailable("t", 1), "available again once its leader takes batches");
 }
+
+#[test]
+fn connections_max_idle_zero_still_delivers_and_closes_connections_once_idle() {
+    let mut h =
+        harness(1, 1, &[("connections.max.idle.ms", "0"), ("enable.idempotence", "false"), ("acks", "1")]);
+    let f = h.send(0, "v");
+    h.turns(10);
+    assert_eq!(done(&f).unwrap().offset(), 0, "delivered although every idle connection closes at once");
+    h.turns(2);
+    assert!(h.script.borrow().wires.is_empty(), "and the connections are closed once idle");
+    let g = h.send(0, "w");
+    h.turns(10);
+    assert_eq!(done(&g).unwrap().offset(), 1, "the next record reconnects");
+}
