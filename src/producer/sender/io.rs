@@ -58,6 +58,7 @@ impl<T: Transport> SenderLoop<T> {
                         in_flight: HashMap::new(),
                         versions: HashMap::new(),
                         last_used: now,
+                        handshake_until: None,
                     },
                 );
                 Some(ConnState::Connecting)
@@ -116,9 +117,11 @@ impl<T: Transport> SenderLoop<T> {
 
     /// The socket connected: ask for the broker's API versions first.
     pub(super) fn on_connected(&mut self, node: i32, now: Instant) {
+        let setup_timeout = self.cfg().socket.connect_timeout;
         if let Some(c) = self.conns.get_mut(&node) {
             c.state = ConnState::Handshaking;
             c.last_used = now;
+            c.handshake_until = Some(now + setup_timeout);
         }
         let req = ApiVersionsRequest {
             client_software_name: "kafka-blocking".into(),
@@ -166,12 +169,26 @@ impl<T: Transport> SenderLoop<T> {
                 }
             }
         }
+        let silent: Vec<(i32, String)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.handshake_until.is_some_and(|d| d <= now))
+            .map(|(&n, c)| (n, c.addr.clone()))
+            .collect();
+        for (node, addr) in silent {
+            let ms = self.cfg().socket.connect_timeout.as_millis();
+            let e = Error::timeout(format!(
+                "broker {node} at {addr} accepted the connection but did not answer ApiVersions within {ms} ms \
+                 (socket.connection.setup.timeout.ms)"
+            ));
+            self.disconnect(node, e, now);
+        }
     }
 
     pub(super) fn next_connect_deadline(&self, now: Instant) -> Option<Duration> {
         self.conns
             .values()
-            .filter_map(|c| c.io.connect_deadline())
+            .filter_map(|c| c.io.connect_deadline().or(c.handshake_until))
             .map(|d| d.saturating_duration_since(now))
             .min()
     }

@@ -123,6 +123,10 @@ struct Conn<L> {
     versions: HashMap<i16, (i16, i16)>,
     /// When a request was last written or a response last read.
     last_used: Instant,
+    /// While the ApiVersions handshake is under way: when it counts as a failed connection
+    /// setup (`socket.connection.setup.timeout.ms`), so that a broker that accepts and never
+    /// answers costs that long, not `request.timeout.ms`.
+    handshake_until: Option<Instant>,
 }
 
 impl<L> Conn<L> {
@@ -206,7 +210,9 @@ impl<T: Transport> SenderLoop<T> {
             drain_index: HashMap::new(),
             metadata_in_flight: false,
             next_metadata_at: None,
-            bootstrap_index: 0,
+            // As Java: start at a random bootstrap server, so that one that hangs does not
+            // hold up every producer's first request.
+            bootstrap_index: (jitter_unit() * 65536.0) as usize,
             in_flight_partitions: HashSet::new(),
             frame_buf: Vec::with_capacity(64 * 1024),
             spare_frames: Vec::new(),
@@ -441,6 +447,7 @@ impl<T: Transport> SenderLoop<T> {
         let conn = self.conns.get_mut(&node).expect("checked by caller");
         conn.versions = resp.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
         conn.state = ConnState::Ready;
+        conn.handshake_until = None;
         self.backoff.remove(&node);
         Ok(())
     }

@@ -93,6 +93,8 @@ struct Script {
     next_offset: HashMap<(String, i32), i64>,
     next_producer_id: i64,
     connects: Vec<i32>,
+    /// Brokers that accept connections and read requests but never answer.
+    silent: Vec<i32>,
 }
 
 impl Script {
@@ -113,6 +115,9 @@ impl Script {
         let body = frame[4 + r.position()..].to_vec();
         let req = Captured { node, token, api_key, version, corr, body };
         self.requests.push(req.clone());
+        if self.silent.contains(&node) {
+            return;
+        }
         let answer = match api_key {
             18 => Some(api_versions_response(corr)),
             3 => Some(self.metadata_response(&req)),
@@ -395,6 +400,7 @@ fn harness(brokers: i32, partitions: i32, props: &[(&str, &str)]) -> Harness {
         next_offset: HashMap::new(),
         next_producer_id: 1000,
         connects: Vec::new(),
+        silent: Vec::new(),
     }));
     shared.metadata.want("t");
     let transport = ScriptedTransport { script: script.clone() };
@@ -878,4 +884,33 @@ fn connections_max_idle_zero_still_delivers_and_closes_connections_once_idle() {
     let g = h.send(0, "w");
     h.turns(10);
     assert_eq!(done(&g).unwrap().offset(), 1, "the next record reconnects");
+}
+
+#[test]
+fn a_bootstrap_server_that_accepts_and_never_answers_costs_the_setup_timeout_not_the_request_timeout() {
+    let mut first_tried = std::collections::HashSet::new();
+    for _ in 0..24 {
+        let mut h = harness(
+            2,
+            1,
+            &[
+                ("bootstrap.servers", "b1:9092,b2:9092"),
+                ("socket.connection.setup.timeout.ms", "1000"),
+                ("request.timeout.ms", "30000"),
+                ("enable.idempotence", "false"),
+                ("acks", "1"),
+            ],
+        );
+        h.script.borrow_mut().topics.insert("t".into(), vec![2]); // led by the broker that answers
+        h.script.borrow_mut().silent.push(1);
+        let f = h.send(0, "v");
+        h.turns(4);
+        first_tried.insert(h.script.borrow().connects[0]);
+        for _ in 0..11 {
+            h.advance(Duration::from_millis(100));
+            h.turns(3);
+        }
+        assert_eq!(done(&f).unwrap().offset(), 0, "delivered 1.1 s in, through the other bootstrap server");
+    }
+    assert_eq!(first_tried.len(), 2, "bootstrap servers are tried from a random start: {first_tried:?}");
 }
