@@ -127,6 +127,8 @@ pub(crate) struct ProducerBatch {
     pub(crate) attempts: u32,
     /// Not to be sent again before this instant (retry backoff).
     pub(crate) retry_at: Option<Instant>,
+    /// The node its last attempt went to: a retry to another (new) leader skips the backoff.
+    pub(crate) sent_to: Option<i32>,
     /// Why the last attempt failed (a retriable error), named when the batch expires.
     pub(crate) last_error: Option<Error>,
     full: bool,
@@ -589,6 +591,7 @@ impl Accumulator {
             record_count: 0,
             attempts: 0,
             retry_at: None,
+            sent_to: None,
             last_error: None,
             full: false,
             id,
@@ -632,9 +635,16 @@ impl Accumulator {
         let mut candidates: HashMap<i32, (bool, Vec<Arc<PartitionQueue>>)> = HashMap::new();
         let unavailable = self.unavailable_nodes.lock().clone();
         self.for_each_queue(|q| {
-            let dq = q.batches.lock();
+            let mut dq = q.batches.lock();
             q.queued.store(dq.len() as u32, Ordering::Relaxed);
             let leader = cluster.leader_for(&q.topic, q.partition);
+            if let Some(b) = dq.front_mut() {
+                // Java's rule (KIP-951): the retry of a batch whose leader changed since its
+                // last attempt does not wait for the backoff; the new leader has not seen it.
+                if b.retry_at.is_some_and(|at| at > now) && b.sent_to.is_some_and(|n| Some(n) != leader) {
+                    b.retry_at = Some(now);
+                }
+            }
             if self.config.adaptive {
                 // As Java: only a partition with batches waiting is left out, so one whose
                 // queue emptied (sent or expired) is picked again.
@@ -911,6 +921,7 @@ impl Accumulator {
                 record_count: (end - start) as u32,
                 attempts: batch.attempts,
                 retry_at: None,
+                sent_to: None,
                 last_error: batch.last_error.clone(),
                 // Appends go to new batches, never to a part.
                 full: true,

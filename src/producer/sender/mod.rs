@@ -823,6 +823,7 @@ impl<T: Transport> SenderLoop<T> {
         drop(req);
         for b in &mut ok {
             b.attempts += 1;
+            b.sent_to = Some(node);
             self.in_flight_partitions.insert((b.topic.clone(), b.partition));
         }
         self.write_encoded(node, ApiKey::Produce, version, Pending::Produce(ok), now)

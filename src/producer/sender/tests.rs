@@ -914,3 +914,38 @@ fn a_bootstrap_server_that_accepts_and_never_answers_costs_the_setup_timeout_not
     }
     assert_eq!(first_tried.len(), 2, "bootstrap servers are tried from a random start: {first_tried:?}");
 }
+
+#[test]
+fn a_retry_to_a_new_leader_does_not_wait_for_the_backoff() {
+    let mut h = harness(2, 1, &[("retry.backoff.ms", "1000"), ("retry.backoff.max.ms", "1000")]);
+    h.hold_produce();
+    let f = h.send(0, "v");
+    h.turns(8);
+    h.script.borrow_mut().topics.get_mut("t").unwrap()[0] = 2;
+    h.advance(Duration::from_millis(1100)); // the last metadata fetch is older than its backoff
+    h.answer(KafkaCode::NOT_LEADER_OR_FOLLOWER);
+    for _ in 0..5 {
+        h.advance(Duration::from_millis(20));
+        h.turns(4);
+    }
+    let nodes: Vec<i32> = h.produces().iter().map(|r| r.node).collect();
+    assert_eq!(nodes, [1, 2], "retried to the new leader 100 ms in, not after the 1 s backoff");
+    h.answer(KafkaCode::NONE);
+    h.turns(2);
+    assert!(done(&f).is_ok());
+}
+
+#[test]
+fn a_retry_to_the_same_leader_still_waits_for_the_backoff() {
+    let mut h = harness(2, 1, &[("retry.backoff.ms", "1000"), ("retry.backoff.max.ms", "1000")]);
+    h.hold_produce();
+    let _f = h.send(0, "v");
+    h.turns(8);
+    h.advance(Duration::from_millis(1100));
+    h.answer(KafkaCode::NOT_LEADER_OR_FOLLOWER); // but the metadata still names broker 1
+    for _ in 0..5 {
+        h.advance(Duration::from_millis(20));
+        h.turns(4);
+    }
+    assert_eq!(h.produces().len(), 1, "same leader: the backoff holds");
+}
