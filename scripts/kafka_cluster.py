@@ -199,6 +199,10 @@ class Cluster:
                 "broker.heartbeat.interval.ms": "1000",
                 # Transactions whose transaction.timeout.ms ran out are aborted within a second.
                 "transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000",
+                # Client quotas are measured over the last 2 s (default 11 s), so that a test
+                # quota takes effect within seconds.
+                "quota.window.num": "2",
+                "quota.window.size.seconds": "1",
                 "log.flush.interval.messages": "9223372036854775807",
             }
             for kv in settings:

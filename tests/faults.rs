@@ -381,3 +381,41 @@ fn acks_all_below_min_insync_replicas_is_retried_until_a_node_returns_or_the_del
         recovered.as_millis()
     );
 }
+
+/// Fault matrix, produce quota: Apache Kafka holds this client.id to 256 KiB/s
+/// (`producer_byte_rate`). The broker answers at once with `throttle_time_ms` and expects the
+/// client to hold off (KIP-219); the producer does, so throughput settles near the quota with
+/// every record delivered once, in order, and no request timing out.
+#[test]
+fn a_produce_quota_on_apache_kafka_slows_the_producer_to_the_quota_without_timeouts_or_duplicates() {
+    let b = common::kafka();
+    let topic = common::unique_topic("faults-quota");
+    common::create_topic(&b, &topic, 1); // one leader: quotas hold per broker
+    let client_id = common::unique_topic("quota-client");
+    const QUOTA: u64 = 256 * 1024;
+    common::kafka_client_quota(&b, &client_id, QUOTA);
+    std::thread::sleep(Duration::from_secs(1)); // the quota reaches every broker
+    let p = producer(&b, &[("client.id", &client_id), ("linger.ms", "5"), ("request.timeout.ms", "10000")]);
+    let pad = vec![b'q'; 1000];
+    let started = Instant::now();
+    let futures: Vec<(i32, u32, SendFuture)> = (0..1500u32)
+        .map(|seq| {
+            let partition = 0;
+            let v = delivery::value(0, seq);
+            let r = Record::new(&topic).key(&pad[..]).value(&v).partition(partition);
+            (partition, seq, p.send(r).unwrap_or_else(|e| panic!("send {seq}: {e}")))
+        })
+        .collect();
+    let sent = wait_all("under a produce quota", 0, futures);
+    let took = started.elapsed();
+    p.close(Duration::from_secs(10)).unwrap();
+    let bytes = 1500 * 1000;
+    let rate = bytes as f64 / took.as_secs_f64();
+    eprintln!("produce quota {QUOTA} B/s: 1500 records of ~1 KB in {took:?}, {rate:.0} B/s");
+    // The broker measures over its last 2 s (quota.window.*), so about 512 KiB go through before
+    // throttling starts: at least 2.5 s for 1.5 MB, and not much slower than the quota.
+    assert!(took >= Duration::from_millis(2500), "not throttled: {took:?}");
+    assert!(rate >= QUOTA as f64 * 0.6, "far below the quota: {rate:.0} B/s");
+    let got = consume(&b, &topic, 1, 1500);
+    delivery::check("under a produce quota", &sent, &got, false);
+}

@@ -528,3 +528,31 @@ pub fn produce_raw_answer(
     let last = lines.last().expect("produce-raw prints a line");
     (int_field(last, "base_offset"), int_field(last, "error_code") as i16)
 }
+
+/// Sets a `producer_byte_rate` quota of `bytes_per_sec` for `client_id` on the Apache Kafka
+/// cluster, with Kafka's own `ConfigCommand` (kafka-tools, from the jars the test script fetched).
+pub fn kafka_client_quota(b: &Broker, client_id: &str, bytes_per_sec: u64) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".brokers");
+    let lib = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test.sh fetches Kafka's jars there)", root.display()))
+        .filter_map(|e| e.ok().map(|e| e.path().join("lib")))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("no Kafka lib folder under {}", root.display()));
+    let out = std::process::Command::new("java")
+        .arg("-cp")
+        .arg(format!("{}/*", lib.display()))
+        .args(["org.apache.kafka.tools.ConfigCommand", "--bootstrap-server"])
+        .arg(b.bootstrap.split(',').next().unwrap())
+        .args(["--alter", "--add-config"])
+        .arg(format!("producer_byte_rate={bytes_per_sec}"))
+        .args(["--entity-type", "clients", "--entity-name", client_id])
+        .output()
+        .expect("running java for kafka-configs");
+    assert!(
+        out.status.success(),
+        "[{}] setting a quota for {client_id}: {}{}",
+        b.name,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

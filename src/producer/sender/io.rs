@@ -59,6 +59,7 @@ impl<T: Transport> SenderLoop<T> {
                         versions: HashMap::new(),
                         last_used: now,
                         handshake_until: None,
+                        throttled_until: None,
                     },
                 );
                 Some(ConnState::Connecting)

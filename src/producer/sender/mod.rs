@@ -127,9 +127,15 @@ struct Conn<L> {
     /// setup (`socket.connection.setup.timeout.ms`), so that a broker that accepts and never
     /// answers costs that long, not `request.timeout.ms`.
     handshake_until: Option<Instant>,
+    /// The broker asked us to hold off (KIP-219 `throttle_time_ms`): no request until then.
+    throttled_until: Option<Instant>,
 }
 
 impl<L> Conn<L> {
+    fn is_throttled(&self, now: Instant) -> bool {
+        self.throttled_until.is_some_and(|t| t > now)
+    }
+
     fn produce_in_flight(&self) -> usize {
         self.in_flight.values().filter(|f| matches!(f.pending, Pending::Produce(_))).count()
     }
@@ -361,6 +367,7 @@ impl<T: Transport> SenderLoop<T> {
             Pending::ApiVersions => {
                 let (_, resp) = decode_response::<ApiVersionsRequest>(frame, version)
                     .map_err(|e| e.context(format!("decoding ApiVersions v{version} from broker {node}")))?;
+                self.note_throttle(node, ApiKey::ApiVersions, version, resp.throttle_time_ms, now);
                 self.on_api_versions(node, resp, version, now)
             }
             Pending::Txn(t) => {
@@ -376,6 +383,7 @@ impl<T: Transport> SenderLoop<T> {
                 let (_, resp) = decode_response::<InitProducerIdRequest>(frame, version).map_err(|e| {
                     e.context(format!("decoding InitProducerId v{version} from broker {node}"))
                 })?;
+                self.note_throttle(node, ApiKey::InitProducerId, version, resp.throttle_time_ms, now);
                 self.on_init_producer_id(node, resp, now);
                 Ok(())
             }
@@ -383,6 +391,7 @@ impl<T: Transport> SenderLoop<T> {
                 self.metadata_in_flight = false;
                 match decode_response::<MetadataRequest>(frame, version) {
                     Ok((_, resp)) => {
+                        self.note_throttle(node, ApiKey::Metadata, version, resp.throttle_time_ms, now);
                         self.shared.metadata.update(&resp, now);
                         Ok(())
                     }
@@ -394,6 +403,7 @@ impl<T: Transport> SenderLoop<T> {
             }
             Pending::Produce(batches) => match decode_response::<ProduceRequest<'_>>(frame, version) {
                 Ok((_, resp)) => {
+                    self.note_throttle(node, ApiKey::Produce, version, resp.throttle_time_ms, now);
                     self.on_produce_response(node, batches, resp, now);
                     Ok(())
                 }
@@ -450,6 +460,28 @@ impl<T: Transport> SenderLoop<T> {
         conn.handshake_until = None;
         self.backoff.remove(&node);
         Ok(())
+    }
+
+    /// KIP-219: from these versions on, a broker answers a request that broke a quota at once
+    /// with `throttle_time_ms` and expects the client to send nothing more on that connection
+    /// for that long (older versions delay the answer instead). Java's `shouldClientThrottle`.
+    fn note_throttle(&mut self, node: i32, api: ApiKey, version: i16, throttle_ms: i32, now: Instant) {
+        let client_throttles_from = match api {
+            ApiKey::Produce | ApiKey::Metadata => 6,
+            ApiKey::ApiVersions | ApiKey::FindCoordinator => 2,
+            _ => 1,
+        };
+        if throttle_ms <= 0 || version < client_throttles_from {
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&node) {
+            let until = now + Duration::from_millis(throttle_ms as u64);
+            log::debug!(
+                "broker {node} throttles this client for {throttle_ms} ms ({} v{version})",
+                api.name()
+            );
+            c.throttled_until = Some(c.throttled_until.map_or(until, |t| t.max(until)));
+        }
     }
 
     fn version_for<R: Request>(&self, node: i32) -> Result<i16> {
@@ -509,9 +541,10 @@ impl<T: Transport> SenderLoop<T> {
     /// The ready connection with the fewest requests in flight (for requests any broker can
     /// answer: Metadata, InitProducerId, FindCoordinator).
     fn least_loaded_ready_node(&self) -> Option<i32> {
+        let now = self.transport.now();
         self.conns
             .iter()
-            .filter(|(_, c)| c.state == ConnState::Ready)
+            .filter(|(_, c)| c.state == ConnState::Ready && !c.is_throttled(now))
             .min_by_key(|(_, c)| c.in_flight.len())
             .map(|(&n, _)| n)
     }
@@ -678,6 +711,7 @@ impl<T: Transport> SenderLoop<T> {
             self.shared.metadata.request_update();
         }
         let mut sent = false;
+        let mut throttled_next = None;
         let track = !self.cfg().availability_timeout.is_zero();
         for (node, mut queues) in readiness.nodes {
             if track {
@@ -687,7 +721,12 @@ impl<T: Transport> SenderLoop<T> {
             if self.ensure_connection(node, &addr, now) != Some(ConnState::Ready) {
                 continue;
             }
-            if self.conns[&node].produce_in_flight() >= self.cfg().max_in_flight {
+            let conn = &self.conns[&node];
+            if let Some(until) = conn.throttled_until.filter(|&t| t > now) {
+                throttled_next = min_opt(throttled_next, Some(until - now));
+                continue;
+            }
+            if conn.produce_in_flight() >= self.cfg().max_in_flight {
                 continue;
             }
             if track {
@@ -708,7 +747,7 @@ impl<T: Transport> SenderLoop<T> {
         if track {
             self.update_availability();
         }
-        (sent, readiness.next_check)
+        (sent, min_opt(readiness.next_check, throttled_next))
     }
 
     /// Java's rule for `partitioner.availability.timeout.ms`: a node that has had batches ready

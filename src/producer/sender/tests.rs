@@ -95,6 +95,8 @@ struct Script {
     connects: Vec<i32>,
     /// Brokers that accept connections and read requests but never answer.
     silent: Vec<i32>,
+    /// `throttle_time_ms` in Produce responses.
+    throttle_ms: i32,
 }
 
 impl Script {
@@ -223,7 +225,7 @@ impl Script {
             b.put_i32(0); // record errors
             b.put_string(None); // error message
         }
-        b.put_i32(0); // throttle
+        b.put_i32(self.throttle_ms);
         b
     }
 }
@@ -401,6 +403,7 @@ fn harness(brokers: i32, partitions: i32, props: &[(&str, &str)]) -> Harness {
         next_producer_id: 1000,
         connects: Vec::new(),
         silent: Vec::new(),
+        throttle_ms: 0,
     }));
     shared.metadata.want("t");
     let transport = ScriptedTransport { script: script.clone() };
@@ -948,4 +951,25 @@ fn a_retry_to_the_same_leader_still_waits_for_the_backoff() {
         h.turns(4);
     }
     assert_eq!(h.produces().len(), 1, "same leader: the backoff holds");
+}
+
+#[test]
+fn a_throttled_connection_gets_no_request_until_the_throttle_time_has_passed() {
+    let mut h = harness(1, 1, &[("enable.idempotence", "false"), ("acks", "1")]);
+    h.script.borrow_mut().throttle_ms = 500;
+    let f = h.send(0, "over the quota");
+    h.turns(8);
+    assert!(done(&f).is_ok());
+    h.script.borrow_mut().throttle_ms = 0;
+    let g = h.send(0, "next");
+    for _ in 0..4 {
+        h.advance(Duration::from_millis(100));
+        h.turns(3);
+    }
+    assert_eq!(h.produces().len(), 1, "nothing sent while throttled (KIP-219, Produce v6+)");
+    assert!(!g.is_done());
+    h.advance(Duration::from_millis(101));
+    h.turns(3);
+    assert_eq!(h.produces().len(), 2, "sent once the 500 ms passed");
+    assert!(done(&g).is_ok());
 }
