@@ -471,3 +471,58 @@ fn an_expired_transaction_fails_abortably_and_the_producer_goes_on_on_apache_kaf
         assert_eq!(values(&got), vec!["after-expiry"], "[{}]", b.name);
     }
 }
+
+/// A record that fails for good makes the transaction abortable. As Java's Sender does, the
+/// records queued behind it fail at once (they could only be aborted), so `commit_transaction`
+/// fails fast with the cause instead of waiting for them until `delivery.timeout.ms`; after an
+/// abort the next transaction commits.
+#[test]
+fn a_failed_record_fails_the_queued_ones_at_once_and_commit_fails_fast_with_the_cause() {
+    let _serial = serial();
+    let b = common::mock();
+    let topic = unique_topic("txn-failed-record");
+    create_topic(&b, &topic, 1);
+    let p = Producer::new(
+        ProducerConfig::new()
+            .bootstrap_servers(&b.bootstrap)
+            .transactional_id(unique_topic("txn-failed-record-id"))
+            .set("linger.ms", "0")
+            .set("max.in.flight.requests.per.connection", "1"),
+    )
+    .unwrap();
+    p.init_transactions(T).unwrap();
+    p.begin_transaction().unwrap();
+    p.send(Record::new(&topic).value("first")).unwrap().wait().unwrap();
+    // Slow answers, so that the records after the doomed one queue behind it.
+    for id in 1..=3 {
+        common::mock_control(&b, &format!("rtt {id} 300"));
+    }
+    common::mock_control(&b, "err 0 87");
+    let doomed = p.send(Record::new(&topic).value("doomed")).unwrap();
+    std::thread::sleep(Duration::from_millis(100)); // in flight, in a batch of its own
+    let queued: Vec<_> =
+        (0..20).map(|i| p.send(Record::new(&topic).value(&format!("queued-{i}"))).unwrap()).collect();
+    let started = std::time::Instant::now();
+    let commit = p.commit_transaction(T);
+    let took = started.elapsed();
+    for id in 1..=3 {
+        common::mock_control(&b, &format!("rtt {id} 0"));
+    }
+    common::mock_control(&b, "clear 0");
+    let e = doomed.wait().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Broker(kafka_blocking::KafkaCode::INVALID_RECORD), "{e}");
+    let e = commit.unwrap_err();
+    assert!(took < Duration::from_secs(5), "commit took {took:?}");
+    assert!(e.to_string().contains("INVALID_RECORD"), "commit names the cause: {e}");
+    for f in &queued {
+        let e =
+            f.wait_timeout(Duration::from_secs(1)).expect_err("a queued record of the doomed transaction");
+        assert_eq!(e.kind(), ErrorKind::TransactionAborted, "{e}");
+        assert!(e.to_string().contains("INVALID_RECORD"), "{e}");
+    }
+    p.abort_transaction(T).unwrap();
+    p.begin_transaction().unwrap();
+    p.send(Record::new(&topic).value("next")).unwrap();
+    p.commit_transaction(T).unwrap();
+    p.close(Duration::from_secs(5)).unwrap();
+}

@@ -158,6 +158,12 @@ impl Transactions {
         }
     }
 
+    /// Runs on: sender thread. The error that made the transaction abortable, while it is.
+    pub(crate) fn abortable_error(&self) -> Option<Error> {
+        let inner = self.inner.lock();
+        (inner.state == TxnState::AbortableError).then(|| inner.error.clone()).flatten()
+    }
+
     /// Runs on: application threads, in `send`.
     pub(crate) fn check_send(&self) -> Result<()> {
         let inner = self.inner.lock();

@@ -231,6 +231,15 @@ impl<T: Transport> SenderLoop<T> {
     /// Runs each loop: starts the next command, moves the current one on, and adds new
     /// partitions to the transaction. Returns when to look again.
     pub(super) fn drive_transactions(&mut self, now: Instant) -> Option<Duration> {
+        self.txn.as_ref()?;
+        if let Some(cause) = self.shared.txn.as_ref().and_then(|t| t.abortable_error()) {
+            // Java's Sender: once the transaction must be aborted, the records not sent yet
+            // fail at once (they could only be aborted), so that commit fails fast with the
+            // cause instead of waiting for them until delivery.timeout.ms.
+            if self.shared.accumulator.has_queued() {
+                self.abort_queued_batches(Some(&cause));
+            }
+        }
         let driver = self.txn.as_mut()?;
         if driver.op.is_none() {
             if let Ok(cmd) = driver.commands.try_recv() {
@@ -245,7 +254,7 @@ impl<T: Transport> SenderLoop<T> {
                     TxnRequest::End { .. } => Step::Drain,
                 };
                 if let TxnRequest::End { commit: false } = cmd.request {
-                    self.abort_queued_batches();
+                    self.abort_queued_batches(None);
                 }
                 let driver = self.txn.as_mut().expect("checked");
                 driver.op = Some(Op {
@@ -264,14 +273,29 @@ impl<T: Transport> SenderLoop<T> {
             .filter(|_| self.txn.as_ref().is_some_and(|d| d.op.is_some() || d.adding))
     }
 
-    /// Fails every queued batch of the transaction being aborted.
-    fn abort_queued_batches(&mut self) {
+    /// Fails every queued batch of the transaction being aborted, or that must be aborted
+    /// because of `cause`.
+    fn abort_queued_batches(&mut self, cause: Option<&Error>) {
         let txn = self.txn_id();
         for b in self.shared.accumulator.drain_all() {
-            let e = Error::new(
-                ErrorKind::TransactionAborted,
-                format!("the transaction of '{txn}' was aborted before this record to {} was sent", b.tp()),
-            );
+            let e = match cause {
+                None => Error::new(
+                    ErrorKind::TransactionAborted,
+                    format!(
+                        "the transaction of '{txn}' was aborted before this record to {} was sent",
+                        b.tp()
+                    ),
+                ),
+                Some(cause) => Error::new(
+                    ErrorKind::TransactionAborted,
+                    format!(
+                        "the transaction of '{txn}' must be aborted, so this record to {} was not sent: \
+                         an earlier one failed: {cause}",
+                        b.tp()
+                    ),
+                )
+                .with_source(cause.clone()),
+            };
             if b.sequence.is_some() {
                 if let Some(i) = &mut self.idem {
                     i.require_bump();
@@ -346,7 +370,7 @@ impl<T: Transport> SenderLoop<T> {
                     Some(TxnRequest::End { commit: false })
                 ) {
                     // Batches that came back for a retry after the abort began fail too.
-                    self.abort_queued_batches();
+                    self.abort_queued_batches(None);
                 }
                 let busy = self.shared.accumulator.has_queued()
                     || self.idem.as_ref().is_some_and(|i| i.in_flight() > 0)
