@@ -125,6 +125,8 @@ pub(crate) struct ProducerBatch {
     record_count: u32,
     /// Produce attempts so far.
     pub(crate) attempts: u32,
+    /// Where it resolves itself if it is dropped without a result.
+    ledger: Arc<Ledger>,
     /// Not to be sent again before this instant (retry backoff).
     pub(crate) retry_at: Option<Instant>,
     /// The node its last attempt went to: a retry to another (new) leader skips the backoff.
@@ -331,17 +333,15 @@ pub(crate) struct AccumulatorConfig {
 /// Per-partition batches plus the buffer pool behind them.
 pub(crate) struct Accumulator {
     config: AccumulatorConfig,
-    pool: BufferPool,
     // guards: topic map
     topics: RwLock<HashMap<Arc<str>, Arc<TopicQueues>>>,
     next_batch_id: AtomicU64,
-    // guards: ids of unresolved batches
-    incomplete: Mutex<BTreeSet<u64>>,
-    completed: Condvar,
+    /// The pool, the unresolved batches and the interceptors, shared with every batch so that
+    /// a batch dropped without a result (a panic on the sender thread) resolves and frees itself.
+    ledger: Arc<Ledger>,
     flushes: AtomicUsize,
     closed: AtomicBool,
     wake: Waker,
-    interceptors: Vec<Arc<dyn ProducerInterceptor>>,
     // guards: the nodes the sender found unavailable (`partitioner.availability.timeout.ms`)
     unavailable_nodes: Mutex<Vec<i32>>,
 }
@@ -354,13 +354,15 @@ impl Accumulator {
         interceptors: Vec<Arc<dyn ProducerInterceptor>>,
     ) -> Self {
         Accumulator {
-            interceptors,
-            pool: BufferPool::new(buffer_memory, config.batch_size),
+            ledger: Arc::new(Ledger {
+                interceptors,
+                pool: BufferPool::new(buffer_memory, config.batch_size),
+                incomplete: Mutex::new(BTreeSet::new()),
+                completed: Condvar::new(),
+            }),
             config,
             topics: RwLock::new(HashMap::new()),
             next_batch_id: AtomicU64::new(0),
-            incomplete: Mutex::new(BTreeSet::new()),
-            completed: Condvar::new(),
             flushes: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             wake,
@@ -374,7 +376,7 @@ impl Accumulator {
     }
 
     pub(crate) fn pool(&self) -> &BufferPool {
-        &self.pool
+        &self.ledger.pool
     }
 
     fn wake_sender(&self) {
@@ -562,17 +564,17 @@ impl Accumulator {
             }
         }
         let size = self.config.batch_size.max(bound);
-        let buf = self.pool.allocate(size, deadline.get(), self.config.max_block)?;
+        let buf = self.ledger.pool.allocate(size, deadline.get(), self.config.max_block)?;
         let mut dq = q.batches.lock();
         if self.closed.load(Ordering::Acquire) {
             drop(dq);
-            self.pool.deallocate(buf, size);
+            self.ledger.pool.deallocate(buf, size);
             return Err(closed_error());
         }
         if let Some(last) = dq.back_mut() {
             if let Some(a) = last.try_append(timestamp, key, value, headers, &mut callback) {
                 drop(dq);
-                self.pool.deallocate(buf, size);
+                self.ledger.pool.deallocate(buf, size);
                 return Ok(note_sticky(a));
             }
         }
@@ -590,20 +592,21 @@ impl Accumulator {
             reserved: size,
             record_count: 0,
             attempts: 0,
+            ledger: self.ledger.clone(),
             retry_at: None,
             sent_to: None,
             last_error: None,
             full: false,
             id,
             callbacks: Vec::new(),
-            timestamps: (!self.interceptors.is_empty()).then(Vec::new),
+            timestamps: (!self.ledger.interceptors.is_empty()).then(Vec::new),
             sequence: None,
             outcome_unknown: false,
         };
         let a = batch.try_append(timestamp, key, value, headers, &mut callback).ok_or_else(|| {
             Error::new(ErrorKind::IllegalState, format!("a record did not fit a fresh batch of {size} bytes"))
         })?;
-        self.incomplete.lock().insert(id);
+        self.ledger.incomplete.lock().insert(id);
         dq.push_back(batch);
         drop(dq);
         self.wake_sender();
@@ -630,7 +633,7 @@ impl Accumulator {
         can_send: impl Fn(&PartitionQueue, &ProducerBatch) -> bool,
     ) -> Readiness {
         let mut r = Readiness::default();
-        let urgent = closing || self.flushes.load(Ordering::Acquire) > 0 || self.pool.has_waiters();
+        let urgent = closing || self.flushes.load(Ordering::Acquire) > 0 || self.ledger.pool.has_waiters();
         let linger = self.config.linger;
         let mut candidates: HashMap<i32, (bool, Vec<Arc<PartitionQueue>>)> = HashMap::new();
         let unavailable = self.unavailable_nodes.lock().clone();
@@ -773,64 +776,7 @@ impl Accumulator {
     /// Runs on: sender thread. Resolves a batch (futures first, then interceptors, then
     /// callbacks, in record order) and gives its memory back.
     pub(crate) fn complete(&self, mut batch: ProducerBatch, result: Result<BatchAck>) {
-        let part = match batch.completion.take() {
-            Some(Completion::Own(c)) => {
-                c.complete(result.clone());
-                None
-            }
-            Some(Completion::Part { parent, first_delta }) => Some((parent, first_delta)),
-            None => None,
-        };
-        let meta =
-            |ack: &BatchAck, delta: u32, ts: i64| ack.metadata(&batch.topic, batch.partition, delta, ts);
-        if let Some(timestamps) = &batch.timestamps {
-            for (delta, &ts) in timestamps.iter().enumerate() {
-                let r = result.as_ref().map(|ack| meta(ack, delta as u32, ts));
-                interceptor::each(&self.interceptors, "on_acknowledgement", |i| {
-                    i.on_acknowledgement(r.as_ref().map_err(|e| *e));
-                    Ok(())
-                });
-            }
-        }
-        for (delta, ts, cb) in std::mem::take(&mut batch.callbacks) {
-            let r = result.as_ref().map(|ack| meta(ack, delta, ts)).map_err(Error::clone);
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(r))).is_err() {
-                log::error!("a send callback for {} panicked; the producer goes on", batch.tp());
-            }
-        }
-        let buf = match std::mem::replace(&mut batch.body, Body::Empty) {
-            Body::Open(b) => b.into_buffer(),
-            Body::Sealed(s) => s.into_buffer(),
-            // Compressing: the compressing thread holds the buffer and drops it when it finds
-            // the batch gone; the memory is accounted free from here.
-            Body::Empty | Body::Compressing => Vec::new(),
-        };
-        self.pool.deallocate(buf, batch.reserved);
-        match part {
-            None => self.batch_done(batch.id),
-            Some((parent, first_delta)) => {
-                let mut st = parent.state.lock();
-                st.parts.push((first_delta, batch.record_count, result));
-                st.remaining -= 1;
-                if st.remaining == 0 {
-                    let parts = std::mem::take(&mut st.parts);
-                    if let Some(c) = st.completion.take() {
-                        c.complete_with(BatchResult::Parts(parts));
-                    }
-                    if let Some(buf) = st.buffer.take() {
-                        self.pool.deallocate(buf, parent.reserved);
-                    }
-                    drop(st);
-                    self.batch_done(parent.id);
-                }
-            }
-        }
-    }
-
-    fn batch_done(&self, id: u64) {
-        let mut inc = self.incomplete.lock();
-        inc.remove(&id);
-        self.completed.notify_all();
+        self.ledger.settle(&mut batch, result);
     }
 
     /// Runs on: sender thread. Splits a sealed batch the broker refused as too large into two
@@ -920,6 +866,7 @@ impl Accumulator {
                 reserved: 0,
                 record_count: (end - start) as u32,
                 attempts: batch.attempts,
+                ledger: batch.ledger.clone(),
                 retry_at: None,
                 sent_to: None,
                 last_error: batch.last_error.clone(),
@@ -973,7 +920,7 @@ impl Accumulator {
 
     /// Whether any batch is unresolved (queued or in flight).
     pub(crate) fn has_incomplete(&self) -> bool {
-        !self.incomplete.lock().is_empty()
+        !self.ledger.incomplete.lock().is_empty()
     }
 
     /// Runs on: application threads. Makes every batch ready now and waits until every
@@ -982,17 +929,17 @@ impl Accumulator {
         self.flushes.fetch_add(1, Ordering::AcqRel);
         self.wake_sender();
         let upto = self.next_batch_id.load(Ordering::Acquire);
-        let mut inc = self.incomplete.lock();
+        let mut inc = self.ledger.incomplete.lock();
         let mut result = Ok(());
         while inc.first().is_some_and(|&id| id < upto) {
             match deadline {
                 Some(d) => {
-                    if self.completed.wait_until(&mut inc, d).timed_out() {
+                    if self.ledger.completed.wait_until(&mut inc, d).timed_out() {
                         result = Err(Error::timeout("flush did not complete in time"));
                         break;
                     }
                 }
-                None => self.completed.wait(&mut inc),
+                None => self.ledger.completed.wait(&mut inc),
             }
         }
         drop(inc);
@@ -1004,7 +951,7 @@ impl Accumulator {
     /// Queued batches stay to be sent.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.pool.close();
+        self.ledger.pool.close();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -1014,6 +961,99 @@ impl Accumulator {
 
 fn min_opt(a: Option<Duration>, b: Duration) -> Option<Duration> {
     Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// What a batch needs to resolve itself: the pool its buffer came from, the set of unresolved
+/// batches that `flush` waits on, and the interceptors.
+pub(crate) struct Ledger {
+    pool: BufferPool,
+    // guards: ids of unresolved batches
+    incomplete: Mutex<BTreeSet<u64>>,
+    completed: Condvar,
+    interceptors: Vec<Arc<dyn ProducerInterceptor>>,
+}
+
+impl Ledger {
+    /// Resolves `batch` (futures first, then interceptors, then callbacks), returns its memory
+    /// and marks it done; afterwards the batch holds nothing and its drop does nothing.
+    fn settle(&self, batch: &mut ProducerBatch, result: Result<BatchAck>) {
+        let part = match batch.completion.take() {
+            Some(Completion::Own(c)) => {
+                c.complete(result.clone());
+                None
+            }
+            Some(Completion::Part { parent, first_delta }) => Some((parent, first_delta)),
+            None => None,
+        };
+        let meta =
+            |ack: &BatchAck, delta: u32, ts: i64| ack.metadata(&batch.topic, batch.partition, delta, ts);
+        if let Some(timestamps) = &batch.timestamps {
+            for (delta, &ts) in timestamps.iter().enumerate() {
+                let r = result.as_ref().map(|ack| meta(ack, delta as u32, ts));
+                interceptor::each(&self.interceptors, "on_acknowledgement", |i| {
+                    i.on_acknowledgement(r.as_ref().map_err(|e| *e));
+                    Ok(())
+                });
+            }
+        }
+        for (delta, ts, cb) in std::mem::take(&mut batch.callbacks) {
+            let r = result.as_ref().map(|ack| meta(ack, delta, ts)).map_err(Error::clone);
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(r))).is_err() {
+                log::error!("a send callback for {} panicked; the producer goes on", batch.tp());
+            }
+        }
+        let buf = match std::mem::replace(&mut batch.body, Body::Empty) {
+            Body::Open(b) => b.into_buffer(),
+            Body::Sealed(s) => s.into_buffer(),
+            // Compressing: the compressing thread holds the buffer and drops it when it finds
+            // the batch gone; the memory is accounted free from here.
+            Body::Empty | Body::Compressing => Vec::new(),
+        };
+        self.pool.deallocate(buf, batch.reserved);
+        match part {
+            None => self.batch_done(batch.id),
+            Some((parent, first_delta)) => {
+                let mut st = parent.state.lock();
+                st.parts.push((first_delta, batch.record_count, result));
+                st.remaining -= 1;
+                if st.remaining == 0 {
+                    let parts = std::mem::take(&mut st.parts);
+                    if let Some(c) = st.completion.take() {
+                        c.complete_with(BatchResult::Parts(parts));
+                    }
+                    if let Some(buf) = st.buffer.take() {
+                        self.pool.deallocate(buf, parent.reserved);
+                    }
+                    drop(st);
+                    self.batch_done(parent.id);
+                }
+            }
+        }
+    }
+
+    fn batch_done(&self, id: u64) {
+        let mut inc = self.incomplete.lock();
+        inc.remove(&id);
+        self.completed.notify_all();
+    }
+}
+
+impl Drop for ProducerBatch {
+    /// A batch dropped without a result (only a panic on the sender thread does that) still
+    /// resolves its futures, returns its memory and leaves the set `flush` waits on.
+    fn drop(&mut self) {
+        if self.completion.is_some() {
+            let e = Error::new(
+                ErrorKind::IllegalState,
+                format!(
+                    "the batch for {} was dropped without a result (the producer's sender thread failed)",
+                    self.tp()
+                ),
+            );
+            let ledger = self.ledger.clone();
+            ledger.settle(self, Err(e));
+        }
+    }
 }
 
 pub(crate) fn closed_error() -> Error {

@@ -184,6 +184,9 @@ struct SenderLoop<T: Transport> {
     /// Per node: when it last had batches ready, and when it last took them (Java's
     /// `NodeLatencyStats`, for `partitioner.availability.timeout.ms`).
     node_latency: HashMap<i32, (Instant, Instant)>,
+    /// Test hook: panic while drained batches are held in local variables.
+    #[cfg(test)]
+    panic_after_drain: bool,
 }
 
 /// The sender thread's body. Returns how many records were still pending when it stopped
@@ -233,6 +236,8 @@ impl<T: Transport> SenderLoop<T> {
             features_epoch: -1,
             transaction_version: None,
             node_latency: HashMap::new(),
+            #[cfg(test)]
+            panic_after_drain: false,
             shared,
         }
     }
@@ -815,6 +820,10 @@ impl<T: Transport> SenderLoop<T> {
         }
         if ok.is_empty() {
             return false;
+        }
+        #[cfg(test)]
+        if self.panic_after_drain {
+            panic!("injected panic with {} drained batch(es) in hand", ok.len());
         }
         let cluster = self.shared.metadata.cluster();
         let mut version = version;

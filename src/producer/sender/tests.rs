@@ -973,3 +973,22 @@ fn a_throttled_connection_gets_no_request_until_the_throttle_time_has_passed() {
     assert_eq!(h.produces().len(), 2, "sent once the 500 ms passed");
     assert!(done(&g).is_ok());
 }
+
+#[test]
+fn a_panic_on_the_sender_thread_resolves_and_frees_the_batches_it_held() {
+    let mut h = harness(1, 1, &[("enable.idempotence", "false"), ("acks", "1")]);
+    let total = h.s.shared.accumulator.pool().available_memory();
+    let f = h.send(0, "v");
+    h.s.panic_after_drain = true;
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.turns(8)));
+    assert!(panicked.is_err(), "the injected panic happened");
+    // What `run` does after catching the panic.
+    h.s.shut_down(Error::new(ErrorKind::IllegalState, "the sender thread panicked"));
+    let e = done(&f).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::IllegalState, "{e}");
+    assert!(e.to_string().contains("t-0"), "{e}");
+    let acc = &h.s.shared.accumulator;
+    assert!(!acc.has_incomplete(), "flush has nothing left to wait for");
+    assert!(acc.flush(Some(Instant::now() + Duration::from_secs(1))).is_ok());
+    assert_eq!(acc.pool().available_memory(), total, "the batch's memory went back to the pool");
+}
