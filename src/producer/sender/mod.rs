@@ -136,8 +136,11 @@ impl<L> Conn<L> {
         self.throttled_until.is_some_and(|t| t > now)
     }
 
+    /// Produce requests in flight, counting acks=0 requests not written out yet (Java counts
+    /// them until they are on the socket): a stalled socket stops the draining.
     fn produce_in_flight(&self) -> usize {
         self.in_flight.values().filter(|f| matches!(f.pending, Pending::Produce(_))).count()
+            + self.unwritten_acks0.len()
     }
 }
 

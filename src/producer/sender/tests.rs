@@ -992,3 +992,31 @@ fn a_panic_on_the_sender_thread_resolves_and_frees_the_batches_it_held() {
     assert!(acc.flush(Some(Instant::now() + Duration::from_secs(1))).is_ok());
     assert_eq!(acc.pool().available_memory(), total, "the batch's memory went back to the pool");
 }
+
+#[test]
+fn acks_0_requests_count_as_in_flight_until_written() {
+    let mut h = harness(
+        1,
+        1,
+        &[("acks", "0"), ("enable.idempotence", "false"), ("max.in.flight.requests.per.connection", "2")],
+    );
+    let warm = h.send(0, "warm");
+    h.turns(6);
+    assert!(done(&warm).is_ok());
+    h.wire(1, |w| w.stalled = true);
+    let futures: Vec<SendFuture> = (0..5)
+        .map(|i| {
+            let f = h.send(0, &format!("v{i}"));
+            h.turns(2);
+            f
+        })
+        .collect();
+    let queued = h.script.borrow().wires.values().find(|w| w.node == 1).map(|w| w.out.len()).unwrap();
+    assert_eq!(queued, 2, "two requests queued on the stalled socket, the rest wait in the accumulator");
+    assert!(futures.iter().all(|f| !f.is_done()));
+    h.wire(1, |w| w.stalled = false);
+    for _ in 0..4 {
+        h.turns(2);
+    }
+    assert!(futures.iter().all(|f| done(f).is_ok()), "all written once the socket drains");
+}
