@@ -388,7 +388,8 @@ fn acks_all_below_min_insync_replicas_is_retried_until_a_node_returns_or_the_del
 /// every record delivered once, in order, and no request timing out.
 #[test]
 fn a_produce_quota_on_apache_kafka_slows_the_producer_to_the_quota_without_timeouts_or_duplicates() {
-    let b = common::kafka();
+    let outage = common::faults::KafkaOutage::take(); // no node is stopped meanwhile
+    let b = outage.b.clone();
     let topic = common::unique_topic("faults-quota");
     common::create_topic(&b, &topic, 1); // one leader: quotas hold per broker
     let client_id = common::unique_topic("quota-client");
@@ -418,4 +419,211 @@ fn a_produce_quota_on_apache_kafka_slows_the_producer_to_the_quota_without_timeo
     assert!(rate >= QUOTA as f64 * 0.6, "far below the quota: {rate:.0} B/s");
     let got = consume(&b, &topic, 1, 1500);
     delivery::check("under a produce quota", &sent, &got, false);
+}
+
+// ---------------------------------------------------------------- the fault matrix, through proxies
+
+/// One proxy in front of each Apache Kafka node (exclusive use of the cluster), and a producer
+/// that talks to the cluster through them.
+struct Proxied {
+    _outage: common::faults::KafkaOutage,
+    b: Broker,
+    proxies: Vec<common::proxy::Proxy>,
+}
+
+impl Proxied {
+    fn take() -> Proxied {
+        let outage = common::faults::KafkaOutage::take();
+        let b = outage.b.clone();
+        let proxies = common::proxy::Proxy::cluster(&b.bootstrap);
+        Proxied { _outage: outage, b, proxies }
+    }
+    fn producer(&self, props: &[(&str, &str)]) -> Producer {
+        let via = Broker { bootstrap: common::proxy::cluster_bootstrap(&self.proxies), ..self.b.clone() };
+        producer(&via, props)
+    }
+    fn proxy_of_leader(&self, topic: &str, partition: i32) -> &common::proxy::Proxy {
+        &self.proxies[(common::leader(&self.b, topic, partition) - 1) as usize]
+    }
+}
+
+/// One line per fault for docs/reliability.md: `FAULT-MATRIX | fault | records | lost | dup |
+/// reordered | recovery ms` (the check above passed, so lost and reordered are 0).
+fn report(fault: &str, records: usize, duplicates: usize, recovery: Duration) {
+    eprintln!("FAULT-MATRIX | {fault} | {records} | 0 | {duplicates} | 0 | {}", recovery.as_millis());
+}
+
+/// Fault matrix, slow broker: every response held 1.5 s, past `request.timeout.ms=1000`. The
+/// producer times requests out, reconnects and retries under the same sequence numbers (the
+/// broker stored most of the first attempts); once the delay ends every record is there once, in
+/// order.
+#[test]
+fn a_broker_slower_than_request_timeout_loses_and_duplicates_nothing() {
+    let px = Proxied::take();
+    let topic = common::unique_topic("faults-slow");
+    common::create_topic(&px.b, &topic, PARTITIONS);
+    let p =
+        px.producer(&[("request.timeout.ms", "1000"), ("delivery.timeout.ms", "60000"), ("linger.ms", "2")]);
+    for part in 0..PARTITIONS {
+        p.send(Record::new(&topic).value("warm-up").partition(part)).unwrap().wait().unwrap();
+    }
+    let futures = send_stream(&p, &topic, 0, 0..300, |seq| {
+        if seq == 100 {
+            px.proxies.iter().for_each(|x| x.delay_responses(Duration::from_millis(1500)));
+        }
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    px.proxies.iter().for_each(|x| x.delay_responses(Duration::ZERO));
+    let healed = Instant::now();
+    let sent = wait_all("slow broker", 0, futures);
+    let recovery = healed.elapsed();
+    p.close(Duration::from_secs(10)).unwrap();
+    let got: Vec<common::Consumed> = consume(&px.b, &topic, PARTITIONS, 303)
+        .into_iter()
+        .filter(|r| r.value.as_deref() != Some(&b"warm-up"[..]))
+        .collect();
+    let v = delivery::check("slow broker", &sent, &got, false);
+    report("broker slower than request.timeout.ms (1.5 s vs 1 s), 4 s", sent.len(), v.duplicates, recovery);
+}
+
+/// Fault matrix, network partition: the path to partition 0's leader black-holes everything (no
+/// RST, no answer, new connections accepted and never answered) for 3 s, past
+/// `request.timeout.ms`. Nothing is lost, duplicated or reordered once it heals.
+#[test]
+fn a_network_partition_to_a_leader_loses_and_duplicates_nothing() {
+    let px = Proxied::take();
+    let topic = common::unique_topic("faults-partition");
+    common::create_topic(&px.b, &topic, PARTITIONS);
+    let p = px.producer(&[
+        ("request.timeout.ms", "1000"),
+        ("socket.connection.setup.timeout.ms", "1000"),
+        ("delivery.timeout.ms", "60000"),
+        ("linger.ms", "2"),
+    ]);
+    for part in 0..PARTITIONS {
+        p.send(Record::new(&topic).value("warm-up").partition(part)).unwrap().wait().unwrap();
+    }
+    let cut = px.proxy_of_leader(&topic, 0);
+    let futures = send_stream(&p, &topic, 0, 0..300, |seq| {
+        if seq == 100 {
+            cut.blackhole(true);
+        }
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    cut.blackhole(false);
+    let healed = Instant::now();
+    let sent = wait_all("network partition", 0, futures);
+    let recovery = healed.elapsed();
+    p.close(Duration::from_secs(10)).unwrap();
+    let got: Vec<common::Consumed> = consume(&px.b, &topic, PARTITIONS, 303)
+        .into_iter()
+        .filter(|r| r.value.as_deref() != Some(&b"warm-up"[..]))
+        .collect();
+    let v = delivery::check("network partition", &sent, &got, false);
+    report("network partition to one leader (black hole), 3 s", sent.len(), v.duplicates, recovery);
+}
+
+/// Fault matrix, every node unreachable past `delivery.timeout.ms`: every pending record fails
+/// with a Timeout naming its partition, none hangs, and the producer delivers again once the
+/// cluster is back.
+#[test]
+fn every_node_unreachable_past_the_delivery_timeout_fails_each_pending_record_and_recovers() {
+    let px = Proxied::take();
+    let topic = common::unique_topic("faults-all-down");
+    common::create_topic(&px.b, &topic, PARTITIONS);
+    let p = px.producer(&[
+        ("request.timeout.ms", "1000"),
+        ("socket.connection.setup.timeout.ms", "1000"),
+        ("delivery.timeout.ms", "3000"),
+        ("linger.ms", "0"),
+    ]);
+    for part in 0..PARTITIONS {
+        p.send(Record::new(&topic).value("warm-up").partition(part)).unwrap().wait().unwrap();
+    }
+    px.proxies.iter().for_each(|x| x.blackhole(true));
+    let started = Instant::now();
+    let futures = send_stream(&p, &topic, 0, 0..60, |_| {});
+    for (part, seq, f) in &futures {
+        let e = f.wait_timeout(Duration::from_secs(15)).expect_err("nothing can be delivered");
+        assert_eq!(e.kind(), ErrorKind::Timeout, "record {seq}: {e}");
+        assert!(e.to_string().contains(&format!("{topic}-{part}")), "record {seq}: {e}");
+    }
+    let failed_after = started.elapsed();
+    assert!(failed_after < Duration::from_secs(10), "the last record failed after {failed_after:?}");
+    px.proxies.iter().for_each(|x| x.blackhole(false));
+    let healed = Instant::now();
+    let md = p
+        .send(Record::new(&topic).value(&delivery::value(1, 0)).partition(1))
+        .unwrap()
+        .wait_timeout(Duration::from_secs(30))
+        .expect("delivered once the cluster is reachable again");
+    let recovery = healed.elapsed();
+    assert_eq!(md.partition(), 1);
+    p.close(Duration::from_secs(10)).unwrap();
+    eprintln!("FAULT-MATRIX | every node unreachable past delivery.timeout.ms (3 s) | 60 | 0 (each failed with a Timeout naming its partition, after {} ms at most) | 0 | 0 | {}", failed_after.as_millis(), recovery.as_millis());
+}
+
+/// Fault matrix, exhausted pool: 16 threads send behind a cluster that answers nothing, with a
+/// 256 KiB `buffer.memory`. Each thread's `send` that finds no memory fails with BufferExhausted
+/// after `max.block.ms` (not later), and every record accepted before resolves (here: a
+/// delivery Timeout), none hangs.
+#[test]
+fn sixteen_threads_blocked_on_an_exhausted_pool_each_fail_after_max_block_and_lose_nothing() {
+    let px = Proxied::take();
+    let topic = common::unique_topic("faults-pool");
+    common::create_topic(&px.b, &topic, PARTITIONS);
+    let p = px.producer(&[
+        ("buffer.memory", "262144"),
+        ("batch.size", "16384"),
+        ("max.block.ms", "2000"),
+        ("request.timeout.ms", "1000"),
+        ("socket.connection.setup.timeout.ms", "1000"),
+        ("delivery.timeout.ms", "8000"),
+        ("linger.ms", "0"),
+    ]);
+    for part in 0..PARTITIONS {
+        p.send(Record::new(&topic).value("warm-up").partition(part)).unwrap().wait().unwrap();
+    }
+    px.proxies.iter().for_each(|x| x.blackhole(true));
+    let results: Vec<(Vec<SendFuture>, ErrorKind, Duration)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|t| {
+                let (p, topic) = (p.clone(), topic.clone());
+                s.spawn(move || {
+                    let value = vec![b'p'; 1000];
+                    let mut accepted = Vec::new();
+                    loop {
+                        let started = Instant::now();
+                        match p.send(Record::new(&topic).partition(t % PARTITIONS).value(&value[..])) {
+                            Ok(f) => accepted.push(f),
+                            Err(e) => return (accepted, e.kind(), started.elapsed()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut accepted = 0;
+    for (futures, kind, blocked) in &results {
+        assert_eq!(*kind, ErrorKind::BufferExhausted);
+        assert!(
+            *blocked >= Duration::from_millis(1900) && *blocked < Duration::from_secs(4),
+            "a send blocked {blocked:?} with max.block.ms=2000"
+        );
+        for f in futures {
+            let e = f.wait_timeout(Duration::from_secs(20)).expect_err("nothing can be delivered");
+            assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+            accepted += 1;
+        }
+    }
+    px.proxies.iter().for_each(|x| x.blackhole(false));
+    let healed = Instant::now();
+    p.send(Record::new(&topic).value("after").partition(0))
+        .unwrap()
+        .wait()
+        .expect("delivered after the outage");
+    let recovery = healed.elapsed();
+    p.close(Duration::from_secs(10)).unwrap();
+    eprintln!("FAULT-MATRIX | 16 threads on an exhausted pool behind an unreachable cluster | {accepted} accepted | 0 (each failed with a delivery Timeout; every blocked send failed after max.block.ms) | 0 | 0 | {}", recovery.as_millis());
 }

@@ -80,6 +80,11 @@ struct Shared {
     connections: AtomicUsize,
     errors: Mutex<Vec<String>>,
     stopping: AtomicBool,
+    /// A network partition: frames in either direction are read and thrown away (no RST, no
+    /// answer), new connections are accepted and then hear nothing.
+    blackhole: AtomicBool,
+    /// A slow broker: every response is held this long before it is passed on.
+    delay_ms: std::sync::atomic::AtomicU64,
     /// The sockets (client, upstream) of each open connection, to cut them when the proxy is dropped.
     open: Mutex<HashMap<usize, (TcpStream, TcpStream)>>,
 }
@@ -115,6 +120,8 @@ impl Proxy {
             connections: AtomicUsize::new(0),
             errors: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
+            blackhole: AtomicBool::new(false),
+            delay_ms: std::sync::atomic::AtomicU64::new(0),
             open: Mutex::new(HashMap::new()),
         });
         let s = shared.clone();
@@ -123,6 +130,17 @@ impl Proxy {
             .spawn(move || accept_loop(listener, s))
             .expect("proxy: spawn acceptor");
         Proxy { shared, addr: local.to_string(), acceptor: Some(acceptor) }
+    }
+
+    /// Starts (true) or ends (false) a network partition between clients and this broker:
+    /// nothing gets through in either direction, and nothing is closed or reset.
+    pub fn blackhole(&self, on: bool) {
+        self.shared.blackhole.store(on, Ordering::SeqCst);
+    }
+
+    /// Holds every response this long before passing it on (0 ends the delay).
+    pub fn delay_responses(&self, d: std::time::Duration) {
+        self.shared.delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// One proxy in front of each node of a cluster whose bootstrap list names node 1, 2, ... in
@@ -322,6 +340,9 @@ fn client_to_broker(
         if api_key == PRODUCE {
             shared.produce_requests.fetch_add(1, Ordering::SeqCst);
         }
+        if shared.blackhole.load(Ordering::SeqCst) {
+            continue; // lost in the partition; the broker never sees it
+        }
         if write_frame(&mut broker, &frame).is_err() {
             break;
         }
@@ -366,6 +387,13 @@ fn broker_to_client(
             }
             Some(_) => {}
             None => shared.error(format!("response with unknown correlation id {correlation_id}")),
+        }
+        let delay = shared.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            thread::sleep(std::time::Duration::from_millis(delay));
+        }
+        if shared.blackhole.load(Ordering::SeqCst) {
+            continue; // lost in the partition; the client never hears it
         }
         if write_frame(&mut client, &frame).is_err() {
             break;
