@@ -526,3 +526,61 @@ fn a_failed_record_fails_the_queued_ones_at_once_and_commit_fails_fast_with_the_
     p.commit_transaction(T).unwrap();
     p.close(Duration::from_secs(5)).unwrap();
 }
+
+/// Kafka's coordinator for `id`: the leader of `__transaction_state` partition
+/// `abs(javaHashCode(id)) % 3` (the test cluster has 3 such partitions).
+fn coordinator_node(b: &Broker, id: &str) -> i32 {
+    let hash = id.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32));
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    common::leader(b, "__transaction_state", abs % 3)
+}
+
+/// Fault matrix, coordinator failure: the transaction coordinator is SIGKILLed between the sends
+/// and `commit_transaction`. The commit completes on the new coordinator (or fails abortably and
+/// the abort completes); a read_committed reader sees all of the transaction or none of it.
+#[test]
+fn killing_the_transaction_coordinator_before_commit_leaves_all_or_nothing_visible() {
+    let _serial = serial();
+    let outage = common::faults::KafkaOutage::take();
+    let b = outage.b.clone();
+    let topic = unique_topic("txn-coordinator-kill");
+    create_topic(&b, &topic, 3);
+    let id = unique_topic("txn-coordinator-kill-id");
+    let p = txn_producer(&b, &id);
+    p.init_transactions(T).unwrap();
+    p.begin_transaction().unwrap();
+    let fs: Vec<_> = (0..90)
+        .map(|i| p.send(Record::new(&topic).partition(i % 3).value(&format!("doomed-or-not-{i}"))).unwrap())
+        .collect();
+    for f in &fs {
+        f.wait().expect("acknowledged before the kill");
+    }
+    let coordinator = coordinator_node(&b, &id);
+    outage.kill(coordinator);
+    let killed = std::time::Instant::now();
+    let committed = match p.commit_transaction(Duration::from_secs(90)) {
+        Ok(()) => true,
+        Err(e) => {
+            assert!(e.txn_requires_abort(), "a commit that fails must be abortable: {e}");
+            p.abort_transaction(Duration::from_secs(90)).expect("the abort completes on the new coordinator");
+            false
+        }
+    };
+    let ended = killed.elapsed();
+    p.begin_transaction().unwrap();
+    p.send(Record::new(&topic).partition(0).value("after")).unwrap();
+    p.commit_transaction(T).expect("the next transaction commits");
+    p.close(Duration::from_secs(10)).unwrap();
+    outage.start(coordinator);
+    let expected = if committed { 91 } else { 1 };
+    let opts = ConsumeOptions { exact: false, isolation: "read_committed", ..Default::default() };
+    let got = try_consume(&b, &topic, 3, expected, &opts).unwrap();
+    let v = values(&got);
+    assert_eq!(v.len(), expected, "all or nothing: {v:?}");
+    assert_eq!(v.iter().filter(|x| x.starts_with("doomed-or-not-")).count(), expected - 1);
+    eprintln!(
+        "FAULT-MATRIX | transaction coordinator (node {coordinator}) SIGKILLed before commit | 90 | 0 | 0 | 0 | {} ms to {}",
+        ended.as_millis(),
+        if committed { "commit" } else { "abort" }
+    );
+}
