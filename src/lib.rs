@@ -42,6 +42,11 @@
 pub mod compression;
 pub mod config;
 pub mod error;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz;
+#[cfg(all(test, not(fuzzing)))]
+mod fuzz;
 pub mod network;
 pub mod producer;
 pub mod protocol;
