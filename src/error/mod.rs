@@ -182,6 +182,24 @@ impl std::error::Error for Error {
     }
 }
 
+/// Runs user code (a partitioner, a serializer) on the calling thread and turns a panic in it
+/// into an error of `kind` that says `what` panicked and with which message, as Java turns an
+/// exception thrown there into the matching exception class.
+pub(crate) fn catch_user_panic<T>(
+    kind: ErrorKind,
+    what: impl fmt::Display,
+    f: impl FnOnce() -> T,
+) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".into());
+        Error::new(kind, format!("{what} panicked: {msg}"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +238,16 @@ mod tests {
     fn error_is_send_sync_clone() {
         fn check<T: Send + Sync + Clone + 'static>() {}
         check::<Error>();
+    }
+
+    #[test]
+    fn a_panic_in_user_code_becomes_an_error_naming_it() {
+        let e = catch_user_panic(ErrorKind::Serialization, "the value serializer", || -> i32 {
+            panic!("bad {}", 7)
+        })
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Serialization);
+        assert_eq!(e.to_string(), "the value serializer panicked: bad 7");
+        assert_eq!(catch_user_panic(ErrorKind::InvalidRecord, "x", || 5).unwrap(), 5);
     }
 }

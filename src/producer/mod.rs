@@ -200,9 +200,6 @@ impl Producer {
         }
         let topic: &str = &record.topic;
         let (key, value) = (record.key.as_deref(), record.value.as_deref());
-        if topic.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidRecord, "the record's topic name is empty"));
-        }
         let size = record_size_bound(key, value, &record.headers);
         for (limit, name) in
             [(inner.max_request_size, "max.request.size"), (inner.buffer_memory, "buffer.memory")]
@@ -236,6 +233,7 @@ impl Producer {
         let needs_partition =
             |info: &TopicInfo| record.partition.is_some_and(|p| p as usize >= info.partitions.len());
         let resolve = || -> Result<(Arc<TopicInfo>, Arc<TopicQueues>)> {
+            check_topic_name(topic)?;
             let cluster =
                 shared
                     .metadata
@@ -293,13 +291,17 @@ impl Producer {
         let topic: &str = &record.topic;
         let n = info.partitions.len() as i32;
         let custom = match (record.partition, &inner.partitioner) {
-            (None, Some(p)) => p.partition(&PartitionerContext {
-                topic,
-                key,
-                value,
-                num_partitions: n,
-                available_partitions: &info.available,
-            }),
+            (None, Some(p)) => {
+                let ctx = PartitionerContext {
+                    topic,
+                    key,
+                    value,
+                    num_partitions: n,
+                    available_partitions: &info.available,
+                };
+                let what = format_args!("the custom partitioner for topic '{topic}'");
+                crate::error::catch_user_panic(ErrorKind::InvalidRecord, what, || p.partition(&ctx))?
+            }
             _ => None,
         };
         match (record.partition.or(custom), key) {
@@ -535,6 +537,32 @@ impl std::fmt::Debug for Producer {
     }
 }
 
+/// Java's rules for a topic name (`org.apache.kafka.common.internals.Topic.validate`), checked
+/// before a topic's first metadata fetch: the broker would refuse the name with
+/// INVALID_TOPIC_EXCEPTION, which is the error here too, at once.
+fn check_topic_name(topic: &str) -> Result<()> {
+    const MAX: usize = 249;
+    let problem = if topic.is_empty() {
+        Some("it is empty".to_string())
+    } else if topic == "." || topic == ".." {
+        Some("'.' and '..' are not allowed".to_string())
+    } else if topic.len() > MAX {
+        Some(format!("it is {} characters long, more than the {MAX} allowed", topic.chars().count()))
+    } else {
+        topic
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+            .map(|c| format!("it contains {c:?}; only ASCII letters, digits, '.', '_' and '-' are allowed"))
+    };
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(Error::new(
+            ErrorKind::Broker(crate::error::KafkaCode::INVALID_TOPIC_EXCEPTION),
+            format!("invalid topic name '{topic}': {why}"),
+        )),
+    }
+}
+
 /// The wall clock in milliseconds since the epoch (a record's CreateTime). One
 /// `clock_gettime(CLOCK_REALTIME)` (vDSO) and integer arithmetic: `SystemTime::duration_since`
 /// costs a tenth of a `send` more.
@@ -632,6 +660,26 @@ pub(crate) fn shared_state(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn topic_names_follow_javas_rules() {
+        for ok in ["orders", "a.b_c-D9", &"x".repeat(249)] {
+            assert!(check_topic_name(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            (".", "'.'"),
+            ("..", "'..'"),
+            ("bad topic", "' '"),
+            ("ümlaut", "'ü'"),
+            ("a/b", "'/'"),
+            (&"x".repeat(250), "250 characters"),
+        ] {
+            let e = check_topic_name(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Broker(crate::error::KafkaCode::INVALID_TOPIC_EXCEPTION));
+            assert!(e.to_string().contains(why), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn now_millis_is_the_wall_clock_in_milliseconds() {

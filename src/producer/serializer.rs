@@ -162,11 +162,18 @@ impl<K: ?Sized, V: ?Sized, KS: Serializer<K>, VS: Serializer<V>> TypedProducer<K
                     format!("serializing the {what} for topic '{topic}': {e}"),
                 )
             };
+            let kind = crate::ErrorKind::Serialization;
             if let Some(k) = record.key {
-                self.key_serializer.serialize(topic, k, kbuf).map_err(|e| ser("key", e))?;
+                let what = format_args!("the key serializer for topic '{topic}'");
+                crate::error::catch_user_panic(kind, what, || self.key_serializer.serialize(topic, k, kbuf))?
+                    .map_err(|e| ser("key", e))?;
             }
             if let Some(v) = record.value {
-                self.value_serializer.serialize(topic, v, vbuf).map_err(|e| ser("value", e))?;
+                let what = format_args!("the value serializer for topic '{topic}'");
+                crate::error::catch_user_panic(kind, what, || {
+                    self.value_serializer.serialize(topic, v, vbuf)
+                })?
+                .map_err(|e| ser("value", e))?;
             }
             let mut r = Record::new(topic);
             if record.key.is_some() {
