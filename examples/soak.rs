@@ -50,8 +50,12 @@ fn parse() -> Result<Args, String> {
             "--minutes" => a.minutes = v()?.parse().map_err(|e| format!("--minutes: {e}"))?,
             "--rate" => a.rate = v()?.parse().map_err(|e| format!("--rate: {e}"))?,
             "--threads" => a.threads = v()?.parse().map_err(|e| format!("--threads: {e}"))?,
-            "--bounce-control" => a.control = Some(v()?.parse().map_err(|e| format!("--bounce-control: {e}"))?),
-            "--buffer-memory" => a.buffer_memory = v()?.parse().map_err(|e| format!("--buffer-memory: {e}"))?,
+            "--bounce-control" => {
+                a.control = Some(v()?.parse().map_err(|e| format!("--bounce-control: {e}"))?)
+            }
+            "--buffer-memory" => {
+                a.buffer_memory = v()?.parse().map_err(|e| format!("--buffer-memory: {e}"))?
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -100,7 +104,8 @@ fn main() {
         eprintln!("soak: {e}");
         std::process::exit(2)
     });
-    let (sent, acked, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (sent, acked, failed) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(a.minutes * 60.0);
@@ -154,12 +159,20 @@ fn main() {
         let now = Instant::now();
         if let Some(port) = a.control {
             if down.is_none() && now >= next_bounce {
-                eprintln!("soak: {:>5.0} s: stop {node}: {}", started.elapsed().as_secs_f64(), control(port, &format!("stop {node}")));
+                eprintln!(
+                    "soak: {:>5.0} s: stop {node}: {}",
+                    started.elapsed().as_secs_f64(),
+                    control(port, &format!("stop {node}"))
+                );
                 down = Some((node, now + Duration::from_secs(10)));
             }
             if let Some((n, back)) = down.filter(|(_, back)| now >= *back) {
                 let _ = back;
-                eprintln!("soak: {:>5.0} s: start {n}: {}", started.elapsed().as_secs_f64(), control(port, &format!("start {n}")));
+                eprintln!(
+                    "soak: {:>5.0} s: start {n}: {}",
+                    started.elapsed().as_secs_f64(),
+                    control(port, &format!("start {n}"))
+                );
                 down = None;
                 node = node % 3 + 1;
                 next_bounce = Instant::now() + Duration::from_secs(20);
@@ -193,7 +206,8 @@ fn main() {
     }
     p.flush().unwrap_or_else(|e| eprintln!("soak: flush: {e}"));
     p.close(Duration::from_secs(30)).unwrap_or_else(|e| eprintln!("soak: close: {e}"));
-    let (s, ac, f) = (sent.load(Ordering::Relaxed), acked.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (s, ac, f) =
+        (sent.load(Ordering::Relaxed), acked.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     let first = first_rss.unwrap_or(0);
     let growth_limit = a.buffer_memory / 1024 + 64 * 1024;
     println!(

@@ -15,6 +15,7 @@
 
 use super::buffer_pool::BufferPool;
 use super::future::{BatchAck, BatchCompletion, BatchResult, SendFuture};
+use super::idempotence::Restamp;
 use super::interceptor::{self, ProducerInterceptor};
 use super::partitioner::{StickyPartition, UNAVAILABLE};
 use super::record::RecordMetadata;
@@ -747,10 +748,16 @@ impl Accumulator {
         dq.insert(at, batch);
     }
 
-    /// Runs on: sender thread. Forgets the sequences of queued batches after an epoch bump;
-    /// they are stamped anew, in queue order, when sent.
-    pub(crate) fn reset_sequences(&self) {
+    /// Runs on: sender thread. Forgets the sequences of queued batches (of every partition, or
+    /// of those named) after a new epoch or producer id; they are stamped anew, in queue order,
+    /// when sent.
+    pub(crate) fn reset_sequences(&self, which: &Restamp) {
         self.for_each_queue(|q| {
+            if let Restamp::Partitions(set) = which {
+                if !set.contains(&(q.topic.clone(), q.partition)) {
+                    return;
+                }
+            }
             for b in q.batches.lock().iter_mut() {
                 b.sequence = None;
                 b.outcome_unknown = false;

@@ -14,17 +14,21 @@
 //! - OUT_OF_ORDER_SEQUENCE_NUMBER for the batch the broker should expect next,
 //!   UNKNOWN_PRODUCER_ID and INVALID_PRODUCER_EPOCH, a batch
 //!   that fails for good after it was sent, and a sent batch that expires all leave a gap the
-//!   broker would refuse to skip. Then the epoch is bumped: once nothing is in flight and every
-//!   batch whose fate is unknown (its response was lost) has been retried under its old stamp,
-//!   InitProducerId is sent with the current id and epoch; the new epoch restarts every
-//!   partition's sequence at 0 and the batches still queued are stamped anew, in order. A
-//!   broker that will not bump the epoch (older brokers, librdkafka's mock cluster) is asked
-//!   for a new producer id instead, which is just as safe at that point.
+//!   broker would refuse to skip. Then the epoch is bumped (KIP-360), and only the partitions
+//!   with a gap wait for it: once nothing of theirs is in flight and every batch whose fate is
+//!   unknown (its response was lost) has been retried under its old stamp, InitProducerId is
+//!   sent with the current id and epoch. The new epoch restarts those partitions' sequences at 0
+//!   and their queued batches are stamped anew, in order. Every other partition goes on under
+//!   the old epoch meanwhile (its leader has not seen the new one) and moves to the new epoch,
+//!   at sequence 0, the next time it has nothing in flight, as Java's `TransactionManager`
+//!   does. A broker that will not bump the epoch (older brokers, librdkafka's mock cluster) is
+//!   asked for a new producer id instead, which is just as safe: partitions move to it the same
+//!   way. A transactional producer bumps at an abort, and every partition restarts then.
 
 use super::accumulator::ProducerBatch;
 use crate::error::KafkaCode;
 use crate::protocol::record_batch::ProducerState;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Java's limit: the broker caches the last five batches per producer and partition.
@@ -41,6 +45,26 @@ struct PartitionState {
     /// A batch of the current producer id and epoch was acknowledged here: the leader now
     /// holds this producer's state and checks its sequences.
     acked_any: bool,
+    /// The producer id and epoch these sequences count under; older than the producer's after
+    /// an epoch bump until the partition moves over (with nothing in flight).
+    producer: Option<(i64, i16)>,
+}
+
+impl PartitionState {
+    /// Starts this partition's sequences at 0 under `producer`.
+    fn restart(&mut self, producer: Option<(i64, i16)>) {
+        self.next_sequence = 0;
+        self.acked_next = 0;
+        self.acked_any = false;
+        self.producer = producer;
+    }
+}
+
+/// Whose queued batches must be stamped anew after a new producer id or epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Restamp {
+    All,
+    Partitions(HashSet<(Arc<str>, i32)>),
 }
 
 /// What to do with a batch after its Produce response.
@@ -60,6 +84,9 @@ pub(crate) struct Idempotence {
     producer: Option<(i64, i16)>,
     partitions: HashMap<(Arc<str>, i32), PartitionState>,
     bump_needed: bool,
+    /// The partitions whose sequence gap asks for the bump; every partition when `gap_all`.
+    gaps: HashSet<(Arc<str>, i32)>,
+    gap_all: bool,
     transactional: bool,
 }
 
@@ -78,21 +105,62 @@ impl Idempotence {
         self.bump_needed
     }
 
-    /// Asks for an epoch bump (a sequence gap was left behind).
+    /// Asks for an epoch bump that restarts every partition (an abort, a producer-wide error).
     pub(crate) fn require_bump(&mut self) {
         if self.producer.is_some() {
             self.bump_needed = true;
+            self.gap_all = true;
         }
     }
 
-    /// Takes a new producer id and epoch; every partition's sequence restarts at 0.
-    pub(crate) fn set_producer(&mut self, producer_id: i64, epoch: i16) {
-        self.producer = Some((producer_id, epoch));
+    /// Asks for an epoch bump for `batch`'s partition, where a sequence gap was left behind;
+    /// the other partitions go on meanwhile (a transactional producer holds them all).
+    pub(crate) fn require_bump_for(&mut self, batch: &ProducerBatch) {
+        if self.producer.is_some() {
+            self.bump_needed = true;
+            if self.transactional {
+                self.gap_all = true;
+            } else {
+                self.gaps.insert((batch.topic.clone(), batch.partition));
+            }
+        }
+    }
+
+    fn is_gap(&self, key: &(Arc<str>, i32)) -> bool {
+        self.bump_needed && (self.gap_all || self.gaps.contains(key))
+    }
+
+    /// Whether InitProducerId may bump the epoch now: nothing of the partitions with a gap is
+    /// in flight (nothing at all when every partition waits).
+    pub(crate) fn bump_ready(&self) -> bool {
+        self.bump_needed
+            && self
+                .partitions
+                .iter()
+                .all(|(k, p)| p.in_flight == 0 || !(self.gap_all || self.gaps.contains(k)))
+    }
+
+    /// Takes a new producer id and epoch. The first one, and every one of a transactional
+    /// producer or after a producer-wide bump, restarts every partition's sequence at 0;
+    /// otherwise only the partitions with a gap restart now, and the others move over when
+    /// next they have nothing in flight (see [`stamp`](Self::stamp)). Returns whose queued
+    /// batches must be stamped anew.
+    pub(crate) fn set_producer(&mut self, producer_id: i64, epoch: i16) -> Restamp {
+        let current = Some((producer_id, epoch));
+        let everything = self.producer.is_none() || self.transactional || self.gap_all;
+        let gaps = std::mem::take(&mut self.gaps);
+        for (k, p) in self.partitions.iter_mut() {
+            if everything || gaps.contains(k) {
+                p.restart(current);
+            }
+        }
+        self.producer = current;
         self.bump_needed = false;
-        for p in self.partitions.values_mut() {
-            p.next_sequence = 0;
-            p.acked_next = 0;
-            p.acked_any = false;
+        self.gap_all = false;
+        if everything {
+            Restamp::All
+        } else {
+            Restamp::Partitions(gaps)
         }
     }
 
@@ -115,18 +183,23 @@ impl Idempotence {
         if self.producer.is_none() {
             return false;
         }
-        let p = self.part(&batch.topic, batch.partition);
+        let key = (batch.topic.clone(), batch.partition);
+        let p = self.partitions.get(&key).copied().unwrap_or_default();
         if p.in_flight > 0 && p.in_flight_node != leader {
             return false;
         }
-        if self.bump_needed {
+        if self.is_gap(&key) {
             // Before the bump, batches of unknown fate must be settled under their old stamp;
             // batches already stamped that queue ahead of them go first, in order, one at a
-            // time. Nothing new is stamped.
+            // time. Nothing new is stamped here.
             return unknown_pending && batch.sequence.is_some() && p.in_flight == 0;
         }
+        let stale = p.producer.is_some_and(|pp| Some(pp) != self.producer);
         match batch.sequence {
             Some(_) => p.in_flight == 0,
+            // The partition still counts under an older epoch: it moves to the current one
+            // (sequence 0) once nothing of it is in flight under the old one.
+            None if stale => p.in_flight == 0,
             // Until the leader has acknowledged a first batch of this producer id and epoch it
             // has no state for it and would take any sequence as the first: a batch sent behind
             // a first one that then fails (e.g. NOT_LEADER_OR_FOLLOWER on a new topic) would be
@@ -139,8 +212,15 @@ impl Idempotence {
     /// The stamp for `batch` as it is sent: its own if it has one, else the next sequence of
     /// its partition. Counts the batch as in flight.
     pub(crate) fn stamp(&mut self, batch: &mut ProducerBatch, node: i32) -> ProducerState {
-        let (producer_id, producer_epoch) = self.producer.expect("can_send checked the producer id");
+        let current = self.producer.expect("can_send checked the producer id");
         let p = self.partitions.entry((batch.topic.clone(), batch.partition)).or_default();
+        if batch.sequence.is_none() && p.producer != Some(current) {
+            // New to this partition, or its first batch since an epoch bump (nothing in flight:
+            // can_send checked): its sequences start over under the current id and epoch.
+            p.restart(Some(current));
+        }
+        // A batch keeps the id and epoch its sequence was given under.
+        let (producer_id, producer_epoch) = p.producer.unwrap_or(current);
         p.in_flight += 1;
         p.in_flight_node = node;
         let base_sequence = match batch.sequence {
@@ -196,7 +276,7 @@ impl Idempotence {
             | Some(KafkaCode::INVALID_PRODUCER_EPOCH)
                 if !self.transactional =>
             {
-                self.require_bump();
+                self.require_bump_for(batch);
                 Some(Outcome::RetryAfterBump)
             }
             _ if retriable => Some(Outcome::Retry),
@@ -373,6 +453,7 @@ mod tests {
                 in_flight_node: 0,
                 acked_next: 0,
                 acked_any: true,
+                producer: Some((1, 0)),
             },
         );
         assert_eq!(st.stamp(&mut bs[0], 1).base_sequence, i32::MAX);

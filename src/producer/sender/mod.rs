@@ -625,7 +625,7 @@ impl<T: Transport> SenderLoop<T> {
         let idem = self.idem.as_ref()?;
         let current = idem.producer();
         let first = current.is_none();
-        let bump = idem.bump_needed() && idem.in_flight() == 0;
+        let bump = idem.bump_ready();
         if self.init_pid_in_flight || !(first || bump) || !self.shared.accumulator.has_queued() {
             return None;
         }
@@ -672,8 +672,8 @@ impl<T: Transport> SenderLoop<T> {
                 resp.producer_epoch,
                 if idem.producer().is_some() { " (epoch bump)" } else { "" }
             );
-            idem.set_producer(resp.producer_id, resp.producer_epoch);
-            self.shared.accumulator.reset_sequences();
+            let restamp = idem.set_producer(resp.producer_id, resp.producer_epoch);
+            self.shared.accumulator.reset_sequences(&restamp);
             self.next_init_pid_at = None;
             self.fresh_id_requested = false;
         } else if code.is_retriable() || code == KafkaCode::COORDINATOR_NOT_AVAILABLE {
@@ -681,7 +681,8 @@ impl<T: Transport> SenderLoop<T> {
             self.next_init_pid_at = Some(now + self.cfg().retry_backoff);
         } else if idem.producer().is_some() && idem.bump_needed() && !self.fresh_id_requested {
             // The broker would not bump this id's epoch (older brokers, librdkafka's mock
-            // cluster): nothing is in flight and no batch's fate is unknown, so a new id is safe.
+            // cluster): nothing of the partitions with a gap is in flight and no batch's fate
+            // is unknown, so a new id is safe; the other partitions move to it as to a new epoch.
             log::info!(
                 "InitProducerId from broker {node}: {code} for an epoch bump; asking for a new producer id"
             );
@@ -1083,7 +1084,7 @@ impl<T: Transport> SenderLoop<T> {
     fn fail_batch(&mut self, b: ProducerBatch, error: Error) {
         if b.sequence.is_some() {
             if let Some(i) = &mut self.idem {
-                i.require_bump();
+                i.require_bump_for(&b);
             }
         }
         if let Some(t) = &self.shared.txn {

@@ -454,6 +454,16 @@ impl Harness {
         self.answer_from(None, code)
     }
 
+    /// Answers the `i`th oldest held Produce request with `code`.
+    fn answer_at(&mut self, i: usize, code: KafkaCode) {
+        let mut sc = self.script.borrow_mut();
+        let req = sc.held.remove(i).expect("a held Produce request");
+        let frame = sc.produce_response(&req, |_, _| code.0);
+        if let Some(w) = sc.wires.get_mut(&req.token) {
+            w.inbox.push_back(frame);
+        }
+    }
+
     /// Answers the oldest held Produce request (to broker `node`, when given) with `code`.
     fn answer_from(&mut self, node: Option<i32>, code: KafkaCode) {
         let mut sc = self.script.borrow_mut();
@@ -1019,4 +1029,66 @@ fn acks_0_requests_count_as_in_flight_until_written() {
         h.turns(2);
     }
     assert!(futures.iter().all(|f| done(f).is_ok()), "all written once the socket drains");
+}
+
+/// (partition, producer id, epoch, base sequence) of every batch the brokers received.
+fn stamps(h: &Harness) -> Vec<(i32, i64, i16, i32)> {
+    h.produces()
+        .iter()
+        .flat_map(|r| r.produce().1)
+        .flat_map(|p| {
+            p.batches
+                .into_iter()
+                .map(move |b| (p.partition, b.producer_id, b.producer_epoch, b.base_sequence))
+        })
+        .collect()
+}
+
+#[test]
+fn a_sequence_gap_on_one_partition_does_not_hold_the_others() {
+    let mut h = harness(1, 2, &[]);
+    h.hold_produce();
+    let warm = (h.send(0, "a"), h.send(1, "b"));
+    h.turns(8);
+    h.answer(KafkaCode::NONE);
+    h.turns(2);
+    assert!(done(&warm.0).is_ok() && done(&warm.1).is_ok());
+    let slow = h.send(1, "c"); // its answer is held for the whole test
+    h.turns(3);
+    let doomed = h.send(0, "d");
+    h.turns(3);
+    assert_eq!(h.held(), 2);
+    h.answer_at(1, KafkaCode::INVALID_RECORD); // partition 0's batch fails for good: a gap
+    h.turns(2);
+    assert!(done(&doomed).is_err());
+    let after_gap = h.send(0, "e");
+    h.turns(8);
+    assert!(!slow.is_done(), "partition 1's request is still in flight");
+    let keys = h.api_keys();
+    assert_eq!(
+        keys.iter().filter(|&&k| k == 22).count(),
+        2,
+        "a second InitProducerId, not waiting for partition 1"
+    );
+    assert!(
+        stamps(&h).contains(&(0, 1001, 0, 0)),
+        "partition 0 starts over at sequence 0 under the new producer id: {:?}",
+        stamps(&h)
+    );
+    let behind = h.send(1, "f");
+    h.turns(4);
+    assert_eq!(
+        stamps(&h).iter().filter(|s| s.0 == 1).count(),
+        2,
+        "partition 1 waits for its old request first"
+    );
+    h.answer_at(0, KafkaCode::NONE); // partition 1's old-id request
+    h.turns(4);
+    assert!(done(&slow).is_ok(), "acknowledged under the old producer id");
+    assert_eq!(stamps(&h).iter().filter(|s| s.0 == 1).last(), Some(&(1, 1001, 0, 0)), "then it moves over");
+    while h.held() > 0 {
+        h.answer(KafkaCode::NONE);
+        h.turns(3);
+    }
+    assert!(done(&after_gap).is_ok() && done(&behind).is_ok());
 }

@@ -24,6 +24,7 @@
 use super::transport::Transport;
 use super::{ConnState, Pending, SenderLoop};
 use crate::error::{Error, ErrorKind, KafkaCode, Result};
+use crate::producer::idempotence::Restamp;
 use crate::producer::transaction::{ConsumerGroupMetadata, OffsetToCommit, TxnCommand, TxnRequest};
 use crate::protocol::add_offsets_to_txn::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use crate::protocol::add_partitions_to_txn::{
@@ -587,9 +588,9 @@ impl<T: Transport> SenderLoop<T> {
                 let code = KafkaCode(resp.error_code);
                 if code.is_ok() {
                     if let Some(i) = &mut self.idem {
-                        i.set_producer(resp.producer_id, resp.producer_epoch);
+                        let _ = i.set_producer(resp.producer_id, resp.producer_epoch);
                     }
-                    self.shared.accumulator.reset_sequences();
+                    self.shared.accumulator.reset_sequences(&Restamp::All);
                     let v2 = self.cluster_has_txn_v2();
                     let initializing = matches!(self.txn.as_ref().and_then(|d| d.op.as_ref()), Some(o) if o.step == Step::InitProducerId);
                     if let (true, Some(d)) = (initializing, self.txn.as_mut()) {
@@ -662,9 +663,9 @@ impl<T: Transport> SenderLoop<T> {
                         // EndTxn v5 (transactions v2): the coordinator bumped the epoch (or,
                         // when it ran out, gave a new producer id); sequences restart.
                         if let Some(i) = &mut self.idem {
-                            i.set_producer(resp.producer_id, resp.producer_epoch);
+                            let _ = i.set_producer(resp.producer_id, resp.producer_epoch);
                         }
-                        self.shared.accumulator.reset_sequences();
+                        self.shared.accumulator.reset_sequences(&Restamp::All);
                         log::debug!(
                             "transaction ended; producer id {} epoch {} from now on",
                             resp.producer_id,
