@@ -1085,7 +1085,7 @@ fn a_sequence_gap_on_one_partition_does_not_hold_the_others() {
     h.answer_at(0, KafkaCode::NONE); // partition 1's old-id request
     h.turns(4);
     assert!(done(&slow).is_ok(), "acknowledged under the old producer id");
-    assert_eq!(stamps(&h).iter().filter(|s| s.0 == 1).last(), Some(&(1, 1001, 0, 0)), "then it moves over");
+    assert_eq!(stamps(&h).iter().rfind(|s| s.0 == 1), Some(&(1, 1001, 0, 0)), "then it moves over");
     while h.held() > 0 {
         h.answer(KafkaCode::NONE);
         h.turns(3);
