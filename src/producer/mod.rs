@@ -330,7 +330,9 @@ impl Producer {
     /// waits for it. If that takes longer than `timeout`, the records still pending fail with
     /// a `Closed` error and `close` returns a `Timeout` error saying how many failed.
     /// `close(Duration::ZERO)` fails pending records at once (and returns `Ok` when there were
-    /// none). Calling it again returns at once.
+    /// none). Every caller waits at most its own `timeout` (plus a short grace for the sender
+    /// to stop once forced), also while another thread's close is under way; a close after the
+    /// producer stopped returns at once with the same outcome.
     pub fn close(&self, timeout: Duration) -> Result<()> {
         self.inner.close(timeout)
     }
