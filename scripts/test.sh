@@ -8,6 +8,10 @@
 #     scripts/test.sh --test harness         only tests/harness.rs (a target flag replaces the default)
 #     scripts/test.sh -- keyed               only tests whose name contains "keyed"
 #
+# Without arguments (what .ci/run does) it first checks formatting (cargo fmt --check), lints
+# (cargo clippy --all-targets -- -D warnings) and the API docs (cargo doc, warnings as errors);
+# KB_SKIP_STATIC_CHECKS=1 skips that step.
+#
 # See scripts/with-brokers.sh for the environment the tests get (KB_TANSU_BOOTSTRAP, KB_MOCK_BOOTSTRAP,
 # KB_MOCK_CONTROL, KB_PYTHON) and its settings. Integration tests fail, never skip, when those are unset.
 set -euo pipefail
@@ -22,6 +26,12 @@ for arg in "$@"; do
   esac
 done
 cargo=${CARGO:-cargo}
+if [[ $# -eq 0 && ${KB_SKIP_STATIC_CHECKS:-0} != 1 ]]; then
+  echo "test.sh: cargo fmt --check, clippy -D warnings, doc -D warnings" >&2
+  "$cargo" fmt --all --check
+  "$cargo" clippy --all-targets --quiet -- -D warnings
+  RUSTDOCFLAGS="-D warnings" "$cargo" doc --no-deps --quiet
+fi
 if [[ $default_targets == 1 ]]; then
   # cargo cannot run doc tests together with --all-targets: run them second, under the same brokers.
   exec scripts/with-brokers.sh bash -c '"$0" test --all-targets --no-fail-fast "$@" && "$0" test --doc "$@"' "$cargo" "$@"

@@ -1,7 +1,7 @@
 //! One broker connection: a non-blocking TCP socket (socket2) framed as Kafka frames (int32
 //! big-endian size, then the message), driven by the sender thread's poll(2) loop.
 //!
-//! Threads: the sender thread alone owns every [`Connection`]. Nothing here blocks: a connect
+//! Threads: the sender thread alone owns every `Connection`. Nothing here blocks: a connect
 //! is started and finished when the socket turns writable, requests are queued and written as
 //! far as the socket takes them (a gathering `writev` of several queued frames), responses are
 //! read as far as they have arrived and cut into frames. A slow connect, a slow broker or a full
