@@ -878,6 +878,12 @@ impl<T: Transport> SenderLoop<T> {
             b.sent_to = Some(node);
             self.in_flight_partitions.insert((b.topic.clone(), b.partition));
         }
+        if let Some(d) = self.txn.as_mut() {
+            // Transactions v2: the leader adds the partition to the transaction as it stores
+            // this batch, so the transaction must be ended with EndTxn, even when the batch was
+            // queued and sent between two looks of the transaction driver.
+            d.mark_started();
+        }
         self.write_encoded(node, ApiKey::Produce, version, Pending::Produce(ok), now)
     }
 

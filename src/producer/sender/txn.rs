@@ -125,6 +125,14 @@ impl TxnDriver {
     }
 
     /// Whether transactions v2 is in use.
+    /// A batch of the transaction went out: under transactions v2 that starts the transaction
+    /// on the coordinator (under v1, AddPartitionsToTxn did, before any batch could go).
+    pub(super) fn mark_started(&mut self) {
+        if self.v2 {
+            self.started = true;
+        }
+    }
+
     pub(super) fn v2(&self) -> bool {
         self.v2
     }
