@@ -12,7 +12,7 @@ use kafka_blocking::{Error, ErrorKind, KafkaCode, Producer, ProducerConfig, Reco
 use std::time::{Duration, Instant};
 
 fn config(b: &Broker) -> ProducerConfig {
-    ProducerConfig::new().bootstrap_servers(&b.bootstrap).set("max.block.ms", "800")
+    ProducerConfig::new().bootstrap_servers(&b.bootstrap).set("max.block.ms", "3000")
 }
 
 /// `e` is of `kind`, its message contains every one of `words`, and it came within `within`.
@@ -38,7 +38,8 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (r, t.elapsed())
 }
 
-const AT_ONCE: Duration = Duration::from_millis(200);
+/// Well below `max.block.ms` (3 s): nothing waited.
+const AT_ONCE: Duration = Duration::from_secs(1);
 
 #[test]
 fn every_bad_record_is_refused_with_a_typed_error_naming_the_cause_and_nothing_accepted_is_lost() {
@@ -95,9 +96,9 @@ fn every_bad_record_is_refused_with_a_typed_error_naming_the_cause_and_nothing_a
         ErrorKind::InvalidRecord,
         &["partition 7", "partition count 3", "max.block.ms"],
         t,
-        Duration::from_secs(3),
+        Duration::from_secs(6),
     );
-    assert!(t >= Duration::from_millis(750), "waited max.block.ms for the partition to appear: {t:?}");
+    assert!(t >= Duration::from_millis(2900), "waited max.block.ms for the partition to appear: {t:?}");
 
     let missing = unique_topic("bad-input-never-created");
     let (r, t) = timed(|| p.send(Record::new(&missing).value("v")));
@@ -107,7 +108,7 @@ fn every_bad_record_is_refused_with_a_typed_error_naming_the_cause_and_nothing_a
         ErrorKind::UnknownTopicOrPartition,
         &[missing.as_str(), "max.block.ms", "UNKNOWN_TOPIC_OR_PARTITION"],
         t,
-        Duration::from_secs(3),
+        Duration::from_secs(6),
     );
 
     let md = good.wait().expect("the record accepted before the bad input is delivered");
@@ -149,7 +150,10 @@ fn a_partitioner_or_serializer_that_panics_or_errs_gives_a_typed_error_and_the_p
     let b = common::kafka();
     let topic = unique_topic("bad-plugins");
     create_topic(&b, &topic, 3);
-    let p = Producer::new(config(&b).partitioner(PanickingPartitioner)).unwrap();
+    // A panic costs the default hook's message and backtrace (hundreds of ms when symbolized):
+    // "at once" is judged against a max.block.ms far above that.
+    let p = Producer::new(config(&b).set("max.block.ms", "20000").partitioner(PanickingPartitioner)).unwrap();
+    const PANIC_AT_ONCE: Duration = Duration::from_secs(5);
     let good = p.send(Record::new(&topic).key("fine").value("accepted first")).unwrap();
     let (r, t) = timed(|| p.send(Record::new(&topic).key("boom").value("v")));
     check(
@@ -158,7 +162,7 @@ fn a_partitioner_or_serializer_that_panics_or_errs_gives_a_typed_error_and_the_p
         ErrorKind::InvalidRecord,
         &["custom partitioner", "panicked", "no partition for boom"],
         t,
-        AT_ONCE,
+        PANIC_AT_ONCE,
     );
     let (r, t) = timed(|| p.send(Record::new(&topic).key("far").value("v")));
     check(
@@ -179,7 +183,7 @@ fn a_partitioner_or_serializer_that_panics_or_errs_gives_a_typed_error_and_the_p
         ErrorKind::Serialization,
         &["value serializer", "panicked", "cannot serialize"],
         t,
-        AT_ONCE,
+        PANIC_AT_ONCE,
     );
     let (r, t) = timed(|| typed.send(TypedRecord::new(&topic).key("k").value("err")));
     check("serializer errs", r, ErrorKind::Serialization, &["serializing the value", "refusing"], t, AT_ONCE);
