@@ -445,6 +445,48 @@ impl Proxied {
     fn proxy_of_leader(&self, topic: &str, partition: i32) -> &common::proxy::Proxy {
         &self.proxies[(common::leader(&self.b, topic, partition) - 1) as usize]
     }
+
+    /// A fresh topic of `PARTITIONS` partitions and a producer through the proxies with `props`,
+    /// one record acknowledged on every partition (connections up, producer id known).
+    fn warmed(&self, what: &str, props: &[(&str, &str)]) -> (String, Producer) {
+        let topic = common::unique_topic(what);
+        common::create_topic(&self.b, &topic, PARTITIONS);
+        let p = self.producer(props);
+        for part in 0..PARTITIONS {
+            p.send(Record::new(&topic).value("warm-up").partition(part)).unwrap().wait().unwrap();
+        }
+        (topic, p)
+    }
+
+    /// Streams 300 records of writer 0, calls `start` at record 100 and `heal` `lasting` later,
+    /// then checks the independent reader's copy (nothing lost or reordered) and reports the row.
+    fn stream_through_fault(
+        &self,
+        fault: &str,
+        p: Producer,
+        topic: &str,
+        lasting: Duration,
+        start: impl Fn(),
+        heal: impl Fn(),
+    ) {
+        let futures = send_stream(&p, topic, 0, 0..300, |seq| {
+            if seq == 100 {
+                start();
+            }
+        });
+        std::thread::sleep(lasting);
+        heal();
+        let healed = Instant::now();
+        let sent = wait_all(fault, 0, futures);
+        let recovery = healed.elapsed();
+        p.close(Duration::from_secs(10)).unwrap();
+        let got: Vec<common::Consumed> = consume(&self.b, topic, PARTITIONS, 303)
+            .into_iter()
+            .filter(|r| r.value.as_deref() != Some(&b"warm-up"[..]))
+            .collect();
+        let v = delivery::check(fault, &sent, &got, false);
+        report(fault, sent.len(), v.duplicates, recovery);
+    }
 }
 
 /// One line per fault for docs/reliability.md: `FAULT-MATRIX | fault | records | lost | dup |
@@ -460,30 +502,16 @@ fn report(fault: &str, records: usize, duplicates: usize, recovery: Duration) {
 #[test]
 fn a_broker_slower_than_request_timeout_loses_and_duplicates_nothing() {
     let px = Proxied::take();
-    let topic = common::unique_topic("faults-slow");
-    common::create_topic(&px.b, &topic, PARTITIONS);
-    let p =
-        px.producer(&[("request.timeout.ms", "1000"), ("delivery.timeout.ms", "60000"), ("linger.ms", "2")]);
-    for part in 0..PARTITIONS {
-        p.send(Record::new(&topic).value("warm-up").partition(part)).unwrap().wait().unwrap();
-    }
-    let futures = send_stream(&p, &topic, 0, 0..300, |seq| {
-        if seq == 100 {
-            px.proxies.iter().for_each(|x| x.delay_responses(Duration::from_millis(1500)));
-        }
-    });
-    std::thread::sleep(Duration::from_secs(4));
-    px.proxies.iter().for_each(|x| x.delay_responses(Duration::ZERO));
-    let healed = Instant::now();
-    let sent = wait_all("slow broker", 0, futures);
-    let recovery = healed.elapsed();
-    p.close(Duration::from_secs(10)).unwrap();
-    let got: Vec<common::Consumed> = consume(&px.b, &topic, PARTITIONS, 303)
-        .into_iter()
-        .filter(|r| r.value.as_deref() != Some(&b"warm-up"[..]))
-        .collect();
-    let v = delivery::check("slow broker", &sent, &got, false);
-    report("broker slower than request.timeout.ms (1.5 s vs 1 s), 4 s", sent.len(), v.duplicates, recovery);
+    let props = [("request.timeout.ms", "1000"), ("delivery.timeout.ms", "60000"), ("linger.ms", "2")];
+    let (topic, p) = px.warmed("faults-slow", &props);
+    px.stream_through_fault(
+        "broker slower than request.timeout.ms (1.5 s vs 1 s), 4 s",
+        p,
+        &topic,
+        Duration::from_secs(4),
+        || px.proxies.iter().for_each(|x| x.delay_responses(Duration::from_millis(1500))),
+        || px.proxies.iter().for_each(|x| x.delay_responses(Duration::ZERO)),
+    );
 }
 
 /// Fault matrix, network partition: the path to partition 0's leader black-holes everything (no
@@ -492,35 +520,22 @@ fn a_broker_slower_than_request_timeout_loses_and_duplicates_nothing() {
 #[test]
 fn a_network_partition_to_a_leader_loses_and_duplicates_nothing() {
     let px = Proxied::take();
-    let topic = common::unique_topic("faults-partition");
-    common::create_topic(&px.b, &topic, PARTITIONS);
-    let p = px.producer(&[
+    let props = [
         ("request.timeout.ms", "1000"),
         ("socket.connection.setup.timeout.ms", "1000"),
         ("delivery.timeout.ms", "60000"),
         ("linger.ms", "2"),
-    ]);
-    for part in 0..PARTITIONS {
-        p.send(Record::new(&topic).value("warm-up").partition(part)).unwrap().wait().unwrap();
-    }
+    ];
+    let (topic, p) = px.warmed("faults-partition", &props);
     let cut = px.proxy_of_leader(&topic, 0);
-    let futures = send_stream(&p, &topic, 0, 0..300, |seq| {
-        if seq == 100 {
-            cut.blackhole(true);
-        }
-    });
-    std::thread::sleep(Duration::from_secs(3));
-    cut.blackhole(false);
-    let healed = Instant::now();
-    let sent = wait_all("network partition", 0, futures);
-    let recovery = healed.elapsed();
-    p.close(Duration::from_secs(10)).unwrap();
-    let got: Vec<common::Consumed> = consume(&px.b, &topic, PARTITIONS, 303)
-        .into_iter()
-        .filter(|r| r.value.as_deref() != Some(&b"warm-up"[..]))
-        .collect();
-    let v = delivery::check("network partition", &sent, &got, false);
-    report("network partition to one leader (black hole), 3 s", sent.len(), v.duplicates, recovery);
+    px.stream_through_fault(
+        "network partition to one leader (black hole), 3 s",
+        p,
+        &topic,
+        Duration::from_secs(3),
+        || cut.blackhole(true),
+        || cut.blackhole(false),
+    );
 }
 
 /// Fault matrix, every node unreachable past `delivery.timeout.ms`: every pending record fails
@@ -529,17 +544,15 @@ fn a_network_partition_to_a_leader_loses_and_duplicates_nothing() {
 #[test]
 fn every_node_unreachable_past_the_delivery_timeout_fails_each_pending_record_and_recovers() {
     let px = Proxied::take();
-    let topic = common::unique_topic("faults-all-down");
-    common::create_topic(&px.b, &topic, PARTITIONS);
-    let p = px.producer(&[
-        ("request.timeout.ms", "1000"),
-        ("socket.connection.setup.timeout.ms", "1000"),
-        ("delivery.timeout.ms", "3000"),
-        ("linger.ms", "0"),
-    ]);
-    for part in 0..PARTITIONS {
-        p.send(Record::new(&topic).value("warm-up").partition(part)).unwrap().wait().unwrap();
-    }
+    let (topic, p) = px.warmed(
+        "faults-all-down",
+        &[
+            ("request.timeout.ms", "1000"),
+            ("socket.connection.setup.timeout.ms", "1000"),
+            ("delivery.timeout.ms", "3000"),
+            ("linger.ms", "0"),
+        ],
+    );
     px.proxies.iter().for_each(|x| x.blackhole(true));
     let started = Instant::now();
     let futures = send_stream(&p, &topic, 0, 0..60, |_| {});
@@ -570,20 +583,18 @@ fn every_node_unreachable_past_the_delivery_timeout_fails_each_pending_record_an
 #[test]
 fn sixteen_threads_blocked_on_an_exhausted_pool_each_fail_after_max_block_and_lose_nothing() {
     let px = Proxied::take();
-    let topic = common::unique_topic("faults-pool");
-    common::create_topic(&px.b, &topic, PARTITIONS);
-    let p = px.producer(&[
-        ("buffer.memory", "262144"),
-        ("batch.size", "16384"),
-        ("max.block.ms", "2000"),
-        ("request.timeout.ms", "1000"),
-        ("socket.connection.setup.timeout.ms", "1000"),
-        ("delivery.timeout.ms", "8000"),
-        ("linger.ms", "0"),
-    ]);
-    for part in 0..PARTITIONS {
-        p.send(Record::new(&topic).value("warm-up").partition(part)).unwrap().wait().unwrap();
-    }
+    let (topic, p) = px.warmed(
+        "faults-pool",
+        &[
+            ("buffer.memory", "262144"),
+            ("batch.size", "16384"),
+            ("max.block.ms", "2000"),
+            ("request.timeout.ms", "1000"),
+            ("socket.connection.setup.timeout.ms", "1000"),
+            ("delivery.timeout.ms", "8000"),
+            ("linger.ms", "0"),
+        ],
+    );
     px.proxies.iter().for_each(|x| x.blackhole(true));
     let results: Vec<(Vec<SendFuture>, ErrorKind, Duration)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..16)
