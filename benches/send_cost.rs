@@ -9,33 +9,11 @@
 //! starts the mock cluster and runs it.
 
 use kafka_blocking::{Producer, ProducerConfig, Record};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; the counter is a thread-local Cell.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "../tests/common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -66,12 +44,12 @@ fn run(
                 let p = p.clone();
                 s.spawn(move || {
                     let partition = if same_partition { 0 } else { t as i32 };
-                    let (a0, c0) = (ALLOCATIONS.with(|c| c.get()), thread_cpu());
+                    let (a0, c0) = (allocations(), thread_cpu());
                     for _ in 0..per_thread {
                         let f = p.send(Record::new(topic).partition(partition).value(&value[..]));
                         drop(f.expect("send"));
                     }
-                    Sample { cpu: thread_cpu() - c0, allocations: ALLOCATIONS.with(|c| c.get()) - a0 }
+                    Sample { cpu: thread_cpu() - c0, allocations: allocations() - a0 }
                 })
             })
             .collect();
