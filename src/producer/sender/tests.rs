@@ -3,6 +3,7 @@
 //! no sleeps. Each test appends records straight into the accumulator, runs the sender's
 //! turns, looks at the requests the brokers received, and answers them.
 
+use super::produce::invalidates_metadata;
 use super::transport::{Link, Readiness, Transport};
 use super::*;
 use crate::config::ProducerConfig;
