@@ -14,11 +14,11 @@
 //! - `incomplete` (Mutex, guards: ids of batches not yet resolved) serves `flush`.
 
 use super::buffer_pool::BufferPool;
+use super::callback::Callback;
 use super::future::{BatchAck, BatchCompletion, BatchResult, SendFuture};
 use super::idempotence::Restamp;
 use super::interceptor::{self, ProducerInterceptor};
 use super::partitioner::{StickyPartition, UNAVAILABLE};
-use super::record::RecordMetadata;
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::network::metadata::Cluster;
@@ -110,9 +110,6 @@ struct SplitState {
     remaining: usize,
     buffer: Option<Vec<u8>>,
 }
-
-/// A per-record completion callback; see `Producer::send_with_callback`.
-pub type Callback = Box<dyn FnOnce(Result<RecordMetadata>) + Send + 'static>;
 
 /// A batch of records for one partition, from its first append to its result.
 pub(crate) struct ProducerBatch {
@@ -1005,7 +1002,7 @@ impl Ledger {
         }
         for (delta, ts, cb) in std::mem::take(&mut batch.callbacks) {
             let r = result.as_ref().map(|ack| meta(ack, delta, ts)).map_err(Error::clone);
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(r))).is_err() {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb.call(r))).is_err() {
                 log::error!("a send callback for {} panicked; the producer goes on", batch.tp());
             }
         }
@@ -1071,6 +1068,7 @@ pub(crate) fn closed_error() -> Error {
 mod tests {
     use super::*;
     use crate::network::metadata::{BrokerInfo, PartitionInfo, TopicInfo};
+    use crate::producer::record::RecordMetadata;
 
     fn acc(batch_size: usize, memory: usize, linger_ms: u64) -> (Accumulator, Waker) {
         let waker = Waker::new().unwrap();
@@ -1296,7 +1294,7 @@ mod tests {
         let mut futures = Vec::new();
         for i in 0..5u8 {
             let seen = seen.clone();
-            let cb: Callback = Box::new(move |r| seen.lock().push((i, r.map(|m| m.offset()).ok())));
+            let cb = Callback::new(move |r: Result<RecordMetadata>| seen.lock().push((i, r.map(|m| m.offset()).ok())));
             futures.push(
                 a.append("t", 0, 1000 + i as i64, None, Some(&[i; 10]), &[], far(), None, Some(cb)).unwrap(),
             );

@@ -7,6 +7,7 @@
 
 pub mod accumulator;
 pub(crate) mod buffer_pool;
+mod callback;
 pub mod future;
 pub(crate) mod idempotence;
 pub mod interceptor;
@@ -17,7 +18,6 @@ pub mod serializer;
 mod topic_cache;
 pub mod transaction;
 
-pub use accumulator::Callback;
 pub use future::SendFuture;
 pub use record::{Record, RecordMetadata};
 pub use transaction::{ConsumerGroupMetadata, OffsetToCommit, TxnState};
@@ -27,6 +27,7 @@ use crate::config::{ClientDnsLookup, ProducerConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::network::connection::{DnsLookup, SocketOptions};
 use crate::network::metadata::{Metadata, TopicInfo};
+use callback::Callback;
 use accumulator::{
     closed_error, record_size_bound, Accumulator, AccumulatorConfig, Deadline, PartitionQueue, TopicQueues,
 };
@@ -153,7 +154,7 @@ impl Producer {
         record: Record<'_>,
         callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
     ) -> Result<SendFuture> {
-        self.send_inner(record, Some(Box::new(callback)))
+        self.send_inner(record, Some(Callback::new(callback)))
     }
 
     fn send_inner(&self, mut record: Record<'_>, callback: Option<Callback>) -> Result<SendFuture> {
