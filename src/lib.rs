@@ -50,6 +50,7 @@ mod fuzz;
 pub mod network;
 pub mod producer;
 pub mod protocol;
+pub mod security;
 
 pub use config::{Acks, ProducerConfig};
 pub use error::{Error, ErrorKind, KafkaCode, Result};

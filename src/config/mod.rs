@@ -33,6 +33,7 @@ pub use properties::{configuration_markdown, lookup, PropertyDef, PropertyKind, 
 use crate::error::{Error, Result};
 use crate::producer::interceptor::ProducerInterceptor;
 use crate::producer::partitioner::Partitioner;
+use crate::security::OAuthBearerTokenProvider;
 use properties::{parse_bool, parse_i64, parse_list};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -177,7 +178,7 @@ pub struct ProducerConfig {
     pub(crate) partitioner_availability_timeout: Duration,
     /// `client.dns.lookup`. Defaults to use_all_dns_ips.
     pub(crate) client_dns_lookup: ClientDnsLookup,
-    /// `security.protocol`, upper case. Only PLAINTEXT is accepted for now.
+    /// `security.protocol`, upper case.
     pub(crate) security_protocol: String,
     /// Known Java properties this client accepts but does not act on (trimmed values).
     pub(crate) other: BTreeMap<String, String>,
@@ -185,6 +186,8 @@ pub struct ProducerConfig {
     pub(crate) partitioner: Option<Arc<dyn Partitioner>>,
     /// Interceptors, in order (the Rust side of `interceptor.classes`).
     pub(crate) interceptors: Vec<Arc<dyn ProducerInterceptor>>,
+    /// Where OAUTHBEARER tokens come from (no property: set through the builder).
+    pub(crate) oauthbearer_token_provider: Option<Arc<dyn OAuthBearerTokenProvider>>,
     /// (key, message) for every bad key or value given so far.
     errors: Vec<(String, String)>,
     /// The properties the user set, by either door.
@@ -251,6 +254,7 @@ impl ProducerConfig {
             other: BTreeMap::new(),
             partitioner: None,
             interceptors: Vec::new(),
+            oauthbearer_token_provider: None,
             errors: Vec::new(),
             explicitly_set: HashSet::new(),
         }
@@ -345,7 +349,12 @@ impl ProducerConfig {
             "partitioner.availability.timeout.ms" => self.partitioner_availability_timeout = from_millis(v),
             "security.protocol" => self.security_protocol = v.to_ascii_uppercase(),
             _ => {
-                debug_assert!(!def.supported, "supported property {} has no field", def.name);
+                // The ssl.* and sasl.* values are read from here by `security::Security`.
+                debug_assert!(
+                    !def.supported || def.name.starts_with("ssl.") || def.name.starts_with("sasl."),
+                    "supported property {} has no field",
+                    def.name
+                );
                 self.other.insert(def.name.to_string(), v.to_string());
             }
         }
@@ -427,6 +436,9 @@ impl ProducerConfig {
             }
         }
         problems.extend(self.resolve().1);
+        if let Some(e) = self.sasl_problem() {
+            problems.push(e.to_string());
+        }
         match problems.len() {
             0 => Ok(()),
             1 => Err(Error::config(format!("invalid producer configuration: {}", problems[0]))),
@@ -435,6 +447,23 @@ impl ProducerConfig {
                 problems.join("; ")
             ))),
         }
+    }
+
+    /// With a SASL `security.protocol`: what is wrong with the mechanism and credentials.
+    fn sasl_problem(&self) -> Option<Error> {
+        let protocol = crate::security::SecurityProtocol::parse(&self.security_protocol)?;
+        if !protocol.uses_sasl() {
+            return None;
+        }
+        let value = |k: &str| self.get(k).unwrap_or_default();
+        crate::security::sasl::SaslSettings::new(
+            &value("sasl.mechanism"),
+            &value("sasl.username"),
+            &value("sasl.password"),
+            &value("sasl.jaas.config"),
+            self.oauthbearer_token_provider.clone(),
+        )
+        .err()
     }
 
     /// Whether the producer is idempotent, after Java's rules: with `enable.idempotence`
@@ -738,9 +767,47 @@ impl ProducerConfig {
         self.set("client.dns.lookup", lookup.as_str())
     }
 
-    /// `security.protocol`. Only PLAINTEXT (the default) is supported for now.
+    /// `security.protocol`: PLAINTEXT (the default), SSL, SASL_PLAINTEXT or SASL_SSL.
     pub fn security_protocol(self, protocol: &str) -> Self {
         self.set("security.protocol", protocol)
+    }
+
+    /// `ssl.ca.location`: a PEM file (or folder) of CA certificates to trust.
+    pub fn ssl_ca_location(self, path: impl AsRef<std::path::Path>) -> Self {
+        let path = path.as_ref().to_string_lossy().into_owned();
+        self.set("ssl.ca.location", path)
+    }
+
+    /// `ssl.certificate.location` and `ssl.key.location`: this client's certificate chain and
+    /// private key (PEM files) for mutual TLS.
+    pub fn ssl_client_certificate(
+        self,
+        certificate: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Self {
+        let (c, k) = (
+            certificate.as_ref().to_string_lossy().into_owned(),
+            key.as_ref().to_string_lossy().into_owned(),
+        );
+        self.set("ssl.certificate.location", c).set("ssl.key.location", k)
+    }
+
+    /// `sasl.mechanism`.
+    pub fn sasl_mechanism(self, mechanism: crate::security::SaslMechanism) -> Self {
+        self.set("sasl.mechanism", mechanism.name())
+    }
+
+    /// `sasl.username` and `sasl.password` (PLAIN and SCRAM).
+    pub fn sasl_credentials(self, username: &str, password: &str) -> Self {
+        self.set("sasl.username", username).set("sasl.password", password)
+    }
+
+    /// Where OAUTHBEARER tokens come from (with `sasl.mechanism=OAUTHBEARER`); it is asked at
+    /// every authentication. Replaces the unsecured tokens of an `OAuthBearerLoginModule`
+    /// `sasl.jaas.config`.
+    pub fn sasl_oauthbearer_token_provider(mut self, provider: Arc<dyn OAuthBearerTokenProvider>) -> Self {
+        self.oauthbearer_token_provider = Some(provider);
+        self
     }
 }
 
@@ -868,13 +935,18 @@ mod tests {
                     PropertyKind::Bool => (def.default != "true").to_string(),
                     PropertyKind::Int { min, .. } | PropertyKind::Long { min } => (min + 7).to_string(),
                     PropertyKind::DurationMs { min, .. } => (min + 7).to_string(),
+                    _ if def.name.starts_with("ssl.") || def.name.starts_with("sasl.") => {
+                        "TLSv1.2".to_string()
+                    }
                     _ => panic!("add a sample value for {}", def.name),
                 },
             };
             let c = ProducerConfig::new().set(def.name, &value);
             assert!(c.errors.is_empty(), "{}: {:?}", def.name, c.errors);
             assert_eq!(c.get(def.name).as_deref(), Some(value.as_str()), "{}", def.name);
-            assert!(c.other.is_empty(), "{} went to `other`", def.name);
+            // The security settings are read from `other` when the producer is made.
+            let security = def.name.starts_with("ssl.") || def.name.starts_with("sasl.");
+            assert!(c.other.is_empty() || security, "{} went to `other`", def.name);
         }
     }
 
@@ -1064,13 +1136,19 @@ mod tests {
     }
 
     #[test]
-    fn security_protocol_only_plaintext() {
+    fn security_protocols_and_their_sasl_settings() {
         valid().set("security.protocol", "plaintext").validate().unwrap();
+        valid().set("security.protocol", "ssl").validate().unwrap();
         let msg = err_of(&valid().set("security.protocol", "SASL_SSL"));
-        assert!(
-            msg.contains("security.protocol=\"SASL_SSL\"") && msg.contains("TLS/SASL are not supported yet"),
-            "{msg}"
-        );
+        assert!(msg.contains("GSSAPI") && msg.contains("not supported"), "Java's default mechanism: {msg}");
+        let msg = err_of(&valid().set("security.protocol", "SASL_PLAINTEXT").set("sasl.mechanism", "PLAIN"));
+        assert!(msg.contains("needs a user name and password"), "{msg}");
+        valid()
+            .security_protocol("SASL_SSL")
+            .sasl_mechanism(crate::security::SaslMechanism::ScramSha512)
+            .sasl_credentials("alice", "alice-secret")
+            .validate()
+            .unwrap();
         let msg = err_of(&valid().set("security.protocol", "QUIC"));
         assert!(msg.contains("PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"), "{msg}");
     }

@@ -177,7 +177,47 @@ pub static PROPERTIES: &[PropertyDef] = &[
     p("partitioner.availability.timeout.ms", ms(0), "0", true,
       "With adaptive partitioning, keyless records avoid partitions whose leader has had batches ready but taken none for this long; 0 disables."),
     p("security.protocol", PropertyKind::EnumIgnoreCase(SECURITY_PROTOCOLS), "PLAINTEXT", true,
-      "Protocol to talk to brokers. Only PLAINTEXT is implemented; SSL and SASL are not supported yet."),
+      "Protocol to talk to brokers: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT (SASL without TLS) or SASL_SSL (SASL over TLS). See docs/security.md."),
+    p("ssl.ca.location", PropertyKind::String, "", true,
+      "librdkafka's name: a PEM file (or a folder of PEM files) of CA certificates to trust for broker certificates. Unset (and no trust store): the system's roots."),
+    p("ssl.ca.pem", PropertyKind::String, "", true,
+      "librdkafka's name: CA certificates to trust, as PEM text."),
+    p("ssl.certificate.location", PropertyKind::String, "", true,
+      "librdkafka's name: this client's certificate chain (PEM file) for mutual TLS; with ssl.key.location."),
+    p("ssl.certificate.pem", PropertyKind::String, "", true,
+      "librdkafka's name: this client's certificate chain as PEM text; with ssl.key.pem."),
+    p("ssl.key.location", PropertyKind::String, "", true,
+      "librdkafka's name: this client's private key (PEM file: PKCS#8, PKCS#1 or SEC1; encrypted PKCS#8 with ssl.key.password)."),
+    p("ssl.key.pem", PropertyKind::Password, "", true,
+      "librdkafka's name: this client's private key as PEM text."),
+    p("ssl.key.password", PropertyKind::Password, "", true,
+      "Password of an encrypted PKCS#8 private key (ssl.key.location, ssl.key.pem, or a PEM key store)."),
+    p("ssl.keystore.type", PropertyKind::String, "JKS", true,
+      "Format of the key store. Only PEM is readable here (JKS and PKCS12 are refused with a hint)."),
+    p("ssl.keystore.location", PropertyKind::String, "", true,
+      "With ssl.keystore.type=PEM: one PEM file holding this client's private key and certificate chain."),
+    p("ssl.keystore.key", PropertyKind::Password, "", true,
+      "With ssl.keystore.type=PEM: this client's private key as PEM text."),
+    p("ssl.keystore.certificate.chain", PropertyKind::Password, "", true,
+      "With ssl.keystore.type=PEM: this client's certificate chain as PEM text."),
+    p("ssl.truststore.type", PropertyKind::String, "JKS", true,
+      "Format of the trust store. Only PEM is readable here."),
+    p("ssl.truststore.location", PropertyKind::String, "", true,
+      "With ssl.truststore.type=PEM: a PEM file of CA certificates to trust."),
+    p("ssl.truststore.certificates", PropertyKind::Password, "", true,
+      "With ssl.truststore.type=PEM: CA certificates to trust, as PEM text."),
+    p("ssl.enabled.protocols", PropertyKind::List, "TLSv1.2,TLSv1.3", true,
+      "TLS versions offered: TLSv1.2 and/or TLSv1.3 (older ones are not offered)."),
+    p("ssl.endpoint.identification.algorithm", PropertyKind::String, "https", true,
+      "https: check that the broker's certificate names the host connected to. Empty: do not (the chain is still verified); logged at warn."),
+    p("sasl.mechanism", PropertyKind::String, "GSSAPI", true,
+      "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER. GSSAPI (Kerberos, Java's default) is not supported, so set it with SASL_*."),
+    p("sasl.jaas.config", PropertyKind::Password, "", true,
+      "Java's login module line, e.g. org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\"; (PLAIN, SCRAM; OAuthBearerLoginModule with unsecuredLoginStringClaim_sub for unsecured test tokens)."),
+    p("sasl.username", PropertyKind::String, "", true,
+      "librdkafka's name: the user name for PLAIN and SCRAM (instead of sasl.jaas.config)."),
+    p("sasl.password", PropertyKind::Password, "", true,
+      "librdkafka's name: the password for PLAIN and SCRAM (instead of sasl.jaas.config)."),
     // ---- accepted for Java compatibility, not acted on ----
     p("key.serializer", PropertyKind::Class, "", false,
       "Java serializer class for keys; has no effect here. Send bytes, or use TypedProducer with a Serializer."),
@@ -208,26 +248,14 @@ pub static PROPERTIES: &[PropertyDef] = &[
     p("config.providers", PropertyKind::List, "", false,
       "Java configuration providers for indirect values."),
     p("ssl.protocol", PropertyKind::String, "TLSv1.3", false, "TLS protocol for the SSL context."),
-    p("ssl.enabled.protocols", PropertyKind::List, "TLSv1.2,TLSv1.3", false, "TLS protocols enabled for connections."),
     p("ssl.provider", PropertyKind::String, "", false, "Java security provider for TLS."),
     p("ssl.cipher.suites", PropertyKind::List, "", false, "Cipher suites allowed; empty means all."),
-    p("ssl.keystore.type", PropertyKind::String, "JKS", false, "Format of the key store file."),
-    p("ssl.keystore.location", PropertyKind::String, "", false, "Path of the key store file."),
     p("ssl.keystore.password", PropertyKind::Password, "", false, "Password of the key store file."),
-    p("ssl.key.password", PropertyKind::Password, "", false, "Password of the private key."),
-    p("ssl.keystore.key", PropertyKind::Password, "", false, "Private key in PEM format."),
-    p("ssl.keystore.certificate.chain", PropertyKind::Password, "", false, "Certificate chain in PEM format."),
-    p("ssl.truststore.type", PropertyKind::String, "JKS", false, "Format of the trust store file."),
-    p("ssl.truststore.location", PropertyKind::String, "", false, "Path of the trust store file."),
     p("ssl.truststore.password", PropertyKind::Password, "", false, "Password of the trust store file."),
-    p("ssl.truststore.certificates", PropertyKind::Password, "", false, "Trusted certificates in PEM format."),
     p("ssl.keymanager.algorithm", PropertyKind::String, "SunX509", false, "Key manager factory algorithm."),
     p("ssl.trustmanager.algorithm", PropertyKind::String, "PKIX", false, "Trust manager factory algorithm."),
-    p("ssl.endpoint.identification.algorithm", PropertyKind::String, "https", false, "Server host name check; empty disables it."),
     p("ssl.secure.random.implementation", PropertyKind::String, "", false, "SecureRandom implementation for TLS."),
     p("ssl.engine.factory.class", PropertyKind::Class, "", false, "Java SSLEngine factory class."),
-    p("sasl.mechanism", PropertyKind::String, "GSSAPI", false, "SASL mechanism, e.g. PLAIN, SCRAM-SHA-256, OAUTHBEARER."),
-    p("sasl.jaas.config", PropertyKind::Password, "", false, "JAAS login module configuration."),
     p("sasl.client.callback.handler.class", PropertyKind::Class, "", false, "Java SASL client callback handler class."),
     p("sasl.login.callback.handler.class", PropertyKind::Class, "", false, "Java SASL login callback handler class."),
     p("sasl.login.class", PropertyKind::Class, "", false, "Java SASL login class."),
@@ -377,9 +405,6 @@ impl PropertyDef {
             "transactional.id" if value.is_empty() => {
                 Err("accepted: a non-empty string (leave it unset for no transactions)".into())
             }
-            "security.protocol" if !value.trim().eq_ignore_ascii_case("PLAINTEXT") => {
-                Err("TLS/SASL are not supported yet; accepted: PLAINTEXT".into())
-            }
             _ => Ok(()),
         }
     }
@@ -412,9 +437,6 @@ impl PropertyDef {
             "bootstrap.servers" => return "non-empty list of host:port".into(),
             "compression.gzip.level" => return "-1, or 1 to 9".into(),
             "transactional.id" => return "non-empty string".into(),
-            "security.protocol" => {
-                return "PLAINTEXT (SSL, SASL_PLAINTEXT, SASL_SSL not supported yet)".into()
-            }
             _ => {}
         }
         match self.kind {

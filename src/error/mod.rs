@@ -46,6 +46,11 @@ pub enum ErrorKind {
     Closed,
     /// A network error talking to a broker.
     Io,
+    /// The broker refused who we are, or we refused the broker: a TLS handshake failure
+    /// (certificate not trusted, wrong host name, expired, client certificate refused) or a
+    /// SASL failure (wrong password, unknown user, mechanism not enabled). Not retried: Java's
+    /// `AuthenticationException` (`SslAuthenticationException`, `SaslAuthenticationException`).
+    Authentication,
     /// The broker sent bytes that do not parse, or the peer speaks a protocol we do not.
     Protocol,
     /// Compressing or decompressing a batch failed.

@@ -7,6 +7,12 @@
 //! read as far as they have arrived and cut into frames. A slow connect, a slow broker or a full
 //! socket buffer holds up only its own connection. Host names are resolved when the connection
 //! starts (`getaddrinfo`, on the sender thread; loopback and IP addresses resolve at once).
+//!
+//! With TLS (`security.protocol` SSL or SASL_SSL) a rustls client session sits between the
+//! frames and the socket, driven in the same non-blocking way: ciphertext is read with
+//! `read_tls` and written with `write_tls` when poll says the socket is ready, and the
+//! connection counts as connecting until the TLS handshake is done, under the same deadline
+//! (`socket.connection.setup.timeout.ms`) as the TCP connect.
 
 use crate::error::{Error, ErrorKind, Result};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -52,6 +58,9 @@ pub struct SocketOptions {
     pub receive_buffer_bytes: i32,
     /// `client.dns.lookup`.
     pub dns_lookup: DnsLookup,
+    /// TLS for every connection (`security.protocol` SSL or SASL_SSL).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::security::tls::TlsConnector>,
 }
 
 /// Resolves `host:port` into socket addresses.
@@ -88,12 +97,46 @@ pub(crate) struct Connection {
     /// Bytes read and not yet cut into frames.
     input: Vec<u8>,
     chunk: Vec<u8>,
+    /// The TCP connect finished (a TLS handshake may still be under way).
+    tcp_connected: bool,
+    /// The TLS session, when the connection uses TLS.
+    #[cfg(feature = "tls")]
+    tls: Option<Box<rustls::ClientConnection>>,
+}
+
+/// `send(2)` with MSG_NOSIGNAL, for rustls' `write_tls` (a closed peer must not raise SIGPIPE).
+#[cfg(feature = "tls")]
+struct NoSigPipe<'a>(&'a Socket);
+
+#[cfg(feature = "tls")]
+impl std::io::Write for NoSigPipe<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.send_with_flags(buf, SEND_FLAGS)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        self.0.send_vectored_with_flags(bufs, SEND_FLAGS)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The host part of `host:port` (`[v6]:port` too), for the TLS server name.
+#[cfg(feature = "tls")]
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
 }
 
 impl Connection {
     /// Resolves `addr` and starts a non-blocking connect to its first address that takes one.
     pub(crate) fn connect(addr: &str, opts: &SocketOptions, now: Instant) -> Result<Connection> {
         let mut remaining: VecDeque<SocketAddr> = resolve(addr, opts.dns_lookup)?.into();
+        #[cfg(feature = "tls")]
+        let tls = match &opts.tls {
+            Some(t) => Some(Box::new(t.session(host_of(addr))?)),
+            None => None,
+        };
         let mut last = None;
         while let Some(sa) = remaining.pop_front() {
             match start_connect(sa, opts) {
@@ -110,6 +153,9 @@ impl Connection {
                         frames_written: 0,
                         input: Vec::new(),
                         chunk: vec![0; READ_CHUNK],
+                        tcp_connected: false,
+                        #[cfg(feature = "tls")]
+                        tls,
                     })
                 }
                 Err(e) => last = Some(e),
@@ -124,6 +170,17 @@ impl Connection {
 
     /// The poll(2) events this connection waits for.
     pub(crate) fn interest(&self) -> libc::c_short {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.as_deref().filter(|_| self.tcp_connected) {
+            let mut events = 0;
+            if tls.wants_read() || self.connecting_until.is_none() {
+                events |= libc::POLLIN;
+            }
+            if tls.wants_write() || (self.connecting_until.is_none() && !self.out.is_empty()) {
+                events |= libc::POLLOUT;
+            }
+            return events;
+        }
         if self.connecting_until.is_some() {
             libc::POLLOUT
         } else if self.out.is_empty() {
@@ -147,6 +204,9 @@ impl Connection {
     /// `Err` when every address failed.
     pub(crate) fn finish_connect(&mut self, now: Instant) -> Result<bool> {
         let Some(until) = self.connecting_until else { return Ok(true) };
+        if self.tcp_connected {
+            return self.continue_tls_handshake(now, until);
+        }
         let failure = match self.socket.take_error() {
             Ok(Some(e)) | Err(e) => {
                 Some(Error::io(format!("connecting to {} ({})", self.addr, self.peer), e))
@@ -166,13 +226,17 @@ impl Connection {
             },
         };
         let Some(mut error) = failure else {
-            self.connecting_until = None;
-            return Ok(true);
+            self.tcp_connected = true;
+            return self.continue_tls_handshake(now, until);
         };
         while let Some(sa) = self.remaining.pop_front() {
             match start_connect(sa, &self.opts) {
                 Ok(socket) => {
                     log::debug!("{error}; trying {sa}");
+                    #[cfg(feature = "tls")]
+                    if let Some(t) = &self.opts.tls {
+                        self.tls = Some(Box::new(t.session(host_of(&self.addr))?));
+                    }
                     self.socket = socket;
                     self.peer = sa;
                     self.connecting_until = Some(now + self.opts.connect_timeout);
@@ -182,6 +246,70 @@ impl Connection {
             }
         }
         Err(error)
+    }
+
+    /// After the TCP connect: moves the TLS handshake on as far as the socket allows (without
+    /// TLS there is none: connected). `Ok(true)` once done.
+    fn continue_tls_handshake(&mut self, now: Instant, until: Instant) -> Result<bool> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.as_deref_mut() {
+            let addr = &self.addr;
+            let mut reader = &self.socket;
+            loop {
+                if tls.wants_write() {
+                    match tls.write_tls(&mut NoSigPipe(&self.socket)) {
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(Error::io(format!("TLS handshake with {addr}: writing"), e)),
+                    }
+                }
+                if !tls.is_handshaking() {
+                    break;
+                }
+                if !tls.wants_read() {
+                    break;
+                }
+                match tls.read_tls(&mut reader) {
+                    Ok(0) => {
+                        return Err(Error::new(
+                            ErrorKind::Authentication,
+                            format!(
+                                "TLS handshake with {addr} failed: the broker closed the connection \
+                                 (is this listener TLS? check security.protocol and the port)"
+                            ),
+                        ))
+                    }
+                    Ok(_) => {
+                        tls.process_new_packets().map_err(|e| {
+                            // Tell the broker why, as far as the socket takes it.
+                            let _ = tls.write_tls(&mut NoSigPipe(&self.socket));
+                            crate::security::tls::handshake_error(addr, &e)
+                        })?;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::io(format!("TLS handshake with {addr}: reading"), e)),
+                }
+            }
+            if tls.is_handshaking() {
+                if now >= until {
+                    return Err(Error::timeout(format!(
+                        "TLS handshake with {addr} did not complete within {} ms (socket.connection.setup.timeout.ms)",
+                        self.opts.connect_timeout.as_millis()
+                    )));
+                }
+                return Ok(false);
+            }
+            log::debug!(
+                "TLS with {addr}: {:?}, {:?}",
+                tls.protocol_version(),
+                tls.negotiated_cipher_suite().map(|s| s.suite())
+            );
+        }
+        let _ = (now, until);
+        self.connecting_until = None;
+        Ok(true)
     }
 
     /// Queues a whole request frame (size prefix included); returns its number, counted from 0.
@@ -195,9 +323,109 @@ impl Connection {
         self.frames_written
     }
 
-    /// Whether queued bytes wait for the socket.
+    /// Whether queued bytes (or TLS records) wait for the socket.
     pub(crate) fn has_unwritten(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.as_deref().is_some_and(|t| t.wants_write()) {
+            return true;
+        }
         !self.out.is_empty()
+    }
+
+    /// Frame `n` of `out` is completely taken: count it and recycle its buffer.
+    fn frame_done(&mut self, spent: &mut Vec<Vec<u8>>) {
+        self.out_pos = 0;
+        self.frames_written += 1;
+        let mut f = self.out.pop_front().expect("a frame was written");
+        f.clear();
+        spent.push(f);
+    }
+
+    /// TLS: hands queued frames to the session (a frame counts as written once the session
+    /// took all of it) and writes its records while the socket takes them.
+    #[cfg(feature = "tls")]
+    fn flush_tls(&mut self, spent: &mut Vec<Vec<u8>>) -> Result<()> {
+        let mut tls = self.tls.take().expect("a TLS connection");
+        let result = self.flush_through(&mut tls, spent);
+        self.tls = Some(tls);
+        result
+    }
+
+    #[cfg(feature = "tls")]
+    fn flush_through(&mut self, tls: &mut rustls::ClientConnection, spent: &mut Vec<Vec<u8>>) -> Result<()> {
+        use std::io::Write;
+        loop {
+            while let Some(f) = self.out.front() {
+                let n = tls
+                    .writer()
+                    .write(&f[self.out_pos..])
+                    .map_err(|e| Error::io(format!("writing to {} (TLS)", self.addr), e))?;
+                if n == 0 {
+                    break; // the session's buffer is full: write its records first
+                }
+                self.out_pos += n;
+                if self.out_pos == self.out[0].len() {
+                    self.frame_done(spent);
+                }
+            }
+            if !tls.wants_write() {
+                return Ok(());
+            }
+            match tls.write_tls(&mut NoSigPipe(&self.socket)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(format!("writing to {}", self.addr), e)),
+            }
+        }
+    }
+
+    /// TLS: reads records while they arrive (up to `budget` bytes) into `self.input` as
+    /// plaintext.
+    #[cfg(feature = "tls")]
+    fn read_tls(&mut self, budget: usize) -> Result<()> {
+        let mut tls = self.tls.take().expect("a TLS connection");
+        let result = self.read_through(&mut tls, budget);
+        self.tls = Some(tls);
+        result
+    }
+
+    #[cfg(feature = "tls")]
+    fn read_through(&mut self, tls: &mut rustls::ClientConnection, mut budget: usize) -> Result<()> {
+        use std::io::Read as _;
+        let closed =
+            |addr: &str| Error::new(ErrorKind::Io, format!("broker at {addr} closed the connection"));
+        while budget > 0 {
+            let mut reader = &self.socket;
+            match tls.read_tls(&mut reader) {
+                Ok(0) => return Err(closed(&self.addr)),
+                Ok(n) => budget = budget.saturating_sub(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io(format!("reading from {}", self.addr), e)),
+            }
+            let state = tls.process_new_packets().map_err(|e| {
+                let _ = tls.write_tls(&mut NoSigPipe(&self.socket));
+                crate::security::tls::handshake_error(&self.addr, &e)
+            })?;
+            let mut available = state.plaintext_bytes_to_read();
+            let peer_closed = state.peer_has_closed();
+            while available > 0 {
+                let n = tls
+                    .reader()
+                    .read(&mut self.chunk)
+                    .map_err(|e| Error::io(format!("reading from {}", self.addr), e))?;
+                if n == 0 {
+                    break;
+                }
+                self.input.extend_from_slice(&self.chunk[..n]);
+                available = available.saturating_sub(n);
+            }
+            if peer_closed {
+                return Err(closed(&self.addr));
+            }
+        }
+        Ok(())
     }
 
     /// Writes queued frames until they are all out or the socket is full; every completely
@@ -205,6 +433,10 @@ impl Connection {
     pub(crate) fn flush(&mut self, spent: &mut Vec<Vec<u8>>) -> Result<()> {
         if self.connecting_until.is_some() {
             return Ok(());
+        }
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return self.flush_tls(spent);
         }
         while !self.out.is_empty() {
             let written = {
@@ -227,11 +459,7 @@ impl Connection {
                     break;
                 }
                 n -= left;
-                self.out_pos = 0;
-                self.frames_written += 1;
-                let mut f = self.out.pop_front().expect("a frame was written");
-                f.clear();
-                spent.push(f);
+                self.frame_done(spent);
             }
         }
         Ok(())
@@ -243,6 +471,11 @@ impl Connection {
     pub(crate) fn read_frames(&mut self, frames: &mut Vec<Vec<u8>>) -> Result<()> {
         let mut budget = READ_BUDGET;
         let mut result = Ok(());
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            result = self.read_tls(budget);
+            budget = 0;
+        }
         while budget > 0 {
             match (&self.socket).read(&mut self.chunk) {
                 Ok(0) => {
@@ -336,6 +569,8 @@ mod tests {
             send_buffer_bytes: 131072,
             receive_buffer_bytes: 32768,
             dns_lookup: DnsLookup::UseAllDnsIps,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 

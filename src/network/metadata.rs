@@ -185,6 +185,8 @@ struct State {
     fatal: Option<Error>,
     /// Why the last connection was dropped since the last good update, for timeout messages.
     last_error: Option<Error>,
+    /// An authentication failure since the last good update: waits fail with it at once.
+    auth_error: Option<Error>,
 }
 
 /// Shared metadata: published by the sender thread, read and awaited by application threads.
@@ -217,6 +219,7 @@ impl Metadata {
                 last_update: None,
                 fatal: None,
                 last_error: None,
+                auth_error: None,
             }),
             changed: Condvar::new(),
             current: RwLock::new(Arc::new(Cluster::default())),
@@ -261,7 +264,7 @@ impl Metadata {
         let mut st = self.state.lock();
         let mut asked = false;
         loop {
-            if let Some(e) = &st.fatal {
+            if let Some(e) = st.fatal.as_ref().or(st.auth_error.as_ref()) {
                 return Err(e.clone());
             }
             if let Some(t) = st.cluster.topics.get(topic).filter(|t| !t.partitions.is_empty()) {
@@ -369,6 +372,7 @@ impl Metadata {
         st.need_update = stale || !errors.is_empty() && !st.wanted.is_empty();
         st.last_update = Some(now);
         st.last_error = None;
+        st.auth_error = None;
         self.changed.notify_all();
     }
 
@@ -402,6 +406,15 @@ impl Metadata {
 
     /// Runs on: sender thread. Wakes waiters after a failed fetch, so they re-check.
     pub fn failed_update(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Runs on: sender thread. A connection failed to authenticate: current and future waits
+    /// fail with `err` until an update succeeds (Java's `Metadata.fatalError`).
+    pub fn authentication_failed(&self, err: Error) {
+        let mut st = self.state.lock();
+        st.last_error = Some(err.clone());
+        st.auth_error = Some(err);
         self.changed.notify_all();
     }
 

@@ -1294,7 +1294,9 @@ mod tests {
         let mut futures = Vec::new();
         for i in 0..5u8 {
             let seen = seen.clone();
-            let cb = Callback::new(move |r: Result<RecordMetadata>| seen.lock().push((i, r.map(|m| m.offset()).ok())));
+            let cb = Callback::new(move |r: Result<RecordMetadata>| {
+                seen.lock().push((i, r.map(|m| m.offset()).ok()))
+            });
             futures.push(
                 a.append("t", 0, 1000 + i as i64, None, Some(&[i; 10]), &[], far(), None, Some(cb)).unwrap(),
             );

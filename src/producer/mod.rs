@@ -27,10 +27,10 @@ use crate::config::{ClientDnsLookup, ProducerConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::network::connection::{DnsLookup, SocketOptions};
 use crate::network::metadata::{Metadata, TopicInfo};
-use callback::Callback;
 use accumulator::{
     closed_error, record_size_bound, Accumulator, AccumulatorConfig, Deadline, PartitionQueue, TopicQueues,
 };
+use callback::Callback;
 use interceptor::ProducerInterceptor;
 use parking_lot::Mutex;
 use partitioner::{Partitioner, PartitionerContext};
@@ -596,6 +596,7 @@ pub(crate) fn shared_state(
         _ => None,
     };
     let acks = cfg.acks.as_i16();
+    let security = crate::security::Security::from_config(cfg)?;
     let sender_cfg = SenderConfig {
         bootstrap: cfg.bootstrap_servers.clone(),
         client_id: client_id.to_owned(),
@@ -628,7 +629,10 @@ pub(crate) fn shared_state(
                 ClientDnsLookup::UseAllDnsIps => DnsLookup::UseAllDnsIps,
                 ClientDnsLookup::ResolveCanonicalBootstrapServersOnly => DnsLookup::FirstIpOnly,
             },
+            #[cfg(feature = "tls")]
+            tls: security.tls,
         },
+        sasl: security.sasl,
     };
     let waker = crate::network::waker::Waker::new()
         .map_err(|e| Error::io("creating the sender thread's waker (a socket pair)", e))?;

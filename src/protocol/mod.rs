@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod primitives;
 pub mod produce;
 pub mod record_batch;
+pub mod sasl;
 pub mod txn_offset_commit;
 
 use crate::error::{Error, Result};
@@ -33,6 +34,8 @@ pub enum ApiKey {
     Metadata = 3,
     /// FindCoordinator (10).
     FindCoordinator = 10,
+    /// SaslHandshake (17).
+    SaslHandshake = 17,
     /// ApiVersions (18).
     ApiVersions = 18,
     /// InitProducerId (22).
@@ -45,6 +48,8 @@ pub enum ApiKey {
     EndTxn = 26,
     /// TxnOffsetCommit (28).
     TxnOffsetCommit = 28,
+    /// SaslAuthenticate (36).
+    SaslAuthenticate = 36,
 }
 
 impl ApiKey {
@@ -65,6 +70,8 @@ impl ApiKey {
             ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
             ApiKey::EndTxn => "EndTxn",
             ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
+            ApiKey::SaslHandshake => "SaslHandshake",
+            ApiKey::SaslAuthenticate => "SaslAuthenticate",
         }
     }
 }
@@ -147,6 +154,8 @@ mod tests {
             (ApiKey::AddOffsetsToTxn, 25, "AddOffsetsToTxn"),
             (ApiKey::EndTxn, 26, "EndTxn"),
             (ApiKey::TxnOffsetCommit, 28, "TxnOffsetCommit"),
+            (ApiKey::SaslHandshake, 17, "SaslHandshake"),
+            (ApiKey::SaslAuthenticate, 36, "SaslAuthenticate"),
         ] {
             assert_eq!((key.code(), key.name()), (code, name));
         }

@@ -556,3 +556,21 @@ pub fn kafka_client_quota(b: &Broker, client_id: &str, bytes_per_sec: u64) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// ---------------------------------------------------------------- security listeners
+
+/// A security listener of the one-node Apache Kafka cluster (`kafka_tv1`), from
+/// `KB_KAFKA_<NAME>`: SSL, MTLS, SSL_BADNAME, SSL_EXPIRED, SASL, SASL_SSL or SASL_REAUTH (see
+/// `scripts/kafka_cluster.py --security`).
+pub fn kafka_listener(name: &str) -> String {
+    required_env(&format!("KB_KAFKA_{name}"))
+}
+
+/// A file of the test PKI (`KB_KAFKA_SECURITY_DIR`): ca.pem, other-ca.pem, client.pem,
+/// client.key, client-encrypted.key.
+pub fn security_file(name: &str) -> String {
+    let dir = PathBuf::from(required_env("KB_KAFKA_SECURITY_DIR"));
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: scripts/kafka_cluster.py --security makes it", path.display());
+    path.to_string_lossy().into_owned()
+}

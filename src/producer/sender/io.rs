@@ -7,7 +7,7 @@
 
 use super::transport::{Link, Transport};
 use super::{exp_backoff, in_flight_lost, Backoff, Conn, ConnState, InFlight, Pending, SenderLoop};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::producer::future::BatchAck;
 use crate::protocol::api_versions::ApiVersionsRequest;
 use crate::protocol::{ApiKey, Request};
@@ -60,6 +60,9 @@ impl<T: Transport> SenderLoop<T> {
                         last_used: now,
                         handshake_until: None,
                         throttled_until: None,
+                        sasl: None,
+                        reauth_at: None,
+                        authenticated_once: false,
                     },
                 );
                 Some(ConnState::Connecting)
@@ -179,7 +182,7 @@ impl<T: Transport> SenderLoop<T> {
         for (node, addr) in silent {
             let ms = self.cfg().socket.connect_timeout.as_millis();
             let e = Error::timeout(format!(
-                "broker {node} at {addr} accepted the connection but did not answer ApiVersions within {ms} ms \
+                "broker {node} at {addr} accepted the connection but did not finish the handshake (ApiVersions, SASL) within {ms} ms \
                  (socket.connection.setup.timeout.ms)"
             ));
             self.disconnect(node, e, now);
@@ -198,7 +201,14 @@ impl<T: Transport> SenderLoop<T> {
     /// is refreshed, and the next connect waits for the reconnect backoff.
     pub(super) fn disconnect(&mut self, node: i32, error: Error, now: Instant) {
         let Some(conn) = self.conns.remove(&node) else { return };
-        log::info!("disconnected from broker {node} at {}: {error}", conn.addr);
+        if error.kind() == ErrorKind::Authentication {
+            log::error!("authentication with broker {node} at {} failed: {error}", conn.addr);
+            // Waiting sends fail now rather than at max.block.ms; a later successful metadata
+            // update clears it (Java's Metadata.fatalError for an AuthenticationException).
+            self.shared.metadata.authentication_failed(error.clone());
+        } else {
+            log::info!("disconnected from broker {node} at {}: {error}", conn.addr);
+        }
         if conn.state == ConnState::Ready {
             // A working connection that broke: reconnect after the base backoff only.
             let next_attempt = Some(now + self.cfg().reconnect_backoff);
@@ -227,7 +237,7 @@ impl<T: Transport> SenderLoop<T> {
                     self.metadata_in_flight = false;
                     self.shared.metadata.failed_update();
                 }
-                Pending::ApiVersions => {}
+                Pending::ApiVersions | Pending::SaslHandshake | Pending::SaslAuthenticate => {}
                 Pending::InitProducerId => {
                     self.init_pid_in_flight = false;
                 }

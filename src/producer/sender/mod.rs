@@ -10,6 +10,7 @@
 //!
 //! Runs on: sender thread (everything in this file).
 
+mod auth;
 mod io;
 mod produce;
 #[cfg(test)]
@@ -62,6 +63,8 @@ pub(crate) struct SenderConfig {
     pub(crate) compression: CompressionType,
     pub(crate) compression_level: Option<i32>,
     pub(crate) socket: SocketOptions,
+    /// SASL authentication after ApiVersions on every connection (SASL_PLAINTEXT, SASL_SSL).
+    pub(crate) sasl: Option<crate::security::sasl::SaslSettings>,
     /// `partitioner.availability.timeout.ms` when adaptive partitioning is on, else zero.
     pub(crate) availability_timeout: Duration,
 }
@@ -97,6 +100,8 @@ enum ConnState {
 
 enum Pending {
     ApiVersions,
+    SaslHandshake,
+    SaslAuthenticate,
     Metadata,
     InitProducerId,
     Txn(TxnPending),
@@ -126,6 +131,12 @@ struct Conn<L> {
     handshake_until: Option<Instant>,
     /// The broker asked us to hold off (KIP-219 `throttle_time_ms`): no request until then.
     throttled_until: Option<Instant>,
+    /// The SASL exchange under way.
+    sasl: Option<crate::security::sasl::Exchange>,
+    /// When to re-authenticate (KIP-368), when the broker gave the session a lifetime.
+    reauth_at: Option<Instant>,
+    /// SASL succeeded on this connection before (a later exchange is a re-authentication).
+    authenticated_once: bool,
 }
 
 impl<L> Conn<L> {
@@ -267,6 +278,7 @@ impl<T: Transport> SenderLoop<T> {
         }
         self.check_request_timeouts(now);
         self.check_connect_timeouts(now);
+        self.check_reauthentication(now);
         self.expire_batches(now);
         let mut next = self.maybe_update_metadata(now);
         if self.txn.is_some() {
@@ -283,6 +295,9 @@ impl<T: Transport> SenderLoop<T> {
             next = min_opt(next, Some(d));
         }
         if let Some(d) = self.next_connect_deadline(now) {
+            next = min_opt(next, Some(d));
+        }
+        if let Some(d) = self.next_reauthentication(now) {
             next = min_opt(next, Some(d));
         }
         // Something is waiting on a connection or a backoff: look again soon.
@@ -354,7 +369,7 @@ impl<T: Transport> SenderLoop<T> {
                 self.metadata_in_flight = false;
                 self.shared.metadata.failed_update();
             }
-            Pending::ApiVersions => {}
+            Pending::ApiVersions | Pending::SaslHandshake | Pending::SaslAuthenticate => {}
             Pending::InitProducerId => self.init_pid_in_flight = false,
             Pending::Txn(t) => self.txn_request_lost(t, self.transport.now()),
         }
@@ -375,6 +390,8 @@ impl<T: Transport> SenderLoop<T> {
                 self.note_throttle(node, ApiKey::ApiVersions, version, resp.throttle_time_ms, now);
                 self.on_api_versions(node, resp, version, now)
             }
+            Pending::SaslHandshake => self.on_sasl_handshake(node, frame, version, now),
+            Pending::SaslAuthenticate => self.on_sasl_authenticate(node, frame, version, now),
             Pending::Txn(t) => {
                 let lost = t.clone();
                 self.on_txn_response(node, t, frame, version, now).map_err(|e| {
@@ -461,6 +478,10 @@ impl<T: Transport> SenderLoop<T> {
         }
         let conn = self.conns.get_mut(&node).expect("checked by caller");
         conn.versions = resp.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
+        if self.start_authentication(node, now) {
+            return Ok(());
+        }
+        let conn = self.conns.get_mut(&node).expect("checked by caller");
         conn.state = ConnState::Ready;
         conn.handshake_until = None;
         self.backoff.remove(&node);

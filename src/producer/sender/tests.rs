@@ -98,6 +98,9 @@ struct Script {
     silent: Vec<i32>,
     /// `throttle_time_ms` in Produce responses.
     throttle_ms: i32,
+    /// SASL the brokers ask for: PLAIN with this `\0user\0password` token, and the session
+    /// lifetime they give (KIP-368); `None` accepts any connection without SASL.
+    sasl_plain: Option<(Vec<u8>, i64)>,
 }
 
 impl Script {
@@ -112,7 +115,9 @@ impl Script {
         let version = r.i16().unwrap();
         let corr = r.i32().unwrap();
         let _client_id = r.nullable_string().unwrap();
-        if api_key == ApiKey::ApiVersions.code() && version >= 3 {
+        if (api_key == ApiKey::ApiVersions.code() && version >= 3)
+            || (api_key == ApiKey::SaslAuthenticate.code() && version >= 2)
+        {
             r.skip_tagged_fields().unwrap();
         }
         let body = frame[4 + r.position()..].to_vec();
@@ -125,6 +130,8 @@ impl Script {
             18 => Some(api_versions_response(corr)),
             3 => Some(self.metadata_response(&req)),
             22 => Some(self.init_producer_id_response(corr)),
+            17 => Some(self.sasl_handshake_response(&req)),
+            36 => Some(self.sasl_authenticate_response(&req)),
             0 => {
                 let (acks, _) = req.produce();
                 if acks == 0 {
@@ -189,6 +196,37 @@ impl Script {
         b
     }
 
+    /// SaslHandshake v1: PLAIN is the only mechanism enabled.
+    fn sasl_handshake_response(&self, req: &Captured) -> Vec<u8> {
+        assert_eq!(req.version, 1, "the client sends SaslHandshake v1");
+        let mut r = Reader::new(&req.body);
+        let mechanism = r.string().unwrap();
+        let mut b = Vec::new();
+        b.put_i32(req.corr);
+        b.put_i16(if mechanism == "PLAIN" { 0 } else { KafkaCode::UNSUPPORTED_SASL_MECHANISM.0 });
+        b.put_i32(1);
+        b.put_string(Some("PLAIN"));
+        b
+    }
+
+    /// SaslAuthenticate v2 (flexible: response header v1).
+    fn sasl_authenticate_response(&self, req: &Captured) -> Vec<u8> {
+        assert_eq!(req.version, 2, "the scripted brokers offer SaslAuthenticate up to v2");
+        let mut r = Reader::new(&req.body);
+        let token = r.compact_nullable_bytes().unwrap().unwrap_or_default();
+        let (want, lifetime) = self.sasl_plain.clone().expect("SASL is scripted");
+        let ok = token == want.as_slice();
+        let mut b = Vec::new();
+        b.put_i32(req.corr);
+        b.put_empty_tagged_fields();
+        b.put_i16(if ok { 0 } else { KafkaCode::SASL_AUTHENTICATION_FAILED.0 });
+        b.put_compact_string((!ok).then_some("Authentication failed: Invalid username or password"));
+        b.put_compact_bytes(Some(&[]));
+        b.put_i64(if ok { lifetime } else { 0 });
+        b.put_empty_tagged_fields();
+        b
+    }
+
     fn init_producer_id_response(&mut self, corr: i32) -> Vec<u8> {
         let mut b = Vec::new();
         b.put_i32(corr);
@@ -235,11 +273,13 @@ fn api_versions_response(corr: i32) -> Vec<u8> {
     let mut b = Vec::new();
     b.put_i32(corr); // response header v0, always, for ApiVersions
     b.put_i16(0);
-    let keys: [(ApiKey, i16, i16); 4] = [
+    let keys: [(ApiKey, i16, i16); 6] = [
         (ApiKey::Produce, 3, 8),
         (ApiKey::Metadata, 4, 4),
         (ApiKey::ApiVersions, 0, 4),
         (ApiKey::InitProducerId, 0, 1),
+        (ApiKey::SaslHandshake, 0, 1),
+        (ApiKey::SaslAuthenticate, 0, 2),
     ];
     b.put_uvarint(keys.len() as u32 + 1);
     for (k, lo, hi) in keys {
@@ -405,6 +445,7 @@ fn harness(brokers: i32, partitions: i32, props: &[(&str, &str)]) -> Harness {
         connects: Vec::new(),
         silent: Vec::new(),
         throttle_ms: 0,
+        sasl_plain: None,
     }));
     shared.metadata.want("t");
     let transport = ScriptedTransport { script: script.clone() };
@@ -1092,4 +1133,95 @@ fn a_sequence_gap_on_one_partition_does_not_hold_the_others() {
         h.turns(3);
     }
     assert!(done(&after_gap).is_ok() && done(&behind).is_ok());
+}
+
+// ----- SASL ------------------------------------------------------------------------------
+
+fn sasl_harness(password: &str, lifetime_ms: i64) -> Harness {
+    let h = harness(
+        1,
+        1,
+        &[
+            ("acks", "1"),
+            ("enable.idempotence", "false"),
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "alice"),
+            ("sasl.password", password),
+        ],
+    );
+    h.script.borrow_mut().sasl_plain = Some((b"\0alice\0alice-secret".to_vec(), lifetime_ms));
+    h
+}
+
+#[test]
+fn sasl_authenticates_each_connection_before_any_other_request() {
+    let mut h = sasl_harness("alice-secret", 0);
+    let f = h.send(0, "v");
+    h.turns(14);
+    assert!(f.is_done(), "{:?}", h.api_keys());
+    assert_eq!(done(&f).unwrap().offset(), 0);
+    // The bootstrap connection (metadata), then the leader's (produce): each authenticates
+    // first, and once.
+    let sc = h.script.borrow();
+    let mut tokens: Vec<u64> = sc.requests.iter().map(|r| r.token).collect();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 2);
+    for t in tokens {
+        let keys: Vec<i16> = sc.requests.iter().filter(|r| r.token == t).map(|r| r.api_key).collect();
+        assert_eq!(&keys[..3], &[18, 17, 36], "ApiVersions, SaslHandshake, SaslAuthenticate first: {keys:?}");
+        assert!(
+            keys[3..].iter().all(|k| ![17, 36].contains(k)),
+            "no re-authentication without a lifetime: {keys:?}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_password_fails_waiting_sends_at_once_with_the_brokers_reason() {
+    let mut h = sasl_harness("wrong", 0);
+    h.turns(6);
+    let started = std::time::Instant::now();
+    let far = h.script.borrow().now + Duration::from_secs(60);
+    let e = h.s.shared.metadata.wait_for_topic("t", None, far, Duration::from_secs(60), || {}).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5), "did not wait for max.block.ms");
+    assert_eq!(e.kind(), ErrorKind::Authentication);
+    let msg = e.to_string();
+    assert!(msg.contains("Invalid username or password") && msg.contains("alice"), "{msg}");
+    assert!(!msg.contains("wrong"), "the password is not in the message: {msg}");
+    assert!(!e.is_retriable());
+}
+
+#[test]
+fn a_session_with_a_lifetime_re_authenticates_on_the_same_connection_before_it_ends() {
+    let mut h = sasl_harness("alice-secret", 10_000);
+    let f = h.send(0, "a");
+    h.turns(14);
+    done(&f).unwrap();
+    // On the leader's connection (the one that carried the Produce request).
+    let leader = h.produces()[0].token;
+    let auths = move |h: &Harness| {
+        h.script.borrow().requests.iter().filter(|r| r.token == leader && r.api_key == 36).count()
+    };
+    let connects = h.script.borrow().connects.len();
+    h.advance(Duration::from_millis(8_000));
+    h.turns(3);
+    assert_eq!(auths(&h), 1, "not before 85% of the lifetime");
+    h.advance(Duration::from_millis(1_600));
+    let g = h.send(0, "b");
+    h.turns(8);
+    assert_eq!(auths(&h), 2, "re-authenticated by 96% of the lifetime");
+    assert_eq!(done(&g).unwrap().offset(), 1);
+    assert_eq!(
+        h.script.borrow().connects.len(),
+        connects,
+        "no new connection: {:?}",
+        h.script.borrow().connects
+    );
+    assert_eq!(h.produces()[1].token, leader);
+    // Nothing but SASL between the new handshake and its answer.
+    let keys: Vec<i16> =
+        h.script.borrow().requests.iter().filter(|r| r.token == leader).map(|r| r.api_key).collect();
+    let at = keys.iter().rposition(|&k| k == 17).unwrap();
+    assert_eq!(keys[at + 1], 36, "{keys:?}");
 }
