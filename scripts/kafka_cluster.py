@@ -45,7 +45,7 @@ With --security every node also gets these listeners (on free loopback ports, ad
     CLIENT_SSL_EXPIRED  SSL, a certificate (names as server.pem) valid 2020-01-01 .. 2021-01-01
     CLIENT_SASL         SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER
     CLIENT_SASL_SSL     SASL_SSL (server.pem), the same mechanisms
-    CLIENT_SASL_REAUTH  SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256; connections.max.reauth.ms=3000 there only
+    CLIENT_SASL_REAUTH  SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256, OAUTHBEARER; connections.max.reauth.ms=3000 there only
                         (SaslAuthenticate answers a 3 s session lifetime; the broker closes a
                         connection that did not re-authenticate in time)
 
@@ -199,7 +199,7 @@ SECURE_LISTENERS = [
 ]
 SASL_USERS = {"alice": "alice-secret", "bob": "bob-secret"}
 SASL_MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
-REAUTH_MECHANISMS = ["PLAIN", "SCRAM-SHA-256"]
+REAUTH_MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "OAUTHBEARER"]
 REAUTH_MS = 3000
 CLIENT_KEY_PASSWORD = "client-key-secret"
 

@@ -7,16 +7,41 @@
 mod common;
 
 use common::{consume, create_topic, kafka_listener, security_file, unique_topic, Broker};
-use kafka_blocking::security::UnsecuredJwt;
+use kafka_blocking::security::{OAuthBearerToken, OAuthBearerTokenProvider, UnsecuredJwt};
 use kafka_blocking::{ErrorKind, KafkaCode, Producer, ProducerConfig, Record};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
+
+/// Every log line of this test binary, at every level (the secrets check reads them).
+static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Capture;
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        LOG.lock().unwrap().push(format!("{} {}: {}", r.level(), r.target(), r.args()));
+    }
+    fn flush(&self) {}
+}
+
+fn capture_logs() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        static CAPTURE: Capture = Capture;
+        log::set_logger(&CAPTURE).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
 
 const MAX_BLOCK_MS: &str = "20000";
 /// "Fails fast": well under max.block.ms (20 s) where the cause is certain.
 const FAST: Duration = Duration::from_secs(8);
 
 fn config(bootstrap: &str, protocol: &str) -> ProducerConfig {
+    capture_logs();
     ProducerConfig::new()
         .bootstrap_servers(bootstrap)
         .security_protocol(protocol)
@@ -93,6 +118,7 @@ fn tls_delivers_and_the_records_read_back() {
     delivers("SSL truststore", java, 5);
     let inline = std::fs::read_to_string(security_file("ca.pem")).unwrap();
     delivers("SSL inline CA", config(&kafka_listener("SSL"), "SSL").set("ssl.ca.pem", inline), 5);
+    delivers("TLS 1.2 only", tls(&kafka_listener("SSL")).set("ssl.enabled.protocols", "TLSv1.2"), 5);
 }
 
 #[test]
@@ -104,6 +130,16 @@ fn mutual_tls_with_a_client_certificate_delivers_as_its_principal() {
         .ssl_client_certificate(security_file("client.pem"), security_file("client-encrypted.key"))
         .set("ssl.key.password", "client-key-secret");
     delivers("mTLS encrypted key", encrypted, 5);
+    // Java's PEM key store: the key and the chain in one file.
+    let keystore = std::env::temp_dir().join(format!("kb-keystore-{}.pem", std::process::id()));
+    let pem = std::fs::read_to_string(security_file("client.key")).unwrap()
+        + &std::fs::read_to_string(security_file("client.pem")).unwrap();
+    std::fs::write(&keystore, pem).unwrap();
+    let java = tls(&kafka_listener("MTLS"))
+        .set("ssl.keystore.type", "PEM")
+        .set("ssl.keystore.location", keystore.to_string_lossy());
+    delivers("mTLS PEM key store", java, 5);
+    let _ = std::fs::remove_file(keystore);
 }
 
 #[test]
@@ -217,8 +253,16 @@ fn sasl_failures_are_fast_name_the_cause_and_never_show_the_password() {
         .set("sasl.jaas.config", format!("org.apache.kafka.common.security.plain.PlainLoginModule required username=\"alice\" password=\"{secret}\";"))
         .set("ssl.key.password", secret);
     messages.push(format!("{cfg:?}"));
-    for m in &messages {
-        assert!(!m.contains(secret), "a secret shows: {m}");
+    // A producer that authenticates with a password, at trace level: nothing logs it either.
+    delivers("PLAIN logged", sasl(&listener, false, "PLAIN", "alice", "alice-secret"), 3);
+    let logs = LOG.lock().unwrap().clone();
+    assert!(
+        logs.iter().any(|l| l.contains("authenticat")),
+        "the logger captured the sender: {} lines",
+        logs.len()
+    );
+    for m in messages.iter().chain(&logs) {
+        assert!(!m.contains(secret) && !m.contains("alice-secret"), "a secret shows: {m}");
     }
     // A mechanism the listener does not enable.
     let only_plain = kafka_listener("SASL_REAUTH");
@@ -280,4 +324,48 @@ fn a_session_with_a_lifetime_re_authenticates_and_keeps_delivering() {
         p.close(Duration::from_secs(10)).unwrap();
         assert!(n > 100, "{mechanism}: only {n} records in 10 s");
     }
+}
+
+/// Counts the tokens it hands out; each lives `lifetime`.
+struct ShortLived {
+    lifetime: Duration,
+    issued: AtomicUsize,
+}
+
+impl OAuthBearerTokenProvider for ShortLived {
+    fn token(&self) -> kafka_blocking::Result<OAuthBearerToken> {
+        self.issued.fetch_add(1, Ordering::SeqCst);
+        UnsecuredJwt::new("alice").lifetime(self.lifetime).token()
+    }
+}
+
+#[test]
+fn oauthbearer_tokens_are_renewed_before_they_expire() {
+    // Tokens live 4 s and the listener re-authenticates every 3 s at most: a connection that kept
+    // its first token would be closed (or refused) once it expired; with retries=0 a record fails.
+    let b = common::kafka_tv1();
+    let topic = unique_topic("security-oauth-lifetime");
+    create_topic(&b, &topic, 1);
+    let provider = Arc::new(ShortLived { lifetime: Duration::from_secs(4), issued: AtomicUsize::new(0) });
+    let cfg = config(&kafka_listener("SASL_REAUTH"), "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "OAUTHBEARER")
+        .sasl_oauthbearer_token_provider(provider.clone())
+        .set("retries", "0")
+        .set("enable.idempotence", "false")
+        .set("acks", "1")
+        .set("linger.ms", "0");
+    let p = Producer::new(cfg).unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    while Instant::now() < until {
+        p.send(Record::new(&topic).value(&format!("oauth {n}")))
+            .and_then(|f| f.wait())
+            .unwrap_or_else(|e| panic!("record {n} failed: {e}"));
+        n += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p.close(Duration::from_secs(10)).unwrap();
+    let issued = provider.issued.load(Ordering::SeqCst);
+    // Two connections (bootstrap, leader) at first, then a fresh token every 2.5-2.9 s on each.
+    assert!(issued >= 4, "only {issued} tokens in 10 s");
 }
