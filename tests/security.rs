@@ -298,31 +298,37 @@ fn a_principal_without_write_gets_final_authorization_errors() {
     assert_eq!(e.kind(), ErrorKind::Broker(KafkaCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED), "{e}");
 }
 
-#[test]
-fn a_session_with_a_lifetime_re_authenticates_and_keeps_delivering() {
-    // The listener's connections.max.reauth.ms is 3 s: the broker closes a connection whose
-    // session expired at its next request. With retries=0 such a close would fail a record.
+/// Sends one record every 20 ms for 10 s through a producer made from `cfg` with no retries
+/// (a connection the broker closes would fail a record), each waited for; all must succeed.
+fn keeps_delivering_for_10_s(what: &str, cfg: ProducerConfig) {
     let b = common::kafka_tv1();
     let topic = unique_topic("security-reauth");
     create_topic(&b, &topic, 1);
+    let cfg =
+        cfg.set("retries", "0").set("enable.idempotence", "false").set("acks", "1").set("linger.ms", "0");
+    let p = Producer::new(cfg).unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    while Instant::now() < until {
+        p.send(Record::new(&topic).value(&format!("{what} {n}")))
+            .and_then(|f| f.wait())
+            .unwrap_or_else(|e| panic!("{what}: record {n} failed: {e}"));
+        n += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p.close(Duration::from_secs(10)).unwrap();
+    assert!(n > 100, "{what}: only {n} records in 10 s");
+}
+
+#[test]
+fn a_session_with_a_lifetime_re_authenticates_and_keeps_delivering() {
+    // The listener's connections.max.reauth.ms is 3 s: the broker closes a connection whose
+    // session expired at its next request.
     for mechanism in ["PLAIN", "SCRAM-SHA-256"] {
-        let cfg = sasl(&kafka_listener("SASL_REAUTH"), false, mechanism, "alice", "alice-secret")
-            .set("retries", "0")
-            .set("enable.idempotence", "false")
-            .set("acks", "1")
-            .set("linger.ms", "0");
-        let p = Producer::new(cfg).unwrap();
-        let until = Instant::now() + Duration::from_secs(10);
-        let mut n = 0;
-        while Instant::now() < until {
-            p.send(Record::new(&topic).value(&format!("{mechanism} {n}")))
-                .and_then(|f| f.wait())
-                .unwrap_or_else(|e| panic!("{mechanism}: record {n} failed: {e}"));
-            n += 1;
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        p.close(Duration::from_secs(10)).unwrap();
-        assert!(n > 100, "{mechanism}: only {n} records in 10 s");
+        keeps_delivering_for_10_s(
+            mechanism,
+            sasl(&kafka_listener("SASL_REAUTH"), false, mechanism, "alice", "alice-secret"),
+        );
     }
 }
 
@@ -342,29 +348,12 @@ impl OAuthBearerTokenProvider for ShortLived {
 #[test]
 fn oauthbearer_tokens_are_renewed_before_they_expire() {
     // Tokens live 4 s and the listener re-authenticates every 3 s at most: a connection that kept
-    // its first token would be closed (or refused) once it expired; with retries=0 a record fails.
-    let b = common::kafka_tv1();
-    let topic = unique_topic("security-oauth-lifetime");
-    create_topic(&b, &topic, 1);
+    // its first token would be closed (or its expired token refused).
     let provider = Arc::new(ShortLived { lifetime: Duration::from_secs(4), issued: AtomicUsize::new(0) });
     let cfg = config(&kafka_listener("SASL_REAUTH"), "SASL_PLAINTEXT")
         .set("sasl.mechanism", "OAUTHBEARER")
-        .sasl_oauthbearer_token_provider(provider.clone())
-        .set("retries", "0")
-        .set("enable.idempotence", "false")
-        .set("acks", "1")
-        .set("linger.ms", "0");
-    let p = Producer::new(cfg).unwrap();
-    let until = Instant::now() + Duration::from_secs(10);
-    let mut n = 0;
-    while Instant::now() < until {
-        p.send(Record::new(&topic).value(&format!("oauth {n}")))
-            .and_then(|f| f.wait())
-            .unwrap_or_else(|e| panic!("record {n} failed: {e}"));
-        n += 1;
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    p.close(Duration::from_secs(10)).unwrap();
+        .sasl_oauthbearer_token_provider(provider.clone());
+    keeps_delivering_for_10_s("oauth", cfg);
     let issued = provider.issued.load(Ordering::SeqCst);
     // Two connections (bootstrap, leader) at first, then a fresh token every 2.5-2.9 s on each.
     assert!(issued >= 4, "only {issued} tokens in 10 s");
