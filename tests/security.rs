@@ -119,6 +119,9 @@ fn tls_delivers_and_the_records_read_back() {
     let inline = std::fs::read_to_string(security_file("ca.pem")).unwrap();
     delivers("SSL inline CA", config(&kafka_listener("SSL"), "SSL").set("ssl.ca.pem", inline), 5);
     delivers("TLS 1.2 only", tls(&kafka_listener("SSL")).set("ssl.enabled.protocols", "TLSv1.2"), 5);
+    // A folder of PEM files (the test PKI's: its CA among them; key files are skipped).
+    let dir = std::path::Path::new(&security_file("ca.pem")).parent().unwrap().to_path_buf();
+    delivers("SSL CA folder", config(&kafka_listener("SSL"), "SSL").ssl_ca_location(dir), 5);
 }
 
 #[test]
@@ -150,6 +153,20 @@ fn tls_failures_are_fast_and_name_the_cause() {
         ErrorKind::Authentication,
         &["TLS handshake", "client certificate"],
     );
+    // The system's roots do not hold the test CA (a machine without any readable roots refuses
+    // the configuration instead, naming ssl.ca.location).
+    match Producer::new(config(&kafka_listener("SSL"), "SSL")) {
+        Err(e) => assert!(e.kind() == ErrorKind::Config && e.to_string().contains("ssl.ca.location"), "{e}"),
+        Ok(p) => {
+            drop(p);
+            fails_fast(
+                "system roots",
+                config(&kafka_listener("SSL"), "SSL"),
+                ErrorKind::Authentication,
+                &["not signed by a trusted CA"],
+            );
+        }
+    }
     fails_fast(
         "wrong CA",
         config(&kafka_listener("SSL"), "SSL").ssl_ca_location(security_file("other-ca.pem")),
