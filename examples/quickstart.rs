@@ -1,11 +1,14 @@
 //! Produces a few records and prints where each landed, as `topic/partition@offset`.
 //!
 //! ```text
+//! cargo run --example quickstart                       # an embedded mock cluster, nothing to install
 //! cargo run --example quickstart -- --bootstrap-servers localhost:9092 [--topic quickstart]
 //! KAFKA_BOOTSTRAP_SERVERS=localhost:9092 cargo run --example quickstart
 //! ```
-//! `scripts/quickstart.sh` starts a local Tansu broker and runs this example against it.
+//! With no broker given it starts `kafka_blocking::mock::MockCluster` (in-process, 3 brokers)
+//! and produces to it. `scripts/quickstart.sh` runs it against a local Tansu broker instead.
 
+use kafka_blocking::mock::MockCluster;
 use kafka_blocking::{Producer, ProducerConfig, Record};
 use std::time::Duration;
 
@@ -31,10 +34,22 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    let bootstrap = bootstrap.ok_or(
-        "no broker given: pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS \
-         (scripts/quickstart.sh starts a local broker and does this for you)",
-    )?;
+    // No broker given: an in-process mock cluster (kept alive until the end of `run`).
+    let mut _embedded = None;
+    let bootstrap = match bootstrap {
+        Some(b) => b,
+        None => {
+            let cluster = MockCluster::new(3)?;
+            cluster.create_topic(&topic, 3);
+            eprintln!(
+                "no broker given (--bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS): using an embedded mock cluster at {}",
+                cluster.bootstrap_servers()
+            );
+            let b = cluster.bootstrap_servers();
+            _embedded = Some(cluster);
+            b
+        }
+    };
 
     let producer =
         Producer::new(ProducerConfig::new().bootstrap_servers(bootstrap).set("client.id", "quickstart"))?;

@@ -6,8 +6,8 @@
 #   scripts/quickstart.sh --bootstrap-servers HOST:PORT[,...]   uses your cluster instead
 #   KAFKA_BOOTSTRAP_SERVERS=HOST:PORT scripts/quickstart.sh     likewise
 #
-# (A pure-Rust embedded broker for the no-broker case is planned; until then the default is a
-# local Tansu, a third-party Kafka-compatible broker.)
+# `cargo run --example quickstart` with no broker given needs nothing at all: it uses the
+# embedded mock cluster (kafka_blocking::mock). This script is for trying a third-party broker.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -47,6 +47,8 @@ pub mod error;
 pub mod fuzz;
 #[cfg(all(test, not(fuzzing)))]
 mod fuzz;
+#[cfg(feature = "mock")]
+pub mod mock;
 pub mod network;
 pub mod producer;
 pub mod protocol;

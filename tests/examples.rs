@@ -69,11 +69,19 @@ fn quickstart_prints_where_each_record_landed() {
 }
 
 #[test]
-fn quickstart_without_a_broker_says_how_to_give_one() {
+fn quickstart_without_a_broker_produces_to_an_embedded_mock_cluster() {
     let out = Command::new(example("quickstart")).env_remove("KAFKA_BOOTSTRAP_SERVERS").output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--bootstrap-servers") && err.contains("KAFKA_BOOTSTRAP_SERVERS"), "{err}");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("embedded mock cluster") && stderr.contains("--bootstrap-servers"), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    for l in lines {
+        let (tp, offset) = l.split_once('@').expect("topic/partition@offset");
+        let (topic, partition) = tp.split_once('/').unwrap();
+        assert_eq!(topic, "quickstart");
+        assert!(partition.parse::<i32>().unwrap() < 3 && offset.parse::<i64>().unwrap() >= 0, "{l}");
+    }
 }
 
 fn console_producer(b: &Broker, topic: &str, input: &str, extra: &[&str]) -> (bool, String, String) {

@@ -30,6 +30,10 @@ use std::ops::RangeInclusive;
 pub enum ApiKey {
     /// Produce (0).
     Produce = 0,
+    /// Fetch (1): only the mock cluster answers it.
+    Fetch = 1,
+    /// ListOffsets (2): only the mock cluster answers it.
+    ListOffsets = 2,
     /// Metadata (3).
     Metadata = 3,
     /// FindCoordinator (10).
@@ -62,6 +66,8 @@ impl ApiKey {
     pub fn name(self) -> &'static str {
         match self {
             ApiKey::Produce => "Produce",
+            ApiKey::Fetch => "Fetch",
+            ApiKey::ListOffsets => "ListOffsets",
             ApiKey::Metadata => "Metadata",
             ApiKey::FindCoordinator => "FindCoordinator",
             ApiKey::ApiVersions => "ApiVersions",
@@ -154,6 +160,8 @@ mod tests {
             (ApiKey::AddOffsetsToTxn, 25, "AddOffsetsToTxn"),
             (ApiKey::EndTxn, 26, "EndTxn"),
             (ApiKey::TxnOffsetCommit, 28, "TxnOffsetCommit"),
+            (ApiKey::Fetch, 1, "Fetch"),
+            (ApiKey::ListOffsets, 2, "ListOffsets"),
             (ApiKey::SaslHandshake, 17, "SaslHandshake"),
             (ApiKey::SaslAuthenticate, 36, "SaslAuthenticate"),
         ] {
