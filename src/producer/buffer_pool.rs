@@ -12,7 +12,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 struct State {
@@ -33,6 +33,8 @@ pub(crate) struct BufferPool {
     state: Mutex<State>,
     changed: Condvar,
     waiting: AtomicUsize,
+    /// Nanoseconds callers spent blocked for memory, all together (`bufferpool-wait-ratio`).
+    waited_ns: AtomicU64,
 }
 
 impl BufferPool {
@@ -50,6 +52,7 @@ impl BufferPool {
             }),
             changed: Condvar::new(),
             waiting: AtomicUsize::new(0),
+            waited_ns: AtomicU64::new(0),
         }
     }
 
@@ -75,6 +78,7 @@ impl BufferPool {
         st.next_ticket += 1;
         st.waiters.push_back(ticket);
         self.waiting.fetch_add(1, Ordering::Relaxed);
+        let blocked_at = Instant::now();
         let outcome = loop {
             if st.closed {
                 break Err(closed());
@@ -104,6 +108,7 @@ impl BufferPool {
         };
         st.waiters.retain(|&t| t != ticket);
         self.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.waited_ns.fetch_add(blocked_at.elapsed().as_nanos() as u64, Ordering::Relaxed);
         // The next waiter may now be at the front and able to go.
         self.changed.notify_all();
         drop(st);
@@ -162,10 +167,19 @@ impl BufferPool {
     }
 
     /// Bytes neither lent out nor waiting on the free list, plus the free list.
-    #[cfg(test)]
     pub(crate) fn available_memory(&self) -> usize {
         let st = self.state.lock();
         st.unpooled_available + st.free.len() * self.poolable
+    }
+
+    /// `(buffer.memory, bytes available, threads blocked now, nanoseconds blocked so far)`.
+    pub(crate) fn stats(&self) -> (usize, usize, usize, u64) {
+        (
+            self.total,
+            self.available_memory(),
+            self.waiting.load(Ordering::Relaxed),
+            self.waited_ns.load(Ordering::Relaxed),
+        )
     }
 
     /// Wakes every waiter with a `Closed` error and refuses further requests.

@@ -11,6 +11,7 @@ mod callback;
 pub mod future;
 pub(crate) mod idempotence;
 pub mod interceptor;
+pub mod metrics;
 pub mod partitioner;
 pub mod record;
 pub(crate) mod sender;
@@ -314,6 +315,14 @@ impl Producer {
             (None, Some(k)) if !inner.ignore_keys => Ok((partitioner::partition_for_key(k, n), false)),
             _ => Ok((queues.sticky_partition(&info.available, n), true)),
         }
+    }
+
+    /// A snapshot of the producer's metrics, with the Java producer's names
+    /// (`record-send-rate`, `request-latency-avg`, `buffer-available-bytes`, ... and per topic and
+    /// per node); see docs/metrics.md. Cheap: nothing on the send path records into them.
+    pub fn metrics(&self) -> metrics::Metrics {
+        let shared = &self.inner.shared;
+        shared.metrics.snapshot(shared.accumulator.pool().stats(), Instant::now())
     }
 
     /// Sends every queued record at once (ignoring `linger.ms`) and blocks until each record
@@ -660,6 +669,13 @@ pub(crate) fn shared_state(
         fatal: Default::default(),
         txn,
         waker,
+        metrics: metrics::SenderMetrics::new(
+            client_id,
+            Duration::from_millis(
+                cfg.get("metrics.sample.window.ms").and_then(|v| v.parse().ok()).unwrap_or(30_000),
+            ),
+            cfg.get("metrics.num.samples").and_then(|v| v.parse().ok()).unwrap_or(2),
+        ),
     });
     Ok((shared, txn_commands))
 }

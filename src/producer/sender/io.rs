@@ -31,6 +31,10 @@ impl<T: Transport> SenderLoop<T> {
             }
         }
         self.ready = ready;
+        if any {
+            let in_flight = self.conns.values().map(|c| c.in_flight.len() + c.unwritten_acks0.len()).sum();
+            self.shared.metrics.set_requests_in_flight(in_flight);
+        }
         any
     }
 

@@ -83,6 +83,8 @@ pub(crate) struct Shared {
     /// Set when the producer can do no more work; every later `send` fails with it.
     pub(crate) fatal: std::sync::OnceLock<Error>,
     pub(crate) waker: Waker,
+    /// What the sender records for `Producer::metrics`.
+    pub(crate) metrics: crate::producer::metrics::SenderMetrics,
 }
 
 impl Shared {
@@ -425,6 +427,8 @@ impl<T: Transport> SenderLoop<T> {
             }
             Pending::Produce(batches) => match decode_response::<ProduceRequest<'_>>(frame, version) {
                 Ok((_, resp)) => {
+                    let sent_at = f.deadline.checked_sub(self.cfg().request_timeout).unwrap_or(now);
+                    self.shared.metrics.produce_answered(node, now.saturating_duration_since(sent_at), now);
                     self.note_throttle(node, ApiKey::Produce, version, resp.throttle_time_ms, now);
                     self.on_produce_response(node, batches, resp, now);
                     Ok(())
@@ -499,6 +503,9 @@ impl<T: Transport> SenderLoop<T> {
         };
         if throttle_ms <= 0 || version < client_throttles_from {
             return;
+        }
+        if api == ApiKey::Produce {
+            self.shared.metrics.throttled(throttle_ms, now);
         }
         if let Some(c) = self.conns.get_mut(&node) {
             let until = now + Duration::from_millis(throttle_ms as u64);

@@ -14,6 +14,7 @@ use crate::network::metadata::{BrokerInfo, Cluster};
 use crate::producer::accumulator::{PartitionQueue, ProducerBatch};
 use crate::producer::future::BatchAck;
 use crate::producer::idempotence::Outcome;
+use crate::producer::metrics::SentBatch;
 use crate::protocol::header::encode_request;
 use crate::protocol::produce::{
     ProducePartitionData, ProduceRequest, ProduceResponse, ProduceTopicData, LAST_VERSION_WITH_TOPIC_NAMES,
@@ -123,13 +124,18 @@ impl<T: Transport> SenderLoop<T> {
         };
         let (compression, level) = (self.cfg().compression, self.cfg().compression_level);
         let mut ok = Vec::with_capacity(batches.len());
+        let mut open_sizes = Vec::with_capacity(batches.len());
         for mut b in batches {
+            let open_size = b.size();
             let stamp = match &mut self.idem {
                 Some(i) => i.stamp(&mut b, node),
                 None => ProducerState::NONE,
             };
             match b.seal(compression, level, stamp, &mut self.compress_buf) {
-                Ok(()) => ok.push(b),
+                Ok(()) => {
+                    open_sizes.push(open_size);
+                    ok.push(b)
+                }
                 Err(e) => {
                     let e = e.context(format!("sealing the batch for {}", b.tp()));
                     if self.idem.is_some() {
@@ -190,6 +196,20 @@ impl<T: Transport> SenderLoop<T> {
             return false;
         }
         drop(req);
+        let sent: Vec<SentBatch<'_>> = ok
+            .iter()
+            .zip(&open_sizes)
+            .map(|(b, &open)| SentBatch {
+                topic: &b.topic,
+                records: b.record_count(),
+                bytes: b.size(),
+                // A batch sent before keeps its sealed bytes: no new compression to measure.
+                uncompressed: if open > 0 { open } else { b.size() },
+                queue_time: now.saturating_duration_since(b.created),
+            })
+            .collect();
+        self.shared.metrics.produce_sent(node, self.frame_buf.len(), &sent, now);
+        drop(sent);
         for b in &mut ok {
             b.attempts += 1;
             b.sent_to = Some(node);
@@ -389,6 +409,7 @@ impl<T: Transport> SenderLoop<T> {
         if retriable && b.attempts <= cfg.retries && age < cfg.delivery_timeout {
             let backoff = exp_backoff(cfg.retry_backoff, cfg.retry_backoff_max, b.attempts.saturating_sub(1));
             log::debug!("retrying {} after {:?}: {error}", b.tp(), backoff);
+            self.shared.metrics.retried(&b.topic, b.record_count(), now);
             b.last_error = Some(error);
             self.shared.accumulator.reenqueue(b, now + backoff);
             return;
@@ -411,6 +432,7 @@ impl<T: Transport> SenderLoop<T> {
     /// Fails a batch for good. A batch that had a sequence leaves a gap only a new epoch
     /// closes; a transactional batch fails its transaction.
     pub(super) fn fail_batch(&mut self, b: ProducerBatch, error: Error) {
+        self.shared.metrics.failed(&b.topic, b.record_count(), self.transport.now());
         if b.sequence.is_some() {
             if let Some(i) = &mut self.idem {
                 i.require_bump_for(&b);
