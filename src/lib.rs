@@ -58,7 +58,8 @@ pub use config::{Acks, ProducerConfig};
 pub use error::{Error, ErrorKind, KafkaCode, Result};
 pub use producer::partitioner;
 pub use producer::{
-    ConsumerGroupMetadata, OffsetToCommit, Producer, Record, RecordMetadata, SendFuture, TxnState,
+    ConsumerGroupMetadata, OffsetToCommit, PartitionMetadata, Producer, Record, RecordMetadata, SendFuture,
+    TxnState,
 };
 
 #[cfg(doctest)]

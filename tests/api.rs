@@ -310,3 +310,37 @@ fn blocking_calls_inside_a_callback_fail_at_once_instead_of_hanging() {
         later.wait_timeout(Duration::from_secs(20)).expect("the record sent from the callback is delivered");
     assert_eq!(md.offset(), 2);
 }
+
+#[test]
+fn partitions_for_lists_every_partition_with_its_leader_and_metadata_has_serialized_sizes() {
+    let b = common::kafka();
+    let topic = unique_topic("api-partitions-for");
+    create_topic(&b, &topic, 3);
+    let p = Producer::new(ProducerConfig::new().bootstrap_servers(&b.bootstrap).set("max.block.ms", "3000"))
+        .unwrap();
+    let parts = p.partitions_for(&topic).unwrap();
+    assert_eq!(parts.iter().map(|x| x.partition).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert!(
+        parts.iter().all(|x| x.topic == topic && x.leader.is_some_and(|l| (1..=3).contains(&l))),
+        "{parts:?}"
+    );
+    let started = std::time::Instant::now();
+    let e = p.partitions_for(&unique_topic("api-partitions-for-missing")).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(6), "bounded by max.block.ms");
+    assert!(matches!(e.kind(), ErrorKind::Timeout | ErrorKind::UnknownTopicOrPartition), "{e}");
+    assert_eq!(
+        p.partitions_for("bad topic!").unwrap_err().kind(),
+        ErrorKind::Broker(kafka_blocking::KafkaCode::INVALID_TOPIC_EXCEPTION)
+    );
+
+    let m = p.send(Record::new(&topic).key("abc").value("hello")).unwrap().wait().unwrap();
+    assert_eq!((m.serialized_key_size(), m.serialized_value_size()), (3, 5));
+    let (tx, rx) = std::sync::mpsc::channel();
+    p.send_with_callback(Record::new(&topic).value(""), move |r| {
+        let m = r.unwrap();
+        tx.send((m.serialized_key_size(), m.serialized_value_size())).unwrap();
+    })
+    .unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), (-1, 0), "null key, empty value");
+    p.close(Duration::from_secs(5)).unwrap();
+}

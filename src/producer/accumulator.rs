@@ -15,7 +15,7 @@
 
 use super::buffer_pool::BufferPool;
 use super::callback::Callback;
-use super::future::{BatchAck, BatchCompletion, BatchResult, SendFuture};
+use super::future::{BatchAck, BatchCompletion, BatchResult, RecordStamp, SendFuture};
 use super::idempotence::Restamp;
 use super::interceptor::{self, ProducerInterceptor};
 use super::partitioner::{StickyPartition, UNAVAILABLE};
@@ -139,9 +139,9 @@ pub(crate) struct ProducerBatch {
     /// stored it, so it must be retried under its old stamp before any epoch bump.
     pub(crate) outcome_unknown: bool,
     /// Callbacks with their record's offset delta and timestamp (usually empty).
-    callbacks: Vec<(u32, i64, Callback)>,
+    callbacks: Vec<(u32, RecordStamp, Callback)>,
     /// Each record's timestamp, kept only when interceptors need per-record metadata.
-    timestamps: Option<Vec<i64>>,
+    timestamps: Option<Vec<RecordStamp>>,
 }
 
 /// One record appended to a batch.
@@ -204,15 +204,16 @@ impl ProducerBatch {
         let now_full = b.size_in_bytes() + need > self.reserved;
         self.full |= now_full;
         self.record_count += 1;
+        let stamp = RecordStamp::new(timestamp, key, value);
         if let Some(ts) = &mut self.timestamps {
-            ts.push(timestamp);
+            ts.push(stamp);
         }
         if let Some(cb) = callback.take() {
-            self.callbacks.push((delta, timestamp, cb));
+            self.callbacks.push((delta, stamp, cb));
         }
         match &self.completion {
             Some(Completion::Own(c)) => {
-                Some(Appended { future: c.future(delta, timestamp), bytes: need, now_full })
+                Some(Appended { future: c.future(delta, stamp), bytes: need, now_full })
             }
             _ => None,
         }
@@ -989,8 +990,9 @@ impl Ledger {
             Some(Completion::Part { parent, first_delta }) => Some((parent, first_delta)),
             None => None,
         };
-        let meta =
-            |ack: &BatchAck, delta: u32, ts: i64| ack.metadata(&batch.topic, batch.partition, delta, ts);
+        let meta = |ack: &BatchAck, delta: u32, ts: RecordStamp| {
+            ack.metadata(&batch.topic, batch.partition, delta, ts)
+        };
         if let Some(timestamps) = &batch.timestamps {
             for (delta, &ts) in timestamps.iter().enumerate() {
                 let r = result.as_ref().map(|ack| meta(ack, delta as u32, ts));

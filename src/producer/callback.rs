@@ -104,7 +104,14 @@ mod tests {
     const INLINE_BYTES: usize = WORDS * size_of::<usize>();
 
     fn metadata() -> RecordMetadata {
-        RecordMetadata { topic: "t".into(), partition: 3, offset: 42, timestamp: 7 }
+        RecordMetadata {
+            topic: "t".into(),
+            partition: 3,
+            offset: 42,
+            timestamp: 7,
+            serialized_key_size: -1,
+            serialized_value_size: 1,
+        }
     }
 
     #[test]

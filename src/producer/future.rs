@@ -42,19 +42,21 @@ pub(crate) struct BatchAck {
 }
 
 impl BatchAck {
-    /// The metadata of the record at `offset_delta` whose CreateTime is `timestamp`.
+    /// The metadata of the record at `offset_delta` appended with `stamp`.
     pub(crate) fn metadata(
         &self,
         topic: &Arc<str>,
         partition: i32,
         offset_delta: u32,
-        timestamp: i64,
+        stamp: RecordStamp,
     ) -> RecordMetadata {
         RecordMetadata {
             topic: topic.clone(),
             partition,
             offset: if self.base_offset < 0 { -1 } else { self.base_offset + offset_delta as i64 },
-            timestamp: if self.log_append_time >= 0 { self.log_append_time } else { timestamp },
+            timestamp: if self.log_append_time >= 0 { self.log_append_time } else { stamp.timestamp },
+            serialized_key_size: stamp.key_size,
+            serialized_value_size: stamp.value_size,
         }
     }
 }
@@ -107,8 +109,8 @@ impl BatchCompletion {
     }
 
     /// A future for the record at `offset_delta` in this batch.
-    pub(crate) fn future(&self, offset_delta: u32, timestamp: i64) -> SendFuture {
-        SendFuture { shared: self.shared.clone(), offset_delta, timestamp }
+    pub(crate) fn future(&self, offset_delta: u32, stamp: RecordStamp) -> SendFuture {
+        SendFuture { shared: self.shared.clone(), offset_delta, stamp }
     }
 
     /// Resolves every future of the batch.
@@ -131,7 +133,23 @@ impl BatchCompletion {
 pub struct SendFuture {
     shared: Arc<BatchShared>,
     offset_delta: u32,
-    timestamp: i64,
+    stamp: RecordStamp,
+}
+
+/// What a record's metadata needs from its append: CreateTime and the serialized key and
+/// value sizes (-1 for null).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordStamp {
+    pub(crate) timestamp: i64,
+    pub(crate) key_size: i32,
+    pub(crate) value_size: i32,
+}
+
+impl RecordStamp {
+    pub(crate) fn new(timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> RecordStamp {
+        let size = |b: Option<&[u8]>| b.map_or(-1, |b| b.len().min(i32::MAX as usize) as i32);
+        RecordStamp { timestamp, key_size: size(key), value_size: size(value) }
+    }
 }
 
 impl SendFuture {
@@ -195,7 +213,7 @@ impl SendFuture {
     fn resolved(&self) -> Result<RecordMetadata> {
         match self.shared.result.get().and_then(|r| r.for_record(self.offset_delta)) {
             Some((Ok(ack), delta)) => {
-                Ok(ack.metadata(&self.shared.topic, self.shared.partition, delta, self.timestamp))
+                Ok(ack.metadata(&self.shared.topic, self.shared.partition, delta, self.stamp))
             }
             Some((Err(e), _)) => Err(e.clone()),
             None => Err(Error::new(
@@ -216,8 +234,8 @@ mod tests {
     #[test]
     fn all_futures_of_a_batch_resolve_with_their_offsets() {
         let c = BatchCompletion::new("t".into(), 2, 0);
-        let f0 = c.future(0, 100);
-        let f1 = c.future(1, 101);
+        let f0 = c.future(0, RecordStamp::new(100, None, None));
+        let f1 = c.future(1, RecordStamp::new(101, None, None));
         assert!(!f0.is_done());
         let h = std::thread::spawn(move || f1.wait().unwrap());
         c.complete(Ok(BatchAck { base_offset: 40, log_append_time: -1 }));
@@ -231,7 +249,7 @@ mod tests {
     #[test]
     fn log_append_time_and_acks0_offsets() {
         let c = BatchCompletion::new("t".into(), 0, 0);
-        let f = c.future(3, 5);
+        let f = c.future(3, RecordStamp::new(5, None, None));
         c.complete(Ok(BatchAck { base_offset: -1, log_append_time: 999 }));
         let m = f.wait().unwrap();
         assert_eq!((m.offset(), m.timestamp()), (-1, 999));
@@ -240,7 +258,7 @@ mod tests {
     #[test]
     fn error_reaches_every_future_and_timeout_is_retryable() {
         let c = BatchCompletion::new("t".into(), 0, 0);
-        let f = c.future(0, 0);
+        let f = c.future(0, RecordStamp::new(0, None, None));
         let e = f.wait_timeout(Duration::from_millis(5)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Timeout);
         c.complete(Err(Error::timeout("expired")));
@@ -250,7 +268,8 @@ mod tests {
     #[test]
     fn a_split_batch_resolves_each_record_from_its_part() {
         let c = BatchCompletion::new("t".into(), 1, 0);
-        let fs: Vec<SendFuture> = (0..5).map(|i| c.future(i, 100 + i as i64)).collect();
+        let fs: Vec<SendFuture> =
+            (0..5).map(|i| c.future(i, RecordStamp::new(100 + i as i64, None, None))).collect();
         c.complete_with(BatchResult::Parts(vec![
             (0, 2, Ok(BatchAck { base_offset: 10, log_append_time: -1 })),
             (2, 1, Err(Error::timeout("part failed"))),
@@ -268,7 +287,7 @@ mod tests {
     #[test]
     fn dropped_batch_does_not_hang() {
         let c = BatchCompletion::new("t".into(), 0, 0);
-        let f = c.future(0, 0);
+        let f = c.future(0, RecordStamp::new(0, None, None));
         drop(c);
         assert_eq!(f.wait().unwrap_err().kind(), ErrorKind::IllegalState);
     }
@@ -277,9 +296,9 @@ mod tests {
     fn waiting_on_the_sender_thread_of_the_batch_fails_at_once_until_resolved() {
         let owner = 0x1000;
         let c = BatchCompletion::new("t".into(), 3, owner);
-        let f = c.future(0, 0);
+        let f = c.future(0, RecordStamp::new(0, None, None));
         let other_batch = BatchCompletion::new("t".into(), 3, 0x2000);
-        let other = other_batch.future(0, 0);
+        let other = other_batch.future(0, RecordStamp::new(0, None, None));
         std::thread::spawn(move || {
             let _keep = other_batch;
             mark_sender_thread(owner);

@@ -317,6 +317,33 @@ impl Producer {
         }
     }
 
+    /// The partitions of `topic` and their leaders, from the cluster's metadata (fetched if
+    /// this producer has none for it yet, waiting up to `max.block.ms`, as Java's
+    /// `partitionsFor`). An unknown topic fails as a `send` to it would.
+    pub fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionMetadata>> {
+        let inner = &*self.inner;
+        let shared = &*inner.shared;
+        if shared.accumulator.is_closed() {
+            return Err(closed_error());
+        }
+        check_topic_name(topic)?;
+        let max_block = if inner.on_sender_thread() { Duration::ZERO } else { inner.max_block };
+        let deadline = Instant::now() + max_block;
+        let cluster = shared.metadata.wait_for_topic(topic, None, deadline, max_block, || shared.wake())?;
+        let info = cluster.topic(topic).expect("wait_for_topic returned with the topic known");
+        Ok(info
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(p, pi)| PartitionMetadata {
+                topic: topic.to_owned(),
+                partition: p as i32,
+                leader: (pi.leader >= 0).then_some(pi.leader),
+                leader_epoch: pi.leader_epoch,
+            })
+            .collect())
+    }
+
     /// A snapshot of the producer's metrics, with the Java producer's names
     /// (`record-send-rate`, `request-latency-avg`, `buffer-available-bytes`, ... and per topic and
     /// per node); see docs/metrics.md. Cheap: nothing on the send path records into them.
@@ -588,6 +615,20 @@ fn now_millis() -> i64 {
     } else {
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
     }
+}
+
+/// A partition as the cluster's metadata describes it ([`Producer::partitions_for`]; Java's
+/// `PartitionInfo`, without the replica lists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionMetadata {
+    /// The topic.
+    pub topic: String,
+    /// The partition number.
+    pub partition: i32,
+    /// The leader's node id, or `None` while it has none.
+    pub leader: Option<i32>,
+    /// The leader epoch, or -1 when the broker does not say.
+    pub leader_epoch: i32,
 }
 
 /// The state the producer handle, application threads and the sender thread share, built

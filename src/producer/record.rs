@@ -141,6 +141,8 @@ pub struct RecordMetadata {
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
+    pub(crate) serialized_key_size: i32,
+    pub(crate) serialized_value_size: i32,
 }
 
 impl RecordMetadata {
@@ -152,6 +154,16 @@ impl RecordMetadata {
     /// The partition.
     pub fn partition(&self) -> i32 {
         self.partition
+    }
+
+    /// The key's size in bytes as sent, or -1 for a null key (Java's `serializedKeySize`).
+    pub fn serialized_key_size(&self) -> i32 {
+        self.serialized_key_size
+    }
+
+    /// The value's size in bytes as sent, or -1 for a null value (Java's `serializedValueSize`).
+    pub fn serialized_value_size(&self) -> i32 {
+        self.serialized_value_size
     }
 
     /// The offset, or -1 when `acks=0` (the broker does not answer).
