@@ -9,7 +9,9 @@
 #     scripts/test.sh -- keyed               only tests whose name contains "keyed"
 #
 # Without arguments (what .ci/run does) it first checks formatting (cargo fmt --check), lints
-# (cargo clippy --all-targets -- -D warnings) and the API docs (cargo doc, warnings as errors);
+# (cargo clippy --all-targets -- -D warnings, also without default features), the API docs
+# (cargo doc, warnings as errors) and that everything builds with the declared MSRV
+# (rust-version in Cargo.toml; the toolchain is installed with rustup when missing);
 # KB_SKIP_STATIC_CHECKS=1 skips that step.
 #
 # See scripts/with-brokers.sh for the environment the tests get (KB_TANSU_BOOTSTRAP, KB_MOCK_BOOTSTRAP,
@@ -27,10 +29,18 @@ for arg in "$@"; do
 done
 cargo=${CARGO:-cargo}
 if [[ $# -eq 0 && ${KB_SKIP_STATIC_CHECKS:-0} != 1 ]]; then
-  echo "test.sh: cargo fmt --check, clippy -D warnings, doc -D warnings" >&2
+  echo "test.sh: cargo fmt --check, clippy -D warnings, doc -D warnings, MSRV build" >&2
   "$cargo" fmt --all --check
   "$cargo" clippy --all-targets --quiet -- -D warnings
+  "$cargo" clippy --all-targets --no-default-features --quiet -- -D warnings
   RUSTDOCFLAGS="-D warnings" "$cargo" doc --no-deps --quiet
+  msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+  if command -v rustup >/dev/null; then
+    rustup toolchain list | grep -q "^$msrv" || rustup toolchain install "$msrv" --profile minimal >&2
+    "$cargo" "+$msrv" check --all-features --all-targets --quiet
+  else
+    echo "test.sh: no rustup: skipping the MSRV ($msrv) build" >&2
+  fi
 fi
 if [[ $default_targets == 1 ]]; then
   # cargo cannot run doc tests together with --all-targets: run them second, under the same brokers.

@@ -301,8 +301,11 @@ impl Producer {
                     num_partitions: n,
                     available_partitions: &info.available,
                 };
-                let what = format_args!("the custom partitioner for topic '{topic}'");
-                crate::error::catch_user_panic(ErrorKind::InvalidRecord, what, || p.partition(&ctx))?
+                crate::error::catch_user_panic(
+                    ErrorKind::InvalidRecord,
+                    format_args!("the custom partitioner for topic '{topic}'"),
+                    || p.partition(&ctx),
+                )?
             }
             _ => None,
         };

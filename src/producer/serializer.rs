@@ -164,15 +164,19 @@ impl<K: ?Sized, V: ?Sized, KS: Serializer<K>, VS: Serializer<V>> TypedProducer<K
             };
             let kind = crate::ErrorKind::Serialization;
             if let Some(k) = record.key {
-                let what = format_args!("the key serializer for topic '{topic}'");
-                crate::error::catch_user_panic(kind, what, || self.key_serializer.serialize(topic, k, kbuf))?
-                    .map_err(|e| ser("key", e))?;
+                crate::error::catch_user_panic(
+                    kind,
+                    format_args!("the key serializer for topic '{topic}'"),
+                    || self.key_serializer.serialize(topic, k, kbuf),
+                )?
+                .map_err(|e| ser("key", e))?;
             }
             if let Some(v) = record.value {
-                let what = format_args!("the value serializer for topic '{topic}'");
-                crate::error::catch_user_panic(kind, what, || {
-                    self.value_serializer.serialize(topic, v, vbuf)
-                })?
+                crate::error::catch_user_panic(
+                    kind,
+                    format_args!("the value serializer for topic '{topic}'"),
+                    || self.value_serializer.serialize(topic, v, vbuf),
+                )?
                 .map_err(|e| ser("value", e))?;
             }
             let mut r = Record::new(topic);
