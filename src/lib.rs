@@ -20,7 +20,7 @@
 //! - [`config`]: [`ProducerConfig`], the Java producer's property names (`set("acks", "all")`)
 //!   and a typed builder writing the same fields; Java 4.x defaults; every bad key reported.
 //! - [`producer`]: the [`Producer`] handle. `send` copies the record straight into a batch in
-//!   the [accumulator](producer::accumulator) (per-partition queues, one lock per partition),
+//!   the accumulator (per-partition queues, one lock per partition),
 //!   whose memory comes from a pool bounded by `buffer.memory`. One sender thread per producer
 //!   drains ready batches, owns every socket, retries, and resolves the futures through
 //!   channels. [`partitioner::murmur2`] is the Java client's key hash.
@@ -28,10 +28,13 @@
 //!   `transactional.id` the producer also runs transactions ([`Producer::init_transactions`],
 //!   `begin_transaction`, `send_offsets_to_transaction`, `commit_transaction`,
 //!   `abort_transaction`).
-//! - [`protocol`]: the Kafka wire protocol (no I/O): primitives, headers, ApiVersions, Metadata,
-//!   Produce, the transaction APIs, and record batch v2 with [`compression`] (gzip, snappy, lz4,
-//!   zstd).
-//! - [`network`]: blocking sockets framed as Kafka frames, and the cluster view.
+//! - [`security`]: TLS (rustls) and SASL (PLAIN, SCRAM, OAUTHBEARER), and the OAUTHBEARER token
+//!   provider trait; see docs/security.md.
+//! - [`mock`] (feature `mock`, on by default): [`mock::MockCluster`], an in-process cluster for
+//!   tests.
+//! - [`producer::metrics`]: [`Producer::metrics`] with the Java producer's metric names.
+//! - [`compression`]: the codecs (gzip, snappy, lz4, zstd). The wire protocol and the sockets
+//!   are internal; [`ApiKey`] names the APIs for the mock cluster's failure injection.
 //! - [`error`]: one [`Error`] type with [`ErrorKind`], `is_retriable`, `is_fatal`, and the
 //!   Kafka error code table ([`KafkaCode`]).
 //!
@@ -49,8 +52,11 @@ pub mod fuzz;
 mod fuzz;
 #[cfg(feature = "mock")]
 pub mod mock;
-pub mod network;
+pub(crate) mod network;
 pub mod producer;
+// The wire protocol: not part of the supported API (hidden; public for the crate's own
+// integration tests, benchmarks and fuzz targets). `ApiKey` is re-exported below.
+#[doc(hidden)]
 pub mod protocol;
 pub mod security;
 
@@ -61,6 +67,7 @@ pub use producer::{
     ConsumerGroupMetadata, OffsetToCommit, PartitionMetadata, Producer, Record, RecordMetadata, SendFuture,
     TxnState,
 };
+pub use protocol::ApiKey;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -5,7 +5,7 @@ mod common;
 
 use common::{create_topic, unique_topic};
 use kafka_blocking::mock::MockCluster;
-use kafka_blocking::protocol::ApiKey;
+use kafka_blocking::ApiKey;
 use kafka_blocking::{KafkaCode, Producer, ProducerConfig, Record};
 use std::time::Duration;
 

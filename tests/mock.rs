@@ -8,7 +8,7 @@ mod common;
 
 use common::{consume, produce_raw_answer, produce_sample, Broker};
 use kafka_blocking::mock::MockCluster;
-use kafka_blocking::protocol::ApiKey;
+use kafka_blocking::ApiKey;
 use kafka_blocking::{ErrorKind, KafkaCode, Producer, ProducerConfig, Record};
 use std::time::{Duration, Instant};
 

@@ -56,8 +56,6 @@ pub struct Cluster {
     pub brokers: HashMap<i32, BrokerInfo>,
     /// Topics by name.
     pub topics: HashMap<String, Arc<TopicInfo>>,
-    /// The controller's id, or -1.
-    pub controller: i32,
 }
 
 impl Cluster {
@@ -143,7 +141,7 @@ impl Cluster {
             let available = (0..count as i32).filter(|&i| partitions[i as usize].leader >= 0).collect();
             topics.insert(name, Arc::new(TopicInfo { id: t.topic_id, partitions, available }));
         }
-        (Cluster { brokers, topics, controller: resp.controller_id }, errors, stale)
+        (Cluster { brokers, topics }, errors, stale)
     }
 
     /// A copy with one partition's leader changed (a Produce response named the new leader,

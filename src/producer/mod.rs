@@ -5,7 +5,7 @@
 //! One sender thread per producer does all network I/O (see `sender.rs`); it resolves every
 //! [`SendFuture`] through a channel.
 
-pub mod accumulator;
+pub(crate) mod accumulator;
 pub(crate) mod buffer_pool;
 mod callback;
 pub mod future;

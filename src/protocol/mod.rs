@@ -1,8 +1,9 @@
-//! The Kafka wire protocol: bytes on the wire, no I/O, no threads.
+//! The Kafka wire protocol: bytes on the wire, no I/O, no threads. Not part of the supported
+//! API (hidden from the docs; public for the crate's own tests, benchmarks and fuzz targets).
 //!
 //! One module per API, each mirroring the Java client's JSON message definition
 //! (`clients/src/main/resources/common/message/*.json`) field by field, with its version
-//! range and first flexible version as data: `VERSIONS` and `FLEXIBLE_FROM` on [`Request`].
+//! range and first flexible version as data: `VERSIONS` and `FLEXIBLE_FROM` on `Request`.
 //! Requests encode into a caller's `Vec<u8>`; responses decode from `&[u8]` through
 //! [`primitives::Reader`] and fail with a `Protocol` error, never a panic, on bad bytes.
 
