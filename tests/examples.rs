@@ -163,6 +163,52 @@ fn console_producer_exits_non_zero_when_a_record_fails() {
 }
 
 #[test]
+fn console_producer_reads_json_lines_with_headers_partitions_and_timestamps() {
+    let b = common::kafka();
+    let topic = unique_topic("console-jsonl");
+    create_topic(&b, &topic, 2);
+    let input = concat!(
+        "{\"key\": \"u1\", \"value\": \"hello\", \"headers\": {\"a\": \"1\", \"b\": null}, \"partition\": 1}\n",
+        "\n",
+        "{\"value\": null, \"partition\": 0, \"timestamp\": 1700000000000}\n",
+        "{\"value\": \"not sent\", \"oops\": 1}\n",
+        "{\"value\": \"esc \\\" \\u00e9\", \"partition\": 1}\n",
+    );
+    let (ok, stdout, stderr) = console_producer(&b, &topic, input, &["--jsonl", "-v", "-H", "src=cli", "-q"]);
+    assert!(!ok, "a bad line makes the exit status 1: {stdout}{stderr}");
+    assert!(stdout.contains("3 record(s) delivered, 1 failed"), "{stdout}");
+    assert!(stdout.contains(&format!("line 1: {topic}/1@0")), "-v prints where each landed: {stdout}");
+    assert!(stderr.contains("line 4: unknown field \"oops\""), "{stderr}");
+    let got = consume(&b, &topic, 2, 3);
+    let p1: Vec<_> = got.iter().filter(|r| r.partition == 1).collect();
+    assert_eq!(p1[0].key.as_deref(), Some(&b"u1"[..]));
+    assert_eq!(
+        p1[0].headers,
+        vec![("src".into(), Some(b"cli".to_vec())), ("a".into(), Some(b"1".to_vec())), ("b".into(), None)]
+    );
+    assert_eq!(p1[1].value.as_deref(), Some("esc \" é".as_bytes()));
+    let p0: Vec<_> = got.iter().filter(|r| r.partition == 0).collect();
+    assert_eq!((p0[0].value.as_ref(), p0[0].timestamp), (None, 1_700_000_000_000));
+}
+
+#[test]
+fn console_producer_exit_codes_and_help() {
+    let b = common::kafka();
+    let out = Command::new(example("console_producer")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && help.contains("--jsonl") && help.contains("Exit status"), "{help}");
+    let run = |args: &[&str]| Command::new(example("console_producer")).args(args).output().unwrap();
+    let out = run(&["-b", &b.bootstrap, "-t", "x", "-f", "/nonexistent/input.txt"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["-b", &b.bootstrap, "-t", "x", "--frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown argument '--frobnicate'"));
+    let out = run(&["-b", &b.bootstrap, "-t", "x", "-X", "acks=most"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("acks"));
+}
+
+#[test]
 fn transactions_example_commits_good_batches_and_aborts_bad_ones() {
     for b in all_brokers() {
         let (input, valid, audit) =
