@@ -6,10 +6,12 @@
 
 mod common;
 
-use common::{consume, produce_raw_answer, produce_sample, Broker};
+use common::{consume, produce_raw_answer, produce_sample, try_consume, Broker, ConsumeOptions};
 use kafka_blocking::mock::MockCluster;
 use kafka_blocking::ApiKey;
-use kafka_blocking::{ErrorKind, KafkaCode, Producer, ProducerConfig, Record};
+use kafka_blocking::{
+    ConsumerGroupMetadata, ErrorKind, KafkaCode, OffsetToCommit, Producer, ProducerConfig, Record,
+};
 use std::time::{Duration, Instant};
 
 fn producer(c: &MockCluster, extra: &[(&str, &str)]) -> Producer {
@@ -177,11 +179,60 @@ fn a_delay_slows_answers_past_the_request_timeout_and_unknown_topics_need_auto_c
 }
 
 #[test]
-fn transactions_are_refused_clearly() {
+fn transactions_commit_and_abort_with_markers_and_read_committed_sees_only_commits() {
+    let c = MockCluster::new(3).unwrap();
+    c.create_topic("tx", 1);
+    let p = producer(&c, &[("transactional.id", "mock-tx"), ("max.block.ms", "5000")]);
+    p.init_transactions(Duration::from_secs(5)).unwrap();
+    p.begin_transaction().unwrap();
+    for i in 0..3 {
+        p.send(Record::new("tx").value(&format!("committed {i}"))).unwrap();
+    }
+    p.send_offsets_to_transaction(
+        &[OffsetToCommit::new("input", 0, 42)],
+        &ConsumerGroupMetadata::new("mock-group"),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    p.commit_transaction(Duration::from_secs(5)).unwrap();
+    p.begin_transaction().unwrap();
+    for i in 0..2 {
+        p.send(Record::new("tx").value(&format!("aborted {i}"))).unwrap();
+    }
+    p.flush().unwrap();
+    p.abort_transaction(Duration::from_secs(5)).unwrap();
+    p.close(Duration::from_secs(5)).unwrap();
+
+    let committed: Vec<_> = c.committed_records("tx", 0).into_iter().map(|r| r.value.unwrap()).collect();
+    assert_eq!(committed, vec![b"committed 0".to_vec(), b"committed 1".to_vec(), b"committed 2".to_vec()]);
+    assert_eq!(c.records("tx", 0).len(), 5, "read_uncommitted sees the aborted records too");
+    assert_eq!(c.batch_count("tx", 0), 4, "two data batches and two markers");
+    assert_eq!(c.committed_offset("mock-group", "input", 0), Some(42));
+    // A third-party read_committed consumer agrees (it reads the markers and the aborted list).
+    let opts = ConsumeOptions { isolation: "read_committed", exact: false, ..ConsumeOptions::default() };
+    let got = try_consume(&as_broker(&c), "tx", 1, 3, &opts).unwrap();
+    let values: Vec<_> = got.iter().map(|r| r.value.clone().unwrap()).collect();
+    assert_eq!(values, committed);
+    let opts = ConsumeOptions { exact: false, ..ConsumeOptions::default() };
+    assert_eq!(try_consume(&as_broker(&c), "tx", 1, 5, &opts).unwrap().len(), 5);
+}
+
+#[test]
+fn a_new_instance_of_a_transactional_id_fences_the_old_one_and_aborts_its_transaction() {
     let c = MockCluster::new(1).unwrap();
-    let p = producer(&c, &[("transactional.id", "tx"), ("max.block.ms", "3000")]);
-    let started = Instant::now();
-    let e = p.init_transactions(Duration::from_secs(3)).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(e.to_string().contains("FindCoordinator"), "{e}");
+    c.create_topic("fence", 1);
+    let old = producer(&c, &[("transactional.id", "mock-fence"), ("max.block.ms", "5000")]);
+    old.init_transactions(Duration::from_secs(5)).unwrap();
+    old.begin_transaction().unwrap();
+    old.send(Record::new("fence").value("left open")).unwrap().wait().unwrap();
+    let new = producer(&c, &[("transactional.id", "mock-fence"), ("max.block.ms", "5000")]);
+    new.init_transactions(Duration::from_secs(5)).unwrap();
+    assert!(c.committed_records("fence", 0).is_empty(), "the open transaction was aborted");
+    let e = old.commit_transaction(Duration::from_secs(5)).unwrap_err();
+    assert!(e.is_fatal(), "{e}");
+    new.begin_transaction().unwrap();
+    new.send(Record::new("fence").value("from the new one")).unwrap();
+    new.commit_transaction(Duration::from_secs(5)).unwrap();
+    let committed: Vec<_> = c.committed_records("fence", 0).into_iter().map(|r| r.value.unwrap()).collect();
+    assert_eq!(committed, vec![b"from the new one".to_vec()]);
 }

@@ -9,9 +9,14 @@
 //! delays), and reads back what was stored with [`records`](MockCluster::records). Third-party
 //! clients can read it too (Fetch v4, ListOffsets v1).
 //!
-//! Behind the `mock` feature. What it does not do: replication, transactions (their APIs are
-//! not offered in ApiVersions, so `init_transactions` fails saying so), consumer groups,
-//! TLS/SASL.
+//! Transactions work as on a broker (transactions v1: FindCoordinator, InitProducerId with a
+//! transactional id, which fences the previous epoch and aborts its open transaction,
+//! AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn writing commit or abort markers);
+//! [`committed_records`](MockCluster::committed_records) and Fetch with read_committed show only
+//! what was committed.
+//!
+//! Behind the `mock` feature. What it does not do: replication, consumer groups (beyond the
+//! offsets a transaction commits), transactions v2, TLS/SASL.
 //!
 //! ```
 //! use kafka_blocking::mock::MockCluster;
@@ -63,12 +68,37 @@ pub struct StoredRecord {
     pub sequence: i32,
 }
 
+/// Where a transactional batch's transaction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxnOutcome {
+    /// Not transactional.
+    None,
+    Open,
+    Committed,
+    Aborted,
+}
+
 /// A batch as stored: its bytes with the assigned base offset written in.
 #[derive(Debug, Clone)]
 struct StoredBatch {
     base_offset: i64,
+    /// Offsets it takes (a control batch takes one and has no data records).
+    count: i64,
     bytes: Vec<u8>,
     records: Vec<StoredRecord>,
+    producer_id: i64,
+    txn: TxnOutcome,
+}
+
+/// A transactional id's state at the coordinator.
+#[derive(Debug, Clone, Default)]
+struct TxnState {
+    producer_id: i64,
+    epoch: i16,
+    /// Partitions added to the ongoing transaction.
+    partitions: std::collections::BTreeSet<(String, i32)>,
+    /// Offsets sent to the ongoing transaction: (group, topic, partition) -> offset.
+    offsets: BTreeMap<(String, String, i32), i64>,
 }
 
 /// Per producer id on one partition: the epoch and the last batches' sequence ranges (for
@@ -86,6 +116,15 @@ struct PartitionLog {
     batches: Vec<StoredBatch>,
     next_offset: i64,
     producers: HashMap<i64, ProducerEntry>,
+    /// Aborted transactions: (producer id, first offset), for read_committed fetches.
+    aborted: Vec<(i64, i64)>,
+}
+
+impl PartitionLog {
+    /// The last stable offset: the first offset of the oldest open transaction, else the end.
+    fn last_stable_offset(&self) -> i64 {
+        self.batches.iter().find(|b| b.txn == TxnOutcome::Open).map_or(self.next_offset, |b| b.base_offset)
+    }
 }
 
 #[derive(Debug)]
@@ -110,6 +149,10 @@ struct State {
     /// Live client connections, per broker (shut down when the broker goes down).
     connections: Vec<(i32, TcpStream)>,
     requests: Vec<(i32, ApiKey)>,
+    /// Transactional ids at the (one) coordinator.
+    txns: HashMap<String, TxnState>,
+    /// Committed group offsets: (group, topic, partition) -> offset.
+    group_offsets: BTreeMap<(String, String, i32), i64>,
 }
 
 pub(crate) struct Shared {
@@ -181,13 +224,32 @@ impl MockCluster {
         self.shared.state.lock().auto_create_partitions = partitions.max(0);
     }
 
-    /// What partition `partition` of `topic` holds, in offset order (empty if there is no such
-    /// partition).
+    /// What partition `partition` of `topic` holds, in offset order, as a read_uncommitted
+    /// consumer sees it: every data record, whatever its transaction's outcome (transaction
+    /// markers left out); empty if there is no such partition.
     pub fn records(&self, topic: &str, partition: i32) -> Vec<StoredRecord> {
+        self.stored(topic, partition, |_| true)
+    }
+
+    /// What a read_committed consumer sees of the partition: non-transactional records and
+    /// those of committed transactions (not those of open or aborted ones).
+    pub fn committed_records(&self, topic: &str, partition: i32) -> Vec<StoredRecord> {
+        self.stored(topic, partition, |t| matches!(t, TxnOutcome::None | TxnOutcome::Committed))
+    }
+
+    fn stored(&self, topic: &str, partition: i32, keep: impl Fn(TxnOutcome) -> bool) -> Vec<StoredRecord> {
         let st = self.shared.state.lock();
         st.log(topic, partition)
-            .map(|log| log.batches.iter().flat_map(|b| b.records.iter().cloned()).collect())
+            .map(|log| {
+                log.batches.iter().filter(|b| keep(b.txn)).flat_map(|b| b.records.iter().cloned()).collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// The offset `group` committed for `topic`-`partition` through a transaction
+    /// (`send_offsets_to_transaction` and a commit), if any.
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        self.shared.state.lock().group_offsets.get(&(group.to_owned(), topic.to_owned(), partition)).copied()
     }
 
     /// How many record batches partition `partition` of `topic` holds.
