@@ -213,4 +213,5 @@ for b, c in keys:
     print(f"{b:7} {c:16} " + " ".join(f"{med.get(t, 0):>14.0f}" for t in tools)
           + f" {ratio('rdkafka'):>13} {ratio('java'):>10} {lat(p50):>13} {lat(p99):>13}")
 EOF
-say "every run is in $csv"
+"$py" scripts/perf_chart.py "$csv" "${csv%.csv}.svg"
+say "every run is in $csv; the chart is ${csv%.csv}.svg (scripts/perf_chart.py)"
