@@ -127,6 +127,7 @@ impl<T: Transport> SenderLoop<T> {
     /// The exchange succeeded: the connection is ready, and re-authenticates at 85-95% of a
     /// session lifetime the broker set.
     fn authenticated(&mut self, node: i32, lifetime_ms: i64, now: Instant) {
+        let mechanism = self.cfg().sasl.as_ref().map_or("", |s| s.mechanism.name());
         let Some(c) = self.conns.get_mut(&node) else { return };
         let again = c.state == ConnState::Ready || c.authenticated_once;
         c.sasl = None;
@@ -141,11 +142,13 @@ impl<T: Transport> SenderLoop<T> {
             let jitter = seed % 1000;
             now + lifetime.mul_f64(0.85 + 0.10 * jitter as f64 / 1000.0)
         });
-        log::debug!(
-            "{} with broker {node}{}",
-            if again { "re-authenticated" } else { "authenticated" },
-            if lifetime_ms > 0 { format!("; session lifetime {lifetime_ms} ms") } else { String::new() }
-        );
+        let lifetime =
+            if lifetime_ms > 0 { format!("; session lifetime {lifetime_ms} ms") } else { String::new() };
+        if again {
+            log::debug!("re-authenticated with broker {node}{lifetime}");
+        } else {
+            log::info!("connected to broker {node} at {} (SASL {mechanism}){lifetime}", c.addr);
+        }
         self.backoff.remove(&node);
     }
 

@@ -488,6 +488,7 @@ impl<T: Transport> SenderLoop<T> {
         let conn = self.conns.get_mut(&node).expect("checked by caller");
         conn.state = ConnState::Ready;
         conn.handshake_until = None;
+        log::info!("connected to broker {node} at {}", conn.addr);
         self.backoff.remove(&node);
         Ok(())
     }
