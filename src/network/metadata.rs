@@ -185,6 +185,9 @@ struct State {
     last_error: Option<Error>,
     /// An authentication failure since the last good update: waits fail with it at once.
     auth_error: Option<Error>,
+    /// When each known topic was last produced to (or first became known), for
+    /// `metadata.max.idle.ms`.
+    last_used: HashMap<String, Instant>,
 }
 
 /// Shared metadata: published by the sender thread, read and awaited by application threads.
@@ -218,6 +221,7 @@ impl Metadata {
                 fatal: None,
                 last_error: None,
                 auth_error: None,
+                last_used: HashMap::new(),
             }),
             changed: Condvar::new(),
             current: RwLock::new(Arc::new(Cluster::default())),
@@ -359,6 +363,11 @@ impl Metadata {
         for t in cluster.topics.keys() {
             st.errors.remove(t);
         }
+        for t in cluster.topics.keys() {
+            if !st.last_used.contains_key(t) {
+                st.last_used.insert(t.clone(), now);
+            }
+        }
         st.cluster = Arc::new(cluster);
         self.publish(st.cluster.clone());
         // A topic that was wanted and is now known stays in the request set via `topics`.
@@ -372,6 +381,55 @@ impl Metadata {
         st.last_error = None;
         st.auth_error = None;
         self.changed.notify_all();
+    }
+
+    /// Runs on: sender thread. `topics` were just produced to.
+    pub(crate) fn touch<'a>(&self, topics: impl Iterator<Item = &'a str>, now: Instant) {
+        let mut st = self.state.lock();
+        for t in topics {
+            match st.last_used.get_mut(t) {
+                Some(at) => *at = now,
+                None => {
+                    st.last_used.insert(t.to_owned(), now);
+                }
+            }
+        }
+    }
+
+    /// Runs on: sender thread. Forgets topics not produced to for `max_idle`
+    /// (`metadata.max.idle.ms`, Java's rule) unless `keep` says they still have records to send
+    /// or a caller waits for them: they leave the view and the next metadata request, and the
+    /// next send to one fetches its metadata again. Returns the topics forgotten.
+    pub(crate) fn forget_idle(
+        &self,
+        now: Instant,
+        max_idle: Duration,
+        keep: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let mut st = self.state.lock();
+        let idle: Vec<String> = st
+            .cluster
+            .topics
+            .keys()
+            .filter(|t| {
+                !st.wanted.contains(*t)
+                    && st.last_used.get(*t).is_some_and(|at| now.saturating_duration_since(*at) >= max_idle)
+                    && !keep(t)
+            })
+            .cloned()
+            .collect();
+        if idle.is_empty() {
+            return idle;
+        }
+        let mut cluster = (*st.cluster).clone();
+        for t in &idle {
+            cluster.topics.remove(t);
+            st.last_used.remove(t);
+            st.errors.remove(t);
+        }
+        st.cluster = Arc::new(cluster);
+        self.publish(st.cluster.clone());
+        idle
     }
 
     /// Runs on: sender thread. Records why a connection was dropped (a malformed response, a

@@ -923,6 +923,12 @@ impl Accumulator {
         any
     }
 
+    /// Runs on: sender thread. Whether `topic` has batches waiting to be sent.
+    pub(crate) fn has_queued_for(&self, topic: &str) -> bool {
+        let t = self.topics.read().get(topic).cloned();
+        t.is_some_and(|t| t.partitions.read().iter().any(|q| !q.batches.lock().is_empty()))
+    }
+
     /// Whether any batch is unresolved (queued or in flight).
     pub(crate) fn has_incomplete(&self) -> bool {
         !self.ledger.incomplete.lock().is_empty()

@@ -664,6 +664,7 @@ pub(crate) fn shared_state(
         reconnect_backoff: cfg.reconnect_backoff,
         reconnect_backoff_max: cfg.reconnect_backoff_max,
         metadata_max_age: cfg.metadata_max_age,
+        metadata_max_idle: cfg.metadata_max_idle,
         connections_max_idle: cfg.connections_max_idle,
         idempotent: cfg.idempotence_enabled(),
         transaction_timeout: cfg.transaction_timeout,

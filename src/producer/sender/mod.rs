@@ -56,6 +56,8 @@ pub(crate) struct SenderConfig {
     pub(crate) reconnect_backoff: Duration,
     pub(crate) reconnect_backoff_max: Duration,
     pub(crate) metadata_max_age: Duration,
+    /// `metadata.max.idle.ms`.
+    pub(crate) metadata_max_idle: Duration,
     pub(crate) connections_max_idle: Duration,
     /// `enable.idempotence` after Java's rules.
     pub(crate) idempotent: bool,
@@ -607,6 +609,14 @@ impl<T: Transport> SenderLoop<T> {
                     return Some(Duration::ZERO);
                 }
             };
+            let acc = &self.shared.accumulator;
+            let forgotten = self
+                .shared
+                .metadata
+                .forget_idle(now, self.cfg().metadata_max_idle, |t| acc.has_queued_for(t));
+            if !forgotten.is_empty() {
+                log::debug!("forgetting the metadata of topics idle for metadata.max.idle.ms: {forgotten:?}");
+            }
             let req = MetadataRequest {
                 topics: Some(self.shared.metadata.topics_to_request()),
                 allow_auto_topic_creation: true,

@@ -209,6 +209,7 @@ impl<T: Transport> SenderLoop<T> {
             })
             .collect();
         self.shared.metrics.produce_sent(node, self.frame_buf.len(), &sent, now);
+        self.shared.metadata.touch(sent.iter().map(|b| b.topic), now);
         drop(sent);
         for b in &mut ok {
             b.attempts += 1;

@@ -1225,3 +1225,43 @@ fn a_session_with_a_lifetime_re_authenticates_on_the_same_connection_before_it_e
     let at = keys.iter().rposition(|&k| k == 17).unwrap();
     assert_eq!(keys[at + 1], 36, "{keys:?}");
 }
+
+#[test]
+fn metadata_of_a_topic_idle_for_metadata_max_idle_ms_is_forgotten_but_not_while_it_has_records() {
+    let mut h = harness(1, 1, &[("metadata.max.idle.ms", "5000"), ("metadata.max.age.ms", "1000")]);
+    let f = h.send(0, "a");
+    h.turns(14);
+    done(&f).unwrap();
+    // Still in use: a refresh keeps it.
+    h.advance(Duration::from_millis(1500));
+    h.turns(4);
+    assert!(h.s.shared.metadata.cluster().topic("t").is_some());
+    // Records queued for it (its leader is down) keep it too, however long.
+    h.set_broker_up(1, false);
+    h.wire(1, |w| w.broken = true);
+    h.turns(3);
+    let g = h.send(0, "b");
+    for _ in 0..8 {
+        h.advance(Duration::from_millis(1000));
+        h.turns(3);
+    }
+    assert!(
+        h.s.shared.metadata.cluster().topic("t").is_some(),
+        "queued records keep the topic: queued {} done {} keys {:?}",
+        h.s.shared.accumulator.has_queued_for("t"),
+        g.is_done(),
+        h.api_keys()
+    );
+    h.set_broker_up(1, true);
+    for _ in 0..6 {
+        h.advance(Duration::from_millis(200));
+        h.turns(4);
+    }
+    done(&g).unwrap();
+    // Idle past metadata.max.idle.ms: forgotten at the next refresh.
+    for _ in 0..6 {
+        h.advance(Duration::from_millis(1000));
+        h.turns(3);
+    }
+    assert!(h.s.shared.metadata.cluster().topic("t").is_none(), "idle for more than 5 s");
+}
