@@ -461,15 +461,7 @@ impl ProducerConfig {
         if !protocol.uses_sasl() {
             return None;
         }
-        let value = |k: &str| self.get(k).unwrap_or_default();
-        crate::security::sasl::SaslSettings::new(
-            &value("sasl.mechanism"),
-            &value("sasl.username"),
-            &value("sasl.password"),
-            &value("sasl.jaas.config"),
-            self.oauthbearer_token_provider.clone(),
-        )
-        .err()
+        crate::security::sasl::SaslSettings::from_config(self).err()
     }
 
     /// Whether the producer is idempotent, after Java's rules: with `enable.idempotence`

@@ -81,18 +81,7 @@ impl Security {
     /// password fails the producer's constructor with a message naming the property.
     pub(crate) fn from_config(cfg: &crate::config::ProducerConfig) -> Result<Security> {
         let protocol = SecurityProtocol::parse(&cfg.security_protocol).unwrap_or(SecurityProtocol::Plaintext);
-        let value = |k: &str| cfg.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
-        let sasl = if protocol.uses_sasl() {
-            Some(sasl::SaslSettings::new(
-                &value("sasl.mechanism"),
-                &value("sasl.username"),
-                &cfg.get("sasl.password").unwrap_or_default(),
-                &value("sasl.jaas.config"),
-                cfg.oauthbearer_token_provider.clone(),
-            )?)
-        } else {
-            None
-        };
+        let sasl = if protocol.uses_sasl() { Some(sasl::SaslSettings::from_config(cfg)?) } else { None };
         #[cfg(feature = "tls")]
         {
             struct Source<'a>(&'a crate::config::ProducerConfig);

@@ -148,6 +148,19 @@ impl SaslSettings {
         Ok(SaslSettings { mechanism: mech, username: user, password: Secret(pass), token_provider: provider })
     }
 
+    /// From a configuration's `sasl.*` properties and token provider (the one place both
+    /// `ProducerConfig::validate` and the producer's constructor read them).
+    pub(crate) fn from_config(cfg: &crate::config::ProducerConfig) -> Result<SaslSettings> {
+        let value = |k: &str| cfg.get(k).unwrap_or_default();
+        SaslSettings::new(
+            value("sasl.mechanism").trim(),
+            value("sasl.username").trim(),
+            &value("sasl.password"),
+            value("sasl.jaas.config").trim(),
+            cfg.oauthbearer_token_provider.clone(),
+        )
+    }
+
     /// Starts one authentication: the exchange and the first token to send.
     pub(crate) fn start(&self) -> Result<(Exchange, Vec<u8>)> {
         match self.mechanism {
