@@ -64,8 +64,8 @@ pub use config::{Acks, ProducerConfig};
 pub use error::{Error, ErrorKind, KafkaCode, Result};
 pub use producer::partitioner;
 pub use producer::{
-    ConsumerGroupMetadata, OffsetToCommit, PartitionMetadata, Producer, Record, RecordMetadata, SendFuture,
-    TxnState,
+    ClientInstanceId, ConsumerGroupMetadata, OffsetToCommit, PartitionMetadata, Producer, Record,
+    RecordMetadata, SendFuture, TxnState,
 };
 pub use protocol::ApiKey;
 

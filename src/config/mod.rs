@@ -174,6 +174,7 @@ pub struct ProducerConfig {
     pub(crate) partitioner_ignore_keys: bool,
     /// `partitioner.adaptive.partitioning.enable`. Defaults to true.
     pub(crate) partitioner_adaptive_partitioning_enable: bool,
+    pub(crate) enable_metrics_push: bool,
     /// `partitioner.availability.timeout.ms`; zero disables. Defaults to 0.
     pub(crate) partitioner_availability_timeout: Duration,
     /// `client.dns.lookup`. Defaults to use_all_dns_ips.
@@ -253,6 +254,7 @@ impl ProducerConfig {
             socket_connection_setup_timeout_max: Duration::from_secs(30),
             partitioner_ignore_keys: false,
             partitioner_adaptive_partitioning_enable: true,
+            enable_metrics_push: true,
             partitioner_availability_timeout: Duration::ZERO,
             client_dns_lookup: ClientDnsLookup::UseAllDnsIps,
             security_protocol: "PLAINTEXT".to_string(),
@@ -351,6 +353,7 @@ impl ProducerConfig {
             "partitioner.adaptive.partitioning.enable" => {
                 self.partitioner_adaptive_partitioning_enable = parse_bool(v).unwrap_or(true)
             }
+            "enable.metrics.push" => self.enable_metrics_push = parse_bool(v).unwrap_or(true),
             "partitioner.availability.timeout.ms" => self.partitioner_availability_timeout = from_millis(v),
             "security.protocol" => self.security_protocol = v.to_ascii_uppercase(),
             _ => {
@@ -409,6 +412,7 @@ impl ProducerConfig {
                 self.partitioner_adaptive_partitioning_enable.to_string()
             }
             "partitioner.availability.timeout.ms" => millis(self.partitioner_availability_timeout),
+            "enable.metrics.push" => self.enable_metrics_push.to_string(),
             "security.protocol" => self.security_protocol.clone(),
             name => match self.other.get(name) {
                 Some(v) => v.clone(),
@@ -753,6 +757,12 @@ impl ProducerConfig {
     /// `partitioner.adaptive.partitioning.enable`. Defaults to true.
     pub fn partitioner_adaptive_partitioning_enable(self, on: bool) -> Self {
         self.set("partitioner.adaptive.partitioning.enable", on.to_string())
+    }
+
+    /// `enable.metrics.push`: KIP-714 client telemetry to clusters that subscribe to it.
+    /// Defaults to true.
+    pub fn enable_metrics_push(self, on: bool) -> Self {
+        self.set("enable.metrics.push", on.to_string())
     }
 
     /// `partitioner.availability.timeout.ms`; zero disables. Defaults to 0.

@@ -16,11 +16,13 @@ pub mod partitioner;
 pub mod record;
 pub(crate) mod sender;
 pub mod serializer;
+pub(crate) mod telemetry;
 mod topic_cache;
 pub mod transaction;
 
 pub use future::SendFuture;
 pub use record::{Record, RecordMetadata};
+pub use telemetry::ClientInstanceId;
 pub use transaction::{ConsumerGroupMetadata, OffsetToCommit, TxnState};
 
 use crate::compression::CompressionType;
@@ -355,6 +357,16 @@ impl Producer {
         shared.metrics.snapshot(shared.accumulator.pool().stats(), Instant::now())
     }
 
+    /// The id the cluster assigned this producer instance for client telemetry (KIP-714;
+    /// Java's `KafkaProducer.clientInstanceId`), waiting up to `timeout` for the first
+    /// GetTelemetrySubscriptions answer. Fails with `IllegalState` when `enable.metrics.push`
+    /// is false, when the cluster offers no client telemetry (no telemetry plugin on the
+    /// brokers) or after close, and with `Timeout` when no answer came within `timeout`.
+    pub fn client_instance_id(&self, timeout: Duration) -> Result<ClientInstanceId> {
+        self.inner.refuse_on_sender_thread("client_instance_id")?;
+        self.inner.shared.instance_id.wait(timeout)
+    }
+
     /// Sends every queued record at once (ignoring `linger.ms`) and blocks until each record
     /// sent before this call is acknowledged or failed. Failures are reported through the
     /// records' futures, not here.
@@ -687,6 +699,7 @@ pub(crate) fn shared_state(
             tls: security.tls,
         },
         sasl: security.sasl,
+        metrics_push: cfg.enable_metrics_push,
     };
     let waker = crate::network::waker::Waker::new()
         .map_err(|e| Error::io("creating the sender thread's waker (a socket pair)", e))?;
@@ -714,6 +727,7 @@ pub(crate) fn shared_state(
         fatal: Default::default(),
         txn,
         waker,
+        instance_id: Arc::new(telemetry::InstanceIdCell::new(cfg.enable_metrics_push)),
         metrics: metrics::SenderMetrics::new(
             client_id,
             Duration::from_millis(

@@ -19,6 +19,7 @@ pub mod primitives;
 pub mod produce;
 pub mod record_batch;
 pub mod sasl;
+pub mod telemetry;
 pub mod txn_offset_commit;
 
 use crate::error::{Error, Result};
@@ -55,6 +56,10 @@ pub enum ApiKey {
     TxnOffsetCommit = 28,
     /// SaslAuthenticate (36).
     SaslAuthenticate = 36,
+    /// GetTelemetrySubscriptions (71, KIP-714).
+    GetTelemetrySubscriptions = 71,
+    /// PushTelemetry (72, KIP-714).
+    PushTelemetry = 72,
 }
 
 impl ApiKey {
@@ -79,6 +84,8 @@ impl ApiKey {
             ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
             ApiKey::SaslHandshake => "SaslHandshake",
             ApiKey::SaslAuthenticate => "SaslAuthenticate",
+            ApiKey::GetTelemetrySubscriptions => "GetTelemetrySubscriptions",
+            ApiKey::PushTelemetry => "PushTelemetry",
         }
     }
 }
@@ -165,6 +172,8 @@ mod tests {
             (ApiKey::ListOffsets, 2, "ListOffsets"),
             (ApiKey::SaslHandshake, 17, "SaslHandshake"),
             (ApiKey::SaslAuthenticate, 36, "SaslAuthenticate"),
+            (ApiKey::GetTelemetrySubscriptions, 71, "GetTelemetrySubscriptions"),
+            (ApiKey::PushTelemetry, 72, "PushTelemetry"),
         ] {
             assert_eq!((key.code(), key.name()), (code, name));
         }

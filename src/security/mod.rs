@@ -7,7 +7,7 @@
 //! after ApiVersions (the sender's handshake), and re-authenticates before the session
 //! lifetime the broker gives (KIP-368) ends. See docs/security.md.
 
-mod base64;
+pub(crate) mod base64;
 mod jaas;
 pub mod oauth;
 pub mod sasl;

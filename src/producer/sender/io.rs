@@ -246,6 +246,7 @@ impl<T: Transport> SenderLoop<T> {
                     self.init_pid_in_flight = false;
                 }
                 Pending::Txn(t) => self.txn_request_lost(t, now),
+                Pending::Telemetry(_) => self.telemetry_request_lost(now),
                 Pending::Produce(batches) => {
                     // Newest request first, each pushed to the front: the oldest ends up first.
                     for mut b in batches.into_iter().rev() {

@@ -13,6 +13,7 @@
 mod auth;
 mod io;
 mod produce;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 mod transport;
@@ -69,6 +70,8 @@ pub(crate) struct SenderConfig {
     pub(crate) sasl: Option<crate::security::sasl::SaslSettings>,
     /// `partitioner.availability.timeout.ms` when adaptive partitioning is on, else zero.
     pub(crate) availability_timeout: Duration,
+    /// `enable.metrics.push`: KIP-714 client telemetry.
+    pub(crate) metrics_push: bool,
 }
 
 /// State shared between the producer handle, application threads and the sender thread.
@@ -87,6 +90,8 @@ pub(crate) struct Shared {
     pub(crate) waker: Waker,
     /// What the sender records for `Producer::metrics`.
     pub(crate) metrics: crate::producer::metrics::SenderMetrics,
+    /// The client instance id telemetry learns (`Producer::client_instance_id`).
+    pub(crate) instance_id: Arc<crate::producer::telemetry::InstanceIdCell>,
 }
 
 impl Shared {
@@ -109,6 +114,7 @@ enum Pending {
     Metadata,
     InitProducerId,
     Txn(TxnPending),
+    Telemetry(telemetry::TelemetryPending),
     Produce(Vec<ProducerBatch>),
 }
 
@@ -199,6 +205,8 @@ struct SenderLoop<T: Transport> {
     /// Per node: when it last had batches ready, and when it last took them (Java's
     /// `NodeLatencyStats`, for `partitioner.availability.timeout.ms`).
     node_latency: HashMap<i32, (Instant, Instant)>,
+    /// KIP-714 client telemetry, with `enable.metrics.push`.
+    telemetry: Option<crate::producer::telemetry::TelemetryClient>,
     /// Test hook: panic while drained batches are held in local variables.
     #[cfg(test)]
     panic_after_drain: bool,
@@ -226,6 +234,7 @@ pub(crate) fn run(shared: Arc<Shared>, txn_commands: Option<Receiver<TxnCommand>
 
 impl<T: Transport> SenderLoop<T> {
     fn new(shared: Arc<Shared>, txn_commands: Option<Receiver<TxnCommand>>, transport: T) -> Self {
+        let started = transport.now();
         SenderLoop {
             transport,
             conns: HashMap::new(),
@@ -251,6 +260,18 @@ impl<T: Transport> SenderLoop<T> {
             features_epoch: -1,
             transaction_version: None,
             node_latency: HashMap::new(),
+            telemetry: shared.config.metrics_push.then(|| {
+                crate::producer::telemetry::TelemetryClient::new(
+                    started,
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64),
+                    shared.config.retry_backoff,
+                    shared.config.retry_backoff_max,
+                    telemetry_resource(&shared.config),
+                    shared.instance_id.clone(),
+                )
+            }),
             #[cfg(test)]
             panic_after_drain: false,
             shared,
@@ -278,7 +299,14 @@ impl<T: Transport> SenderLoop<T> {
         }
         let closing = self.shared.closing.load(Ordering::Acquire);
         if closing && !self.shared.accumulator.has_incomplete() {
-            return None;
+            // Everything is delivered: the last telemetry push (terminating), then stop.
+            match self.telemetry.as_mut() {
+                Some(t) if !t.is_done() => t.begin_close(),
+                _ => return None,
+            }
+            if self.telemetry.as_ref().is_some_and(|t| t.is_done()) {
+                return None;
+            }
         }
         self.check_request_timeouts(now);
         self.check_connect_timeouts(now);
@@ -290,6 +318,7 @@ impl<T: Transport> SenderLoop<T> {
         } else {
             next = min_opt(next, self.maybe_init_producer_id(now));
         }
+        next = min_opt(next, self.drive_telemetry(now));
         let (sent, produce_next) = self.send_ready(now, closing);
         next = min_opt(next, produce_next);
         // After sending: a connection that just became ready is used before it can count as
@@ -376,6 +405,7 @@ impl<T: Transport> SenderLoop<T> {
             Pending::ApiVersions | Pending::SaslHandshake | Pending::SaslAuthenticate => {}
             Pending::InitProducerId => self.init_pid_in_flight = false,
             Pending::Txn(t) => self.txn_request_lost(t, self.transport.now()),
+            Pending::Telemetry(_) => self.telemetry_request_lost(self.transport.now()),
         }
     }
 
@@ -396,6 +426,7 @@ impl<T: Transport> SenderLoop<T> {
             }
             Pending::SaslHandshake => self.on_sasl_handshake(node, frame, version, now),
             Pending::SaslAuthenticate => self.on_sasl_authenticate(node, frame, version, now),
+            Pending::Telemetry(kind) => self.on_telemetry_response(node, kind, frame, version, now),
             Pending::Txn(t) => {
                 let lost = t.clone();
                 self.on_txn_response(node, t, frame, version, now).map_err(|e| {
@@ -768,6 +799,15 @@ impl<T: Transport> SenderLoop<T> {
     }
 }
 
+/// The OpenTelemetry resource attributes of this producer's telemetry pushes.
+fn telemetry_resource(cfg: &SenderConfig) -> Vec<(String, String)> {
+    vec![
+        ("client_id".to_owned(), cfg.client_id.clone()),
+        ("client_software_name".to_owned(), env!("CARGO_PKG_NAME").to_owned()),
+        ("client_software_version".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+    ]
+}
+
 /// The error for a Produce request that was in flight on a connection we dropped because of
 /// `error`. Whatever the reason (a reset, a request timeout, or a response we could not read or
 /// match to a request), the request's outcome is unknown, so, like Java's NetworkException, this
@@ -794,7 +834,7 @@ pub(crate) fn exp_backoff(base: Duration, max: Duration, attempt: u32) -> Durati
     Duration::from_secs_f64((capped * jitter).min(max.as_secs_f64()))
 }
 
-fn jitter_unit() -> f64 {
+pub(crate) fn jitter_unit() -> f64 {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let x = (nanos as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
