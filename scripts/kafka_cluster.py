@@ -2,7 +2,7 @@
 """Run Apache Kafka itself (jars from Maven Central) as a KRaft cluster on loopback, for tests and benchmarks.
 
 Usage: kafka_cluster.py [NODES] [--feature F=L ...] [--set KEY=VALUE ...] [--dir DIR] [--parent-pid PID]
-                        [--security]
+                        [--security] [--telemetry]
        kafka_cluster.py --fetch-only
 
 Every node is a combined broker+controller (`process.roles=broker,controller`, static
@@ -64,6 +64,16 @@ client-encrypted.key with password client-key-secret, ...). After the lines abov
                                SASL_REAUTH; one host:port per node)
 
 scripts/security_check.py checks every one with librdkafka.
+
+With --telemetry every node runs a client-telemetry plugin (KIP-714): scripts/telemetry/
+KbTelemetryReceiver.java, compiled with javac into DIR/telemetry-plugin and named in
+`metric.reporters`. It decodes every accepted PushTelemetry with Kafka's own OpenTelemetry classes
+and appends one JSON line to DIR/telemetry-nodeID.jsonl (client_instance_id, terminating, client_id,
+resource, metrics with kind, temporality and points). Once the nodes are up a client-metrics
+subscription `kb-telemetry` (metrics=org.apache.kafka.producer., interval.ms=1000,
+match=client_id=kb-telemetry.*) is created with Kafka's ConfigCommand, and it prints
+
+    TELEMETRY_DIR path         (DIR: the telemetry-node*.jsonl files)
 
 The cluster stops when its parent process dies (so a killed test run leaves nothing behind), on
 SIGTERM/SIGINT and on `quit`. JVM options: KB_KAFKA_JVM_OPTS (default: a 512 MiB heap, serial GC,
@@ -380,9 +390,23 @@ def acl_bindings():
                        AclPermissionType.ALLOW) for user, res, name, op in ACLS]
 
 
+def compile_telemetry_plugin(java, lib, workdir):
+    """javac scripts/telemetry/KbTelemetryReceiver.java against Kafka's jars; returns the class folder."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "telemetry", "KbTelemetryReceiver.java")
+    out = os.path.join(workdir, "telemetry-plugin")
+    javac = os.path.join(os.path.dirname(os.path.realpath(java)), "javac")
+    if not os.path.exists(javac):
+        javac = shutil.which("javac") or die("--telemetry needs javac (a JDK, not only a JRE)")
+    r = subprocess.run([javac, "-d", out, "-cp", os.path.join(lib, "*"), src], capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"compiling {src} failed:\n{r.stdout}{r.stderr}")
+    return out
+
+
 class Cluster:
-    def __init__(self, java, lib, nodes, features, settings, workdir, security=False):
+    def __init__(self, java, lib, nodes, features, settings, workdir, security=False, telemetry=False):
         self.java, self.lib, self.n, self.dir = java, lib, nodes, workdir
+        self.plugin = compile_telemetry_plugin(java, lib, workdir) if telemetry else None
         self.ids = list(range(1, nodes + 1))
         extra = len(SECURE_LISTENERS) if security else 0
         ports = free_ports((3 + extra) * nodes)
@@ -443,6 +467,9 @@ class Cluster:
             }
             if security:
                 props.update(security_props(self.secdir))
+            if self.plugin:
+                props["metric.reporters"] = "kb.KbTelemetryReceiver"
+                props["kb.telemetry.file"] = os.path.join(workdir, f"telemetry-node{i}.jsonl")
             for kv in settings:
                 k, _, v = kv.partition("=")
                 props[k] = v
@@ -462,8 +489,18 @@ class Cluster:
 
     def jvm(self, *args, opts=None):
         opts = (opts if opts is not None else os.environ.get("KB_KAFKA_JVM_OPTS", DEFAULT_JVM_OPTS)).split()
-        return [self.java, *opts, f"-Dlog4j2.configurationFile={self.log4j}", "-cp",
-                os.path.join(self.lib, "*"), *args]
+        cp = os.path.join(self.lib, "*") + (os.pathsep + self.plugin if self.plugin else "")
+        return [self.java, *opts, f"-Dlog4j2.configurationFile={self.log4j}", "-cp", cp, *args]
+
+    def add_telemetry_subscription(self):
+        """The client-metrics subscription the --telemetry tests use, through Kafka's ConfigCommand."""
+        cmd = self.jvm("org.apache.kafka.tools.ConfigCommand", "--bootstrap-server", self.bootstrap(), "--alter",
+                       "--entity-type", "client-metrics", "--entity-name", "kb-telemetry", "--add-config",
+                       "metrics=[org.apache.kafka.producer.],interval.ms=1000,match=[client_id=kb-telemetry.*]",
+                       opts="-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1")
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f"creating the client-metrics subscription failed: {r.stdout}{r.stderr}")
 
     def format(self):
         cid = cluster_id()
@@ -656,6 +693,8 @@ def main():
     ap.add_argument("--start-timeout", type=float, default=120.0)
     ap.add_argument("--security", action="store_true",
                     help="also TLS, mutual TLS and SASL listeners, SCRAM users, an authorizer and ACLs (see above)")
+    ap.add_argument("--telemetry", action="store_true",
+                    help="a client-telemetry plugin on every node and a client-metrics subscription (see above)")
     ap.add_argument("--fetch-only", action="store_true", help="fetch the jars, print their folder and exit")
     a = ap.parse_args()
     java = check_java()
@@ -665,7 +704,7 @@ def main():
         return
     workdir = a.dir or tempfile.mkdtemp(prefix="kafka-blocking-kafka.")
     os.makedirs(workdir, exist_ok=True)
-    cl = Cluster(java, lib, a.nodes, a.feature, a.set, workdir, security=a.security)
+    cl = Cluster(java, lib, a.nodes, a.feature, a.set, workdir, security=a.security, telemetry=a.telemetry)
 
     def on_signal(*_):
         cl.stop_all()
@@ -689,7 +728,9 @@ def main():
         cl.wait_listed(cl.ids, t0 + a.start_timeout)
         if cl.secdir:
             cl.add_acls(t0 + a.start_timeout)
-    except RuntimeError as e:
+        if cl.plugin:
+            cl.add_telemetry_subscription()
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
         cl.stop_all()
         die(str(e))
     say(f"{a.nodes} nodes up in {time.time() - t0:.1f} s")
@@ -702,6 +743,8 @@ def main():
     for i in cl.ids:
         print("NODE", i, f"127.0.0.1:{cl.client[i]}", flush=True)
     print("DIR", workdir, flush=True)
+    if cl.plugin:
+        print("TELEMETRY_DIR", workdir, flush=True)
     if cl.secdir:
         print("SECURITY_DIR", cl.secdir, flush=True)
         for short, addrs in cl.listener_lines():

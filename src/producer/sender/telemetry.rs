@@ -35,6 +35,7 @@ impl<T: Transport> SenderLoop<T> {
             Ok(Some(node)) => node,
             Ok(None) => {
                 self.telemetry.as_mut()?.no_broker();
+                self.shared.metadata.request_update(); // brings up a connection
                 return Some(Duration::from_millis(100));
             }
             Err(()) => {
