@@ -124,11 +124,15 @@ enum Selector {
 }
 
 impl Selector {
+    /// Java's rule: no entry selects nothing; `*` (what Kafka sends for a subscription of
+    /// `*`) or an empty prefix selects everything; otherwise name prefixes.
     fn from_requested(requested: &[String]) -> Selector {
-        match requested {
-            [] => Selector::None,
-            [one] if one.is_empty() => Selector::All,
-            many => Selector::Prefixes(many.iter().filter(|p| !p.is_empty()).cloned().collect()),
+        if requested.is_empty() {
+            Selector::None
+        } else if requested.iter().any(|p| p.is_empty() || p == "*") {
+            Selector::All
+        } else {
+            Selector::Prefixes(requested.to_vec())
         }
     }
 
@@ -381,12 +385,7 @@ impl TelemetryClient {
         }
         let code = KafkaCode(resp.error_code);
         if !code.is_ok() {
-            log::debug!("telemetry: GetTelemetrySubscriptions: {code}");
-            if code == KafkaCode::INVALID_REQUEST || code == KafkaCode::INVALID_RECORD {
-                self.stop(format!("the broker refused GetTelemetrySubscriptions: {code}"));
-            } else {
-                self.retry_later(State::SubscriptionNeeded, now);
-            }
+            self.on_error("GetTelemetrySubscriptions", code, now);
             return;
         }
         if resp.client_instance_id != [0; 16] {
@@ -450,20 +449,23 @@ impl TelemetryClient {
             self.push_done(now);
             return;
         }
-        log::debug!("telemetry: PushTelemetry: {code}");
+        self.on_error("PushTelemetry", code, now);
+    }
+
+    /// An error answer to either request, handled as Java's `maybeFetchErrorIntervalMs`: a
+    /// changed subscription or codec means subscribing again at once; a push that was too
+    /// large or too early (or a throttled request) waits one push interval and subscribes
+    /// again; anything else (INVALID_REQUEST, INVALID_RECORD, UNSUPPORTED_VERSION, codes
+    /// with no meaning here) turns telemetry off.
+    fn on_error(&mut self, api: &str, code: KafkaCode, now: Instant) {
+        log::debug!("telemetry: {api}: {code}");
+        self.state = State::SubscriptionNeeded;
         match code {
-            // The subscription changed, or our compression is no longer accepted: ask again now.
-            KafkaCode::UNKNOWN_SUBSCRIPTION_ID | KafkaCode::UNSUPPORTED_COMPRESSION_TYPE => {
-                self.state = State::SubscriptionNeeded;
-                self.due = now;
+            KafkaCode::UNKNOWN_SUBSCRIPTION_ID | KafkaCode::UNSUPPORTED_COMPRESSION_TYPE => self.due = now,
+            KafkaCode::TELEMETRY_TOO_LARGE | KafkaCode::THROTTLING_QUOTA_EXCEEDED => {
+                self.due = now + self.sub.as_ref().map_or(DEFAULT_PUSH_INTERVAL, |s| s.push_interval);
             }
-            KafkaCode::INVALID_REQUEST | KafkaCode::INVALID_RECORD => {
-                self.stop(format!("the broker refused PushTelemetry: {code}"));
-            }
-            // Too large: this push is lost, the next one may be smaller. Too early or
-            // throttled: the next push at the interval.
-            KafkaCode::TELEMETRY_TOO_LARGE | KafkaCode::THROTTLING_QUOTA_EXCEEDED => self.push_done(now),
-            _ => self.retry_later(State::SubscriptionNeeded, now),
+            _ => self.stop(format!("the broker refused {api}: {code}")),
         }
     }
 

@@ -80,6 +80,7 @@ fn names_follow_javas_telemetry_naming() {
 fn requested_metrics_select_by_prefix_empty_string_means_all() {
     assert!(!Selector::from_requested(&[]).wants("org.apache.kafka.producer.x"));
     assert!(Selector::from_requested(&["".into()]).wants("anything"));
+    assert!(Selector::from_requested(&["*".into()]).wants("anything"), "Kafka sends * for a * subscription");
     let s = Selector::from_requested(&["org.apache.kafka.producer.node.".into(), "a.b".into()]);
     assert!(s.wants("org.apache.kafka.producer.node.request.rate"));
     assert!(s.wants("a.b.c"));
@@ -184,7 +185,7 @@ fn lost_subscription_requests_back_off_exponentially() {
 }
 
 #[test]
-fn too_large_and_throttled_pushes_wait_for_the_next_interval() {
+fn too_large_and_throttled_pushes_subscribe_again_after_the_interval() {
     let now = Instant::now();
     for code in [KafkaCode::TELEMETRY_TOO_LARGE, KafkaCode::THROTTLING_QUOTA_EXCEEDED] {
         let (mut c, _) = subscribed(now, subscription(&[""], &[]));
@@ -192,7 +193,32 @@ fn too_large_and_throttled_pushes_wait_for_the_next_interval() {
         c.start(later);
         c.on_push(&PushTelemetryResponse { throttle_time_ms: 0, error_code: code.0 }, later);
         assert_eq!(c.wait_time(later), Some(Duration::from_millis(2000)), "{code}");
+        let next = later + Duration::from_millis(2000);
+        assert!(
+            matches!(c.start(next), Some(Step::GetSubscriptions(r)) if r.client_instance_id == ID),
+            "{code}"
+        );
     }
+}
+
+#[test]
+fn a_throttled_subscription_request_waits_and_an_unknown_error_turns_telemetry_off() {
+    let now = Instant::now();
+    let (mut c, _) = client(now);
+    c.start(now);
+    let throttled = GetTelemetrySubscriptionsResponse {
+        error_code: KafkaCode::THROTTLING_QUOTA_EXCEEDED.0,
+        ..Default::default()
+    };
+    c.on_subscriptions(&throttled, now);
+    assert_eq!(c.wait_time(now), Some(DEFAULT_PUSH_INTERVAL), "no subscription yet: the default interval");
+    c.start(now + DEFAULT_PUSH_INTERVAL);
+    let odd = GetTelemetrySubscriptionsResponse {
+        error_code: KafkaCode::UNSUPPORTED_VERSION.0,
+        ..Default::default()
+    };
+    c.on_subscriptions(&odd, now);
+    assert!(c.is_done());
 }
 
 #[test]
