@@ -66,8 +66,9 @@ client-encrypted.key with password client-key-secret, ...). After the lines abov
 scripts/security_check.py checks every one with librdkafka.
 
 With --telemetry every node runs a client-telemetry plugin (KIP-714): scripts/telemetry/
-KbTelemetryReceiver.java, compiled with javac into DIR/telemetry-plugin and named in
-`metric.reporters`. It decodes every accepted PushTelemetry with Kafka's own OpenTelemetry classes
+KbTelemetryReceiver.java (compiled with javac once, into .brokers/telemetry-plugin/HASH) on the
+classpath and in `metric.reporters` (a broker offers GetTelemetrySubscriptions and PushTelemetry only
+with such a plugin). It decodes every accepted PushTelemetry with Kafka's own OpenTelemetry classes
 and appends one JSON line to DIR/telemetry-nodeID.jsonl (client_instance_id, terminating, client_id,
 resource, metrics with kind, temporality and points). Once the nodes are up a client-metrics
 subscription `kb-telemetry` (metrics=org.apache.kafka.producer., interval.ms=1000,
@@ -82,6 +83,7 @@ C1 only: three JVMs on a 2-core machine start faster that way; give full JIT for
 import argparse
 import base64
 import concurrent.futures
+import hashlib
 import os
 import re
 import shutil
@@ -390,23 +392,40 @@ def acl_bindings():
                        AclPermissionType.ALLOW) for user, res, name, op in ACLS]
 
 
-def compile_telemetry_plugin(java, lib, workdir):
-    """javac scripts/telemetry/KbTelemetryReceiver.java against Kafka's jars; returns the class folder."""
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "telemetry", "KbTelemetryReceiver.java")
-    out = os.path.join(workdir, "telemetry-plugin")
+def compile_telemetry_plugin(java, lib):
+    """javac scripts/telemetry/KbTelemetryReceiver.java against Kafka's jars, once: the classes are
+    kept in .brokers/telemetry-plugin/<hash of the source and the jar folder>, so a changed .java file
+    (or other jars) is compiled again, and clusters started at the same time share one build (each
+    compiles into a folder of its own and renames it into place). Returns the class folder."""
+    src = os.path.join(ROOT, "scripts", "telemetry", "KbTelemetryReceiver.java")
+    with open(src, "rb") as f:
+        key = hashlib.sha256(f.read() + b"\0" + lib.encode()).hexdigest()[:16]
+    cache = os.path.join(ROOT, ".brokers", "telemetry-plugin")
+    out = os.path.join(cache, key)
+    if os.path.exists(os.path.join(out, "kb", "KbTelemetryReceiver.class")):
+        return out
     javac = os.path.join(os.path.dirname(os.path.realpath(java)), "javac")
     if not os.path.exists(javac):
         javac = shutil.which("javac") or die("--telemetry needs javac (a JDK, not only a JRE)")
-    r = subprocess.run([javac, "-d", out, "-cp", os.path.join(lib, "*"), src], capture_output=True, text=True)
+    os.makedirs(cache, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f"{key}.", dir=cache)
+    os.chmod(tmp, 0o755)
+    r = subprocess.run([javac, "--release", "17", "-nowarn", "-d", tmp, "-cp", os.path.join(lib, "*"), src],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if r.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
         die(f"compiling {src} failed:\n{r.stdout}{r.stderr}")
+    try:
+        os.rename(tmp, out)
+    except OSError:  # another cluster got there first: its build is the same
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
 class Cluster:
     def __init__(self, java, lib, nodes, features, settings, workdir, security=False, telemetry=False):
         self.java, self.lib, self.n, self.dir = java, lib, nodes, workdir
-        self.plugin = compile_telemetry_plugin(java, lib, workdir) if telemetry else None
+        self.plugin = compile_telemetry_plugin(java, lib) if telemetry else None
         self.ids = list(range(1, nodes + 1))
         extra = len(SECURE_LISTENERS) if security else 0
         ports = free_ports((3 + extra) * nodes)
