@@ -263,9 +263,7 @@ impl<T: Transport> SenderLoop<T> {
             telemetry: shared.config.metrics_push.then(|| {
                 crate::producer::telemetry::TelemetryClient::new(
                     started,
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_nanos() as u64),
+                    telemetry::unix_nanos(),
                     shared.config.retry_backoff,
                     shared.config.retry_backoff_max,
                     telemetry_resource(&shared.config),
@@ -300,11 +298,10 @@ impl<T: Transport> SenderLoop<T> {
         let closing = self.shared.closing.load(Ordering::Acquire);
         if closing && !self.shared.accumulator.has_incomplete() {
             // Everything is delivered: the last telemetry push (terminating), then stop.
-            match self.telemetry.as_mut() {
-                Some(t) if !t.is_done() => t.begin_close(),
-                _ => return None,
+            if let Some(t) = self.telemetry.as_mut() {
+                t.begin_close();
             }
-            if self.telemetry.as_ref().is_some_and(|t| t.is_done()) {
+            if self.telemetry.as_ref().is_none_or(|t| t.is_done()) {
                 return None;
             }
         }

@@ -20,7 +20,8 @@ pub(super) enum TelemetryPending {
     Push,
 }
 
-fn unix_nanos() -> u64 {
+/// The wall clock in nanoseconds since the epoch (OpenTelemetry timestamps).
+pub(super) fn unix_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
