@@ -22,9 +22,37 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Pins the calling thread to `cpu` (`KB_BENCH_PIN=1`: the producer's sender thread, created
+/// by the pinned main thread, runs on CPU 0 and the sending threads on the others, so that
+/// the CPU per send is not blurred by the sender preempting the measured thread).
+fn pin(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn pinning() -> Option<usize> {
+    let on = std::env::var("KB_BENCH_PIN").is_ok_and(|v| v == "1");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (on && cpus > 1).then_some(cpus)
+}
+
+/// The calling thread's voluntary context switches so far (it blocked: for buffer memory).
+fn thread_blocks() -> u64 {
+    // SAFETY: a zeroed rusage is a valid out-parameter.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid rusage pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    ru.ru_nvcsw as u64
+}
+
 struct Sample {
     cpu: Duration,
     allocations: u64,
+    blocks: u64,
 }
 
 /// Each of `threads` threads sends `per_thread` 100-byte records; returns records/s and, per
@@ -43,13 +71,20 @@ fn run(
             .map(|t| {
                 let p = p.clone();
                 s.spawn(move || {
+                    if let Some(cpus) = pinning() {
+                        pin(1 + t % (cpus - 1));
+                    }
                     let partition = if same_partition { 0 } else { t as i32 };
-                    let (a0, c0) = (allocations(), thread_cpu());
+                    let (a0, c0, b0) = (allocations(), thread_cpu(), thread_blocks());
                     for _ in 0..per_thread {
                         let f = p.send(Record::new(topic).partition(partition).value(&value[..]));
                         drop(f.expect("send"));
                     }
-                    Sample { cpu: thread_cpu() - c0, allocations: allocations() - a0 }
+                    Sample {
+                        cpu: thread_cpu() - c0,
+                        allocations: allocations() - a0,
+                        blocks: thread_blocks() - b0,
+                    }
                 })
             })
             .collect();
@@ -73,6 +108,9 @@ fn main() {
     let topic = std::env::var("KB_BENCH_TOPIC").unwrap_or_else(|_| "send-cost".into());
     let per_thread: u64 =
         std::env::var("KB_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    if pinning().is_some() {
+        pin(0); // the sender thread inherits this
+    }
     let p = Producer::new(
         ProducerConfig::new()
             .bootstrap_servers(&bootstrap)
@@ -87,7 +125,7 @@ fn main() {
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2, 4, 8]);
-    println!("threads,partitions,records_per_s,cpu_ns_per_send,allocations_per_record");
+    println!("threads,partitions,records_per_s,cpu_ns_per_send,allocations_per_record,blocks_per_1k_records");
     for threads in counts {
         for same in [false, true] {
             if threads == 1 && same {
@@ -97,11 +135,13 @@ fn main() {
             let records = threads as u64 * per_thread;
             let cpu: Duration = samples.iter().map(|s| s.cpu).sum();
             let allocs: u64 = samples.iter().map(|s| s.allocations).sum();
+            let blocks: u64 = samples.iter().map(|s| s.blocks).sum();
             println!(
-                "{threads},{},{rate:.0},{:.0},{:.4}",
+                "{threads},{},{rate:.0},{:.0},{:.4},{:.2}",
                 if same { "one shared" } else { "one each" },
                 cpu.as_nanos() as f64 / records as f64,
-                allocs as f64 / records as f64
+                allocs as f64 / records as f64,
+                blocks as f64 * 1000.0 / records as f64
             );
         }
     }

@@ -19,7 +19,6 @@ mod perf_common;
 
 use kafka_blocking::{Producer, ProducerConfig, Record};
 use perf_common::{payloads, Stats};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -35,10 +34,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let stats = Arc::new(Stats::new(a.num_records));
-    let states: Vec<_> = (0..a.threads).map(|_| (producer.clone(), stats.clone(), a.topic.clone())).collect();
-    let send = |(producer, stats, topic): &mut (Producer, Arc<Stats>, String), i: u64, payload: &[u8]| {
-        let (sent_at, len, s) = (Instant::now(), payload.len(), stats.clone());
+    let stats = Stats::leak(a.num_records);
+    let states: Vec<_> = (0..a.threads).map(|_| (producer.clone(), stats, a.topic.clone())).collect();
+    let send = |(producer, stats, topic): &mut (Producer, &'static Stats, String), i: u64, payload: &[u8]| {
+        let (sent_at, len, s) = (Instant::now(), payload.len(), *stats);
         // Each thread's every `sampling`-th record is sampled for the percentiles.
         let result = producer.send_with_callback(Record::new(topic).value(payload), move |r| match r {
             Ok(_) => s.record(i, sent_at.elapsed(), len),
@@ -48,7 +47,7 @@ fn main() {
             stats.error(e.to_string());
         }
     };
-    let wait_until = |_: &(Producer, Arc<Stats>, String), due: Instant| {
+    let wait_until = |_: &(Producer, &'static Stats, String), due: Instant| {
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
     };
     let flush = || {
@@ -56,7 +55,7 @@ fn main() {
             eprintln!("flush: {e}");
         }
     };
-    let elapsed = perf_common::run(&a, &stats, payloads(&a), states, send, wait_until, flush);
+    let elapsed = perf_common::run(&a, stats, payloads(&a), states, send, wait_until, flush);
     stats.print_total(elapsed);
     if let Err(e) = producer.close(Duration::from_secs(30)) {
         eprintln!("close: {e}");

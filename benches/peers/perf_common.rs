@@ -133,16 +133,15 @@ impl Stats {
         if iteration % self.sampling == 0 {
             s.samples.push(ms.min(u32::MAX as u64) as u32);
         }
-        drop(s);
-        self.completed.fetch_add(1, Ordering::Release);
+        // Written under the lock: a plain store, not a second read-modify-write per record.
+        self.completed.store(s.count + s.errors, Ordering::Release);
     }
 
     pub fn error(&self, e: String) {
         let mut s = self.inner.lock().unwrap();
         s.errors += 1;
         s.first_error.get_or_insert(e);
-        drop(s);
-        self.completed.fetch_add(1, Ordering::Release);
+        self.completed.store(s.count + s.errors, Ordering::Release);
     }
 
     pub fn print_window(&self) {
@@ -195,6 +194,12 @@ impl Stats {
 }
 
 impl Stats {
+    /// The statistics of a whole run, alive until the process exits: callbacks borrow them
+    /// without a reference count.
+    pub fn leak(num_records: u64) -> &'static Stats {
+        Box::leak(Box::new(Stats::new(num_records)))
+    }
+
     pub fn new(num_records: u64) -> Stats {
         Stats {
             start: Instant::now(),
@@ -268,7 +273,7 @@ pub fn thread_cpu() -> Duration {
 /// the tool's own per-record work (a callback, a timestamp) included.
 pub fn run<S: Send + 'static>(
     a: &Args,
-    stats: &std::sync::Arc<Stats>,
+    stats: &'static Stats,
     payloads: Vec<Vec<u8>>,
     states: Vec<S>,
     send: impl Fn(&mut S, u64, &[u8]) + Send + Sync + 'static,
@@ -281,7 +286,7 @@ pub fn run<S: Send + 'static>(
     let rate = if a.throughput > 0.0 { a.throughput / threads as f64 } else { -1.0 };
     let (payloads, send, wait_until) = (Arc::new(payloads), Arc::new(send), Arc::new(wait_until));
     let reporter = {
-        let (stats, total) = (stats.clone(), a.num_records);
+        let total = a.num_records;
         std::thread::spawn(move || stats.report_until(total))
     };
     let start = Instant::now();

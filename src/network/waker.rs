@@ -8,12 +8,23 @@
 //! shared state. A thread that changed state before its `wake` either finds the flag set (the
 //! sender's swap then synchronizes with it and sees the change) or sets it and writes a byte
 //! (the next poll returns at once). No wake-up is lost.
+//!
+//! The sender also publishes when its poll will time out at the latest ([`Waker::sleeping_until`]),
+//! and marks itself awake as soon as a poll returns, before it looks at the shared state again.
+//! [`Waker::wake_by`] skips the wake-up when the sender will wake early enough anyway: a thread
+//! that reads a deadline changed the shared state (under a lock the sender takes to look at it)
+//! either before the sender's next look, which then sees the change, or after the sender marked
+//! itself awake, and then reads "awake" or the deadline computed from that look.
 
 use std::io::{Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
+
+/// `Inner::sleeping_until` while the sender is not in a poll: wake-ups are never skipped.
+const AWAKE: u64 = 0;
 
 /// A cheap, cloneable handle that wakes the sender thread.
 #[derive(Clone, Debug)]
@@ -25,6 +36,10 @@ pub(crate) struct Waker {
 struct Inner {
     // guards: nothing; `notified` is set by any thread, cleared by the sender thread only.
     notified: AtomicBool,
+    /// `AWAKE`, or 1 + the nanoseconds after `epoch` at which the sender's current poll times
+    /// out at the latest. Written by the sender thread only.
+    sleeping_until: AtomicU64,
+    epoch: Instant,
     tx: UnixStream,
     rx: UnixStream,
 }
@@ -34,7 +49,15 @@ impl Waker {
         let (tx, rx) = UnixStream::pair()?;
         tx.set_nonblocking(true)?;
         rx.set_nonblocking(true)?;
-        Ok(Waker { inner: Arc::new(Inner { notified: AtomicBool::new(false), tx, rx }) })
+        Ok(Waker {
+            inner: Arc::new(Inner {
+                notified: AtomicBool::new(false),
+                sleeping_until: AtomicU64::new(AWAKE),
+                epoch: Instant::now(),
+                tx,
+                rx,
+            }),
+        })
     }
 
     /// Makes the sender's current or next poll return. Costs one atomic swap, plus one write
@@ -44,6 +67,31 @@ impl Waker {
             // A full socket buffer means a wake-up is pending already.
             let _ = (&self.inner.tx).write(&[1]);
         }
+    }
+
+    /// Makes sure the sender looks at the shared state by `at`: wakes it only when it is
+    /// sleeping in a poll that lasts past `at` (or its state is unknown). For a new batch, whose
+    /// linger time the sender cannot know before it sees it.
+    pub(crate) fn wake_by(&self, at: Instant) {
+        let until = self.inner.sleeping_until.load(Ordering::SeqCst);
+        if until == AWAKE || until > self.encode(at) {
+            self.wake();
+        }
+    }
+
+    fn encode(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.inner.epoch).as_nanos();
+        1 + nanos.min(u64::MAX as u128 - 1) as u64
+    }
+
+    /// Runs on: sender thread, right before a poll that lasts until `until` at the latest.
+    pub(crate) fn sleeping_until(&self, until: Instant) {
+        self.inner.sleeping_until.store(self.encode(until), Ordering::SeqCst);
+    }
+
+    /// Runs on: sender thread, as soon as a poll returned, before it looks at the shared state.
+    pub(crate) fn awake(&self) {
+        self.inner.sleeping_until.store(AWAKE, Ordering::SeqCst);
     }
 
     /// The read end, for the sender's poll set.
@@ -73,6 +121,7 @@ impl Waker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn readable(fd: RawFd) -> bool {
         let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
@@ -91,6 +140,26 @@ mod tests {
         assert!(!w.is_notified() && !readable(w.fd()));
         w.wake();
         assert!(readable(w.fd()), "a wake after a reset writes again");
+    }
+
+    #[test]
+    fn wake_by_skips_only_when_the_sender_sleeps_until_before_the_deadline() {
+        let w = Waker::new().unwrap();
+        let now = Instant::now();
+        w.wake_by(now + Duration::from_secs(1));
+        assert!(w.is_notified(), "an awake sender's state is unknown: always wake");
+        w.reset();
+        w.sleeping_until(now + Duration::from_millis(5));
+        w.wake_by(now + Duration::from_millis(10));
+        assert!(!w.is_notified() && !readable(w.fd()), "the sender wakes at 5 ms anyway");
+        w.wake_by(now + Duration::from_millis(5));
+        assert!(!w.is_notified(), "waking exactly at the deadline is early enough");
+        w.wake_by(now + Duration::from_millis(4));
+        assert!(w.is_notified() && readable(w.fd()), "a poll until 5 ms is too late for 4 ms");
+        w.reset();
+        w.awake();
+        w.wake_by(now + Duration::from_secs(60));
+        assert!(w.is_notified());
     }
 
     #[test]

@@ -209,6 +209,11 @@ impl ProducerBatch {
             ts.push(stamp);
         }
         if let Some(cb) = callback.take() {
+            if self.callbacks.capacity() == 0 {
+                // Room for a batch of records like this one: one allocation per batch, not a
+                // doubling series of them.
+                self.callbacks.reserve((self.reserved / need.max(1)).clamp(4, 1024));
+            }
             self.callbacks.push((delta, stamp, cb));
         }
         match &self.completion {
@@ -606,9 +611,16 @@ impl Accumulator {
             Error::new(ErrorKind::IllegalState, format!("a record did not fit a fresh batch of {size} bytes"))
         })?;
         self.ledger.incomplete.lock().insert(id);
+        let created = batch.created;
         dq.push_back(batch);
+        let only = dq.len() == 1;
         drop(dq);
-        self.wake_sender();
+        if only {
+            // The sender learns of a batch behind another when it drains that one; this one it
+            // must see by the time its linger ends (at once when a flush or a pool wait is on).
+            let urgent = self.flushes.load(Ordering::Acquire) > 0 || self.ledger.pool.has_waiters();
+            self.wake.wake_by(if urgent { created } else { created + self.config.linger });
+        }
         Ok(note_sticky(a))
     }
 

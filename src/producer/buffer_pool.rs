@@ -5,6 +5,12 @@
 //! the caller blocks for at most `max.block.ms`; waiters are served in arrival order, and a
 //! request never allocates past the bound.
 //!
+//! Waking with slack: a freed buffer wakes the first waiter only once it could take its
+//! request plus [`BufferPool::slack`] bytes (or the whole pool is free), so that a thread
+//! filling a full pool blocks once per several batches rather than once per batch; a waiter
+//! also looks again on its own every [`RECHECK`], so memory that is enough but stays short of
+//! the slack is never waited for longer than that.
+//!
 //! Threads: application threads allocate (inside `send`); the sender thread frees when a
 //! batch completes. Locks: `state` (guards: free list, unpooled byte count, waiter queue,
 //! closed flag) is held for bookkeeping only; the allocation itself happens outside it.
@@ -15,13 +21,16 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// How often a blocked caller looks at the pool without being woken.
+const RECHECK: Duration = Duration::from_millis(5);
+
 struct State {
     // guards: everything below
     free: Vec<Vec<u8>>,
     /// Bytes not held by any buffer (neither lent out nor on the free list).
     unpooled_available: usize,
-    /// Tickets of blocked callers, in arrival order.
-    waiters: VecDeque<u64>,
+    /// Tickets of blocked callers and the bytes each asks for, in arrival order.
+    waiters: VecDeque<(u64, usize)>,
     next_ticket: u64,
     closed: bool,
 }
@@ -30,6 +39,9 @@ struct State {
 pub(crate) struct BufferPool {
     total: usize,
     poolable: usize,
+    /// Bytes beyond its request that must be free before a freed buffer wakes the first
+    /// waiter: an eighth of the pool, at most 16 batches.
+    slack: usize,
     state: Mutex<State>,
     changed: Condvar,
     waiting: AtomicUsize,
@@ -43,6 +55,7 @@ impl BufferPool {
         BufferPool {
             total,
             poolable,
+            slack: (total / 8).min(poolable.saturating_mul(16)),
             state: Mutex::new(State {
                 free: Vec::new(),
                 unpooled_available: total,
@@ -76,25 +89,20 @@ impl BufferPool {
         }
         let ticket = st.next_ticket;
         st.next_ticket += 1;
-        st.waiters.push_back(ticket);
+        st.waiters.push_back((ticket, size));
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let blocked_at = Instant::now();
         let outcome = loop {
             if st.closed {
                 break Err(closed());
             }
-            if st.waiters.front() == Some(&ticket) {
+            if st.waiters.front().map(|w| w.0) == Some(ticket) {
                 if let Some(buf) = self.try_take(&mut st, size) {
                     break Ok(buf);
                 }
             }
-            if self.changed.wait_until(&mut st, deadline).timed_out() {
-                // One last look: memory may have come back just now.
-                if st.waiters.front() == Some(&ticket) {
-                    if let Some(buf) = self.try_take(&mut st, size) {
-                        break Ok(buf);
-                    }
-                }
+            let now = Instant::now();
+            if now >= deadline {
                 break Err(Error::new(
                     ErrorKind::BufferExhausted,
                     format!(
@@ -105,8 +113,9 @@ impl BufferPool {
                     ),
                 ));
             }
+            self.changed.wait_until(&mut st, deadline.min(now + RECHECK));
         };
-        st.waiters.retain(|&t| t != ticket);
+        st.waiters.retain(|w| w.0 != ticket);
         self.waiting.fetch_sub(1, Ordering::Relaxed);
         self.waited_ns.fetch_add(blocked_at.elapsed().as_nanos() as u64, Ordering::Relaxed);
         // The next waiter may now be at the front and able to go.
@@ -155,9 +164,17 @@ impl BufferPool {
             st.unpooled_available += reserved;
             drop(buf);
         }
-        if !st.waiters.is_empty() {
+        if self.wakes_first_waiter(&st) {
             self.changed.notify_all();
         }
+    }
+
+    /// Whether the first waiter can have its request and the slack (or the whole pool).
+    fn wakes_first_waiter(&self, st: &State) -> bool {
+        st.waiters.front().is_some_and(|&(_, want)| {
+            let available = st.unpooled_available + st.free.len() * self.poolable;
+            available >= want.saturating_add(self.slack).min(self.total)
+        })
     }
 
     /// Whether an application thread is blocked waiting for memory (batches are then sent
@@ -267,6 +284,47 @@ mod tests {
         }
         assert_eq!(*order.lock(), vec![0, 1, 2]);
         assert_eq!(p.available_memory(), 100);
+    }
+
+    #[test]
+    fn a_freed_buffer_wakes_the_first_waiter_once_its_request_and_the_slack_are_free() {
+        // 32 batches of 100 bytes: the slack is an eighth, 400 bytes.
+        let p = BufferPool::new(3200, 100);
+        assert_eq!(p.slack, 400);
+        let mut st = p.state.lock();
+        st.unpooled_available = 0;
+        assert!(!p.wakes_first_waiter(&st), "no waiter");
+        st.waiters.push_back((7, 100));
+        st.free = (0..4).map(|_| Vec::new()).collect();
+        assert!(!p.wakes_first_waiter(&st), "400 bytes free: enough, but short of 100 + 400");
+        st.unpooled_available = 100;
+        assert!(p.wakes_first_waiter(&st));
+        st.waiters[0].1 = 3100;
+        assert!(!p.wakes_first_waiter(&st));
+        st.unpooled_available = 2700;
+        assert!(!p.wakes_first_waiter(&st), "enough, but 100 bytes are still lent out");
+        st.unpooled_available = 2800;
+        assert!(p.wakes_first_waiter(&st), "the whole pool is free: short of the slack, still woken");
+    }
+
+    #[test]
+    fn a_waiter_short_of_the_slack_takes_its_memory_by_looking_again() {
+        let p = Arc::new(BufferPool::new(3200, 100));
+        let mut held: Vec<_> = (0..32).map(|_| p.allocate(100, Instant::now(), NO_WAIT).unwrap()).collect();
+        let p2 = p.clone();
+        let waiter = std::thread::spawn(move || {
+            let t = Instant::now();
+            p2.allocate(100, Instant::now() + Duration::from_secs(10), Duration::from_secs(10))
+                .map(|_| t.elapsed())
+        });
+        while !p.has_waiters() {
+            std::thread::yield_now();
+        }
+        p.deallocate(held.pop().unwrap(), 100); // no wake-up: 100 bytes free, short of 500
+        let waited = waiter.join().unwrap().unwrap();
+        assert!(waited < Duration::from_secs(5), "took its memory after {waited:?}, not at max.block.ms");
+        assert_eq!(p.available_memory(), 0);
+        assert!(!p.has_waiters());
     }
 
     #[test]

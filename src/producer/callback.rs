@@ -105,7 +105,7 @@ mod tests {
 
     fn metadata() -> RecordMetadata {
         RecordMetadata {
-            topic: "t".into(),
+            topic: crate::producer::record::TopicName::new(&"t".into()),
             partition: 3,
             offset: 42,
             timestamp: 7,

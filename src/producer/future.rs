@@ -9,7 +9,7 @@
 //!
 //! Threads: the sender thread completes; application threads wait.
 
-use super::record::RecordMetadata;
+use super::record::{RecordMetadata, TopicName};
 use crate::error::{Error, ErrorKind, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::cell::Cell;
@@ -51,7 +51,7 @@ impl BatchAck {
         stamp: RecordStamp,
     ) -> RecordMetadata {
         RecordMetadata {
-            topic: topic.clone(),
+            topic: TopicName::new(topic),
             partition,
             offset: if self.base_offset < 0 { -1 } else { self.base_offset + offset_delta as i64 },
             timestamp: if self.log_append_time >= 0 { self.log_append_time } else { stamp.timestamp },
@@ -82,7 +82,11 @@ impl BatchResult {
     }
 }
 
+/// Aligned to two cache lines: every `send` into the batch bumps the reference count, and a
+/// neighbour in the same line (memory the sender thread frees or writes) made that bump a
+/// cache-line transfer between cores (measured: about half the cost of an append).
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct BatchShared {
     result: OnceLock<BatchResult>,
     done: Receiver<()>,

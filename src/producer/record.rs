@@ -134,10 +134,59 @@ impl<'a> Record<'a> {
     }
 }
 
+/// A topic name in a [`RecordMetadata`]: short names (nearly all) are copied inline, so that
+/// making and dropping one record's metadata on the sender thread touches no shared reference
+/// count; longer names share the batch's `Arc<str>`.
+#[derive(Clone)]
+pub(crate) enum TopicName {
+    Inline { len: u8, bytes: [u8; TopicName::INLINE] },
+    Shared(Arc<str>),
+}
+
+impl TopicName {
+    /// Names up to this many bytes are stored inline (the enum is then 48 bytes).
+    const INLINE: usize = 46;
+
+    pub(crate) fn new(topic: &Arc<str>) -> TopicName {
+        let b = topic.as_bytes();
+        if b.len() <= Self::INLINE {
+            let mut bytes = [0u8; Self::INLINE];
+            bytes[..b.len()].copy_from_slice(b);
+            TopicName::Inline { len: b.len() as u8, bytes }
+        } else {
+            TopicName::Shared(topic.clone())
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // SAFETY: `bytes[..len]` is a copy of a whole `str` (see `new`), so it is UTF-8.
+            TopicName::Inline { len, bytes } => unsafe {
+                std::str::from_utf8_unchecked(&bytes[..*len as usize])
+            },
+            TopicName::Shared(s) => s,
+        }
+    }
+}
+
+impl PartialEq for TopicName {
+    fn eq(&self, other: &TopicName) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for TopicName {}
+
+impl std::fmt::Debug for TopicName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 /// Where a record landed: topic, partition, offset and timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    pub(crate) topic: Arc<str>,
+    pub(crate) topic: TopicName,
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
@@ -148,7 +197,7 @@ pub struct RecordMetadata {
 impl RecordMetadata {
     /// The topic.
     pub fn topic(&self) -> &str {
-        &self.topic
+        self.topic.as_str()
     }
 
     /// The partition.
@@ -180,6 +229,30 @@ impl RecordMetadata {
 
 impl std::fmt::Display for RecordMetadata {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}@{}", self.topic, self.partition, self.offset)
+        write!(f, "{}/{}@{}", self.topic.as_str(), self.partition, self.offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_up_to_the_inline_size_are_copied_longer_ones_shared() {
+        let short: Arc<str> = "orders-eu".into();
+        let t = TopicName::new(&short);
+        assert!(matches!(t, TopicName::Inline { .. }));
+        assert_eq!(t.as_str(), "orders-eu");
+        assert_eq!(Arc::strong_count(&short), 1, "no reference taken");
+        let edge: Arc<str> = "é".repeat(TopicName::INLINE / 2).into();
+        assert!(matches!(TopicName::new(&edge), TopicName::Inline { .. }));
+        assert_eq!(TopicName::new(&edge).as_str(), &*edge);
+        let long: Arc<str> = "x".repeat(TopicName::INLINE + 1).into();
+        let t = TopicName::new(&long);
+        assert!(matches!(t, TopicName::Shared(_)));
+        assert_eq!(t.as_str(), &*long);
+        assert_eq!(t, t.clone());
+        assert_eq!(format!("{t:?}"), format!("{:?}", &*long));
+        assert_eq!(std::mem::size_of::<TopicName>(), 48);
     }
 }

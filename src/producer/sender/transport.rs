@@ -143,10 +143,12 @@ impl Transport for PollTransport {
             self.pollfds.push(libc::pollfd { fd: c.fd(), events: c.interest(), revents: 0 });
             self.poll_nodes.push(node);
         }
+        let ms = poll_ms(timeout);
+        // Application threads skip the wake-up for a new batch whose linger ends later.
+        self.waker.sleeping_until(Instant::now() + Duration::from_millis(ms as u64));
         // SAFETY: `pollfds` is a valid, exclusively borrowed array of `len` pollfd structs.
-        let n = unsafe {
-            libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, poll_ms(timeout))
-        };
+        let n = unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, ms) };
+        self.waker.awake();
         if n <= 0 {
             // 0: timed out; -1: EINTR (or EINVAL, which cannot happen with these arguments).
             return false;

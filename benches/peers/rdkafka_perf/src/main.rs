@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct Ctx {
-    stats: Arc<Stats>,
+    stats: &'static Stats,
 }
 
 impl ClientContext for Ctx {}
@@ -33,21 +33,21 @@ impl ProducerContext for Ctx {
 
 fn main() {
     let a = perf_common::args_or_exit();
-    let stats = Arc::new(Stats::new(a.num_records));
+    let stats = Stats::leak(a.num_records);
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &a.bootstrap);
     for (k, v) in &a.props {
         config.set(k, v);
     }
-    let producer: Arc<BaseProducer<Ctx>> = match config.create_with_context(Ctx { stats: stats.clone() }) {
+    let producer: Arc<BaseProducer<Ctx>> = match config.create_with_context(Ctx { stats }) {
         Ok(p) => Arc::new(p),
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);
         }
     };
-    let states: Vec<_> = (0..a.threads).map(|_| (producer.clone(), stats.clone(), a.topic.clone())).collect();
-    type State = (Arc<BaseProducer<Ctx>>, Arc<Stats>, String);
+    let states: Vec<_> = (0..a.threads).map(|_| (producer.clone(), stats, a.topic.clone())).collect();
+    type State = (Arc<BaseProducer<Ctx>>, &'static Stats, String);
     let send = |(producer, stats, topic): &mut State, i: u64, payload: &[u8]| {
         let mut opaque = Box::new((Instant::now(), i, payload.len()));
         loop {
@@ -80,7 +80,7 @@ fn main() {
             eprintln!("flush: {e}");
         }
     };
-    let elapsed = perf_common::run(&a, &stats, payloads(&a), states, send, wait_until, flush);
+    let elapsed = perf_common::run(&a, stats, payloads(&a), states, send, wait_until, flush);
     stats.print_total(elapsed);
     std::process::exit(if stats.failed() > 0 { 1 } else { 0 });
 }
