@@ -605,10 +605,19 @@ impl<T: Transport> SenderLoop<T> {
     /// The ready connection with the fewest requests in flight (for requests any broker can
     /// answer: Metadata, InitProducerId, FindCoordinator).
     fn least_loaded_ready_node(&self) -> Option<i32> {
-        let now = self.transport.now();
+        self.least_loaded_ready_node_where(self.transport.now(), |_| true)
+    }
+
+    /// The ready, unthrottled connection with the fewest requests in flight among those that
+    /// `pick` accepts.
+    fn least_loaded_ready_node_where(
+        &self,
+        now: Instant,
+        pick: impl Fn(&Conn<T::Link>) -> bool,
+    ) -> Option<i32> {
         self.conns
             .iter()
-            .filter(|(_, c)| c.state == ConnState::Ready && !c.is_throttled(now))
+            .filter(|(_, c)| c.state == ConnState::Ready && !c.is_throttled(now) && pick(c))
             .min_by_key(|(_, c)| c.in_flight.len())
             .map(|(&n, _)| n)
     }

@@ -69,20 +69,15 @@ impl<T: Transport> SenderLoop<T> {
                 .iter()
                 .all(|k| versions.get(&k.code()).is_some_and(|&(lo, _)| lo <= 0))
         };
-        let ready: Vec<(&i32, &super::Conn<T::Link>)> =
-            self.conns.iter().filter(|(_, c)| c.state == ConnState::Ready).collect();
+        let ready: Vec<&super::Conn<T::Link>> =
+            self.conns.values().filter(|c| c.state == ConnState::Ready).collect();
         if ready.is_empty() {
             return Ok(None);
         }
-        let offering: Vec<_> = ready.into_iter().filter(|(_, c)| offers(&c.versions)).collect();
-        if offering.is_empty() {
+        if !ready.iter().any(|c| offers(&c.versions)) {
             return Err(());
         }
-        Ok(offering
-            .into_iter()
-            .filter(|(_, c)| !c.is_throttled(now))
-            .min_by_key(|(_, c)| c.in_flight.len())
-            .map(|(&n, _)| n))
+        Ok(self.least_loaded_ready_node_where(now, |c| offers(&c.versions)))
     }
 
     /// The answer to a telemetry request.
