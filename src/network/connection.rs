@@ -14,6 +14,7 @@
 //! connection counts as connecting until the TLS handshake is done, under the same deadline
 //! (`socket.connection.setup.timeout.ms`) as the TCP connect.
 
+use super::frame::Frame;
 use crate::error::{Error, ErrorKind, Result};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::collections::VecDeque;
@@ -91,7 +92,7 @@ pub(crate) struct Connection {
     /// `Some` while the connect is under way: when it gives up on this address.
     connecting_until: Option<Instant>,
     /// Frames not (completely) written yet; `out_pos` bytes of the first are.
-    out: VecDeque<Vec<u8>>,
+    out: VecDeque<Frame>,
     out_pos: usize,
     frames_written: u64,
     /// Bytes read and not yet cut into frames.
@@ -313,7 +314,7 @@ impl Connection {
     }
 
     /// Queues a whole request frame (size prefix included); returns its number, counted from 0.
-    pub(crate) fn queue(&mut self, frame: Vec<u8>) -> u64 {
+    pub(crate) fn queue(&mut self, frame: Frame) -> u64 {
         self.out.push_back(frame);
         self.frames_written + self.out.len() as u64 - 1
     }
@@ -332,19 +333,24 @@ impl Connection {
         !self.out.is_empty()
     }
 
-    /// Frame `n` of `out` is completely taken: count it and recycle its buffer.
-    fn frame_done(&mut self, spent: &mut Vec<Vec<u8>>) {
+    /// The first frame of `out` is completely taken: count it and hand it back.
+    fn frame_done(&mut self, spent: &mut Vec<Frame>) {
         self.out_pos = 0;
         self.frames_written += 1;
-        let mut f = self.out.pop_front().expect("a frame was written");
-        f.clear();
-        spent.push(f);
+        spent.push(self.out.pop_front().expect("a frame was written"));
+    }
+
+    /// The frames not completely written (the connection is being dropped): their lent
+    /// buffers go back to their batches.
+    pub(crate) fn take_unwritten(&mut self) -> Vec<Frame> {
+        self.out_pos = 0;
+        self.out.drain(..).collect()
     }
 
     /// TLS: hands queued frames to the session (a frame counts as written once the session
     /// took all of it) and writes its records while the socket takes them.
     #[cfg(feature = "tls")]
-    fn flush_tls(&mut self, spent: &mut Vec<Vec<u8>>) -> Result<()> {
+    fn flush_tls(&mut self, spent: &mut Vec<Frame>) -> Result<()> {
         let mut tls = self.tls.take().expect("a TLS connection");
         let result = self.flush_through(&mut tls, spent);
         self.tls = Some(tls);
@@ -352,19 +358,23 @@ impl Connection {
     }
 
     #[cfg(feature = "tls")]
-    fn flush_through(&mut self, tls: &mut rustls::ClientConnection, spent: &mut Vec<Vec<u8>>) -> Result<()> {
+    fn flush_through(&mut self, tls: &mut rustls::ClientConnection, spent: &mut Vec<Frame>) -> Result<()> {
         use std::io::Write;
         loop {
             while let Some(f) = self.out.front() {
-                let n = tls
-                    .writer()
-                    .write(&f[self.out_pos..])
-                    .map_err(|e| Error::io(format!("writing to {} (TLS)", self.addr), e))?;
-                if n == 0 {
+                let piece = f.piece_at(self.out_pos);
+                let n = if piece.is_empty() {
+                    0
+                } else {
+                    tls.writer()
+                        .write(piece)
+                        .map_err(|e| Error::io(format!("writing to {} (TLS)", self.addr), e))?
+                };
+                if n == 0 && !piece.is_empty() {
                     break; // the session's buffer is full: write its records first
                 }
                 self.out_pos += n;
-                if self.out_pos == self.out[0].len() {
+                if self.out_pos >= self.out[0].len() {
                     self.frame_done(spent);
                 }
             }
@@ -430,7 +440,7 @@ impl Connection {
 
     /// Writes queued frames until they are all out or the socket is full; every completely
     /// written frame's buffer goes into `spent` for reuse.
-    pub(crate) fn flush(&mut self, spent: &mut Vec<Vec<u8>>) -> Result<()> {
+    pub(crate) fn flush(&mut self, spent: &mut Vec<Frame>) -> Result<()> {
         if self.connecting_until.is_some() {
             return Ok(());
         }
@@ -440,20 +450,29 @@ impl Connection {
         }
         while !self.out.is_empty() {
             let written = {
-                let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(self.out.len().min(MAX_IOVECS));
-                for (i, f) in self.out.iter().take(MAX_IOVECS).enumerate() {
-                    slices.push(IoSlice::new(if i == 0 { &f[self.out_pos..] } else { f }));
+                // One gathering write over the queued frames, each frame's pieces (request
+                // bytes and the batch buffers between them) in order.
+                let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOVECS);
+                for (i, f) in self.out.iter().enumerate() {
+                    if !f.slices(if i == 0 { self.out_pos } else { 0 }, &mut slices, MAX_IOVECS) {
+                        break;
+                    }
                 }
-                match self.socket.send_vectored_with_flags(&slices, SEND_FLAGS) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Error::io(format!("writing to {}", self.addr), e)),
+                if slices.is_empty() {
+                    // Only empty frames (none are made): count them written.
+                    0
+                } else {
+                    match self.socket.send_vectored_with_flags(&slices, SEND_FLAGS) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(Error::io(format!("writing to {}", self.addr), e)),
+                    }
                 }
             };
             let mut n = written;
-            while n > 0 {
-                let left = self.out[0].len() - self.out_pos;
+            while let Some(f) = self.out.front() {
+                let left = f.len() - self.out_pos;
                 if n < left {
                     self.out_pos += n;
                     break;
@@ -628,14 +647,17 @@ mod tests {
         while !c.finish_connect(Instant::now()).unwrap() {
             wait_for(&c, libc::POLLOUT);
         }
-        assert_eq!(c.queue(vec![0, 0, 0, 1, 7]), 0);
-        assert_eq!(c.queue(vec![0, 0, 0, 2, 8, 9]), 1);
+        assert_eq!(c.queue(Frame::whole(vec![0, 0, 0, 1, 7], 1)), 0);
+        // A frame whose middle bytes are lent: written from their own buffer.
+        assert_eq!(c.queue(Frame::gathered(vec![0, 0, 0, 2, 9], vec![4], vec![vec![8]], 2)), 1);
         let mut spent = Vec::new();
         c.flush(&mut spent).unwrap();
         assert_eq!((c.frames_written(), spent.len(), c.has_unwritten()), (2, 2, false));
         let mut got = [0u8; 11];
         server.read_exact(&mut got).unwrap();
         assert_eq!(got, [0, 0, 0, 1, 7, 0, 0, 0, 2, 8, 9]);
+        let (head, lent) = spent.pop().unwrap().into_parts();
+        assert_eq!((head, lent), (vec![0, 0, 0, 2, 9], vec![vec![8]]), "the lent buffer comes back");
 
         // An answer in two pieces: nothing until the frame is whole.
         server.write_all(&[0, 0, 0, 3, 1]).unwrap();
@@ -652,6 +674,62 @@ mod tests {
         wait_for(&c, libc::POLLIN);
         let e = c.read_frames(&mut frames).unwrap_err();
         assert!(e.to_string().contains("closed the connection"), "{e}");
+    }
+
+    #[test]
+    fn gathered_frames_larger_than_the_socket_buffer_are_written_in_order_across_partial_writes() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let mut c = Connection::connect(&addr, &opts(), Instant::now()).unwrap();
+        let (mut server, _) = l.accept().unwrap();
+        while !c.finish_connect(Instant::now()).unwrap() {
+            wait_for(&c, libc::POLLOUT);
+        }
+        // Three frames of about 2 MiB, each a head cut three times around lent buffers.
+        let mut expected = Vec::new();
+        for f in 0..3u8 {
+            let head: Vec<u8> = (0..1000u32).map(|i| (i as u8) ^ f).collect();
+            let lent: Vec<Vec<u8>> = (0..3u32).map(|k| vec![f.wrapping_mul(31) ^ k as u8; 700_000]).collect();
+            let cuts = vec![10, 500, 1000];
+            let frame = Frame::gathered(head.clone(), cuts.clone(), lent.clone(), f as i32);
+            let mut from = 0;
+            for (cut, l) in cuts.iter().zip(&lent) {
+                expected.extend_from_slice(&head[from..*cut]);
+                expected.extend_from_slice(l);
+                from = *cut;
+            }
+            expected.extend_from_slice(&head[from..]);
+            c.queue(frame);
+        }
+        let total = expected.len();
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; total];
+            server.read_exact(&mut got).unwrap();
+            got
+        });
+        let mut spent = Vec::new();
+        while c.has_unwritten() {
+            c.flush(&mut spent).unwrap();
+            if c.has_unwritten() {
+                wait_for(&c, libc::POLLOUT);
+            }
+        }
+        assert!(reader.join().unwrap() == expected, "the bytes arrive in frame order");
+        assert_eq!(spent.iter().map(|f| f.corr).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(c.frames_written(), 3);
+    }
+
+    #[test]
+    fn unwritten_frames_are_taken_back_whole() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let mut c = Connection::connect(&addr, &opts(), Instant::now()).unwrap();
+        let _server = l.accept().unwrap();
+        c.queue(Frame::gathered(vec![1, 2], vec![1], vec![vec![9; 10]], 5));
+        let back = c.take_unwritten();
+        assert!(!c.has_unwritten());
+        assert_eq!(back.len(), 1);
+        assert_eq!(back.into_iter().next().unwrap().into_parts().1, vec![vec![9; 10]]);
     }
 
     #[test]

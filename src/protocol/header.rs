@@ -82,16 +82,34 @@ pub fn encode_request<R: Request>(
     client_id: Option<&str>,
     buf: &mut Vec<u8>,
 ) -> Result<()> {
+    encode_request_with::<R>(version, correlation_id, client_id, buf, |buf| {
+        req.encode(version, buf).map(|()| 0)
+    })
+}
+
+/// [`encode_request`] with the body written by `body`, which returns how many bytes it left
+/// out to be inserted into the frame later (the record batches of a gathered Produce
+/// request); the size prefix counts them.
+pub(crate) fn encode_request_with<R: Request>(
+    version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    buf: &mut Vec<u8>,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<usize>,
+) -> Result<()> {
     check_version::<R>(version)?;
     let start = buf.len();
     buf.put_i32(0); // size, patched below
     let header = RequestHeader { api_key: R::API_KEY, api_version: version, correlation_id, client_id };
     header.encode(R::is_flexible(version), buf);
-    if let Err(e) = req.encode(version, buf) {
-        buf.truncate(start);
-        return Err(e);
-    }
-    let size = buf.len() - start - 4;
+    let left_out = match body(buf) {
+        Ok(n) => n,
+        Err(e) => {
+            buf.truncate(start);
+            return Err(e);
+        }
+    };
+    let size = buf.len() - start - 4 + left_out;
     let Ok(size) = i32::try_from(size) else {
         buf.truncate(start);
         return Err(Error::protocol(format!(

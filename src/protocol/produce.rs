@@ -178,55 +178,7 @@ impl Request for ProduceRequest<'_> {
     type Response = ProduceResponse;
 
     fn encode(&self, version: i16, buf: &mut Vec<u8>) -> Result<()> {
-        check_version::<Self>(version)?;
-        let flexible = Self::is_flexible(version);
-        if let Some(id) = self.transactional_id {
-            check_string_len("transactional id", id)?;
-        }
-        buf.put_str_v(self.transactional_id, flexible);
-        buf.put_i16(self.acks);
-        buf.put_i32(self.timeout_ms);
-        buf.put_array_len(Some(self.topics.len()), flexible);
-        for topic in &self.topics {
-            if version > LAST_VERSION_WITH_TOPIC_NAMES {
-                if topic.topic_id == [0; 16] {
-                    return Err(Error::protocol(format!(
-                        "Produce v{version} names topics by id, and topic '{}' has none \
-                         (use v{LAST_VERSION_WITH_TOPIC_NAMES} or learn the id from Metadata)",
-                        topic.name
-                    )));
-                }
-                buf.put_uuid(&topic.topic_id);
-            } else {
-                check_string_len("topic name", topic.name)?;
-                buf.put_str_v(Some(topic.name), flexible);
-            }
-            buf.put_array_len(Some(topic.partitions.len()), flexible);
-            for p in &topic.partitions {
-                if let Some(records) = p.records {
-                    if records.len() > i32::MAX as usize - 1 {
-                        return Err(Error::protocol(format!(
-                            "records of {} bytes for {}-{} do not fit a Kafka length",
-                            records.len(),
-                            topic.name,
-                            p.index
-                        )));
-                    }
-                }
-                buf.put_i32(p.index);
-                buf.put_bytes_v(p.records, flexible);
-                if flexible {
-                    buf.put_empty_tagged_fields();
-                }
-            }
-            if flexible {
-                buf.put_empty_tagged_fields();
-            }
-        }
-        if flexible {
-            buf.put_empty_tagged_fields();
-        }
-        Ok(())
+        self.encode_body(version, buf, None).map(|_| ())
     }
 }
 
@@ -316,6 +268,81 @@ impl Response for ProduceResponse {
             })?;
         }
         Ok(ProduceResponse { topics, throttle_time_ms, node_endpoints })
+    }
+}
+
+impl ProduceRequest<'_> {
+    /// The body, as [`Request::encode`] writes it; with `cuts`, each partition's records are
+    /// left out after their length and the position where they go is pushed to `cuts` (the
+    /// caller writes them from the batch buffers). Returns the bytes left out.
+    pub(crate) fn encode_body(
+        &self,
+        version: i16,
+        buf: &mut Vec<u8>,
+        mut cuts: Option<&mut Vec<usize>>,
+    ) -> Result<usize> {
+        check_version::<Self>(version)?;
+        let mut left_out = 0;
+        let flexible = Self::is_flexible(version);
+        if let Some(id) = self.transactional_id {
+            check_string_len("transactional id", id)?;
+        }
+        buf.put_str_v(self.transactional_id, flexible);
+        buf.put_i16(self.acks);
+        buf.put_i32(self.timeout_ms);
+        buf.put_array_len(Some(self.topics.len()), flexible);
+        for topic in &self.topics {
+            if version > LAST_VERSION_WITH_TOPIC_NAMES {
+                if topic.topic_id == [0; 16] {
+                    return Err(Error::protocol(format!(
+                        "Produce v{version} names topics by id, and topic '{}' has none \
+                         (use v{LAST_VERSION_WITH_TOPIC_NAMES} or learn the id from Metadata)",
+                        topic.name
+                    )));
+                }
+                buf.put_uuid(&topic.topic_id);
+            } else {
+                check_string_len("topic name", topic.name)?;
+                buf.put_str_v(Some(topic.name), flexible);
+            }
+            buf.put_array_len(Some(topic.partitions.len()), flexible);
+            for p in &topic.partitions {
+                if let Some(records) = p.records {
+                    if records.len() > i32::MAX as usize - 1 {
+                        return Err(Error::protocol(format!(
+                            "records of {} bytes for {}-{} do not fit a Kafka length",
+                            records.len(),
+                            topic.name,
+                            p.index
+                        )));
+                    }
+                }
+                buf.put_i32(p.index);
+                match (p.records, cuts.as_deref_mut()) {
+                    (Some(records), Some(cuts)) => {
+                        // Only the length: the batch goes in at this point of the frame.
+                        if flexible {
+                            buf.put_uvarint(records.len() as u32 + 1);
+                        } else {
+                            buf.put_i32(records.len() as i32);
+                        }
+                        cuts.push(buf.len());
+                        left_out += records.len();
+                    }
+                    (records, _) => buf.put_bytes_v(records, flexible),
+                }
+                if flexible {
+                    buf.put_empty_tagged_fields();
+                }
+            }
+            if flexible {
+                buf.put_empty_tagged_fields();
+            }
+        }
+        if flexible {
+            buf.put_empty_tagged_fields();
+        }
+        Ok(left_out)
     }
 }
 

@@ -103,6 +103,21 @@ impl ProducerBatch {
         }
     }
 
+    /// Lends the sealed bytes to the request frame that writes them (empty if not sealed).
+    pub(crate) fn lend_bytes(&mut self) -> Vec<u8> {
+        match &mut self.body {
+            Body::Sealed(s) => s.lend(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Takes back the bytes [`lend_bytes`](Self::lend_bytes) lent.
+    pub(crate) fn give_back_bytes(&mut self, bytes: Vec<u8>) {
+        if let Body::Sealed(s) = &mut self.body {
+            s.give_back(bytes);
+        }
+    }
+
     /// Size used to fit batches into a request: the sealed size, or the open size.
     pub(crate) fn size(&self) -> usize {
         match &self.body {
@@ -180,6 +195,17 @@ impl ProducerBatch {
                 let (sealed, spare) = sealed.relocate(pooled);
                 *scratch = spare;
                 self.body = Body::Sealed(sealed);
+            }
+            Body::Sealed(sealed) if sealed.is_lent() => {
+                self.body = Body::Sealed(sealed);
+                return Err(Error::new(
+                    ErrorKind::IllegalState,
+                    format!(
+                        "the batch for {} is sent again while its last request is still being written \
+                         (the broker answered a request it had not fully received)",
+                        self.tp()
+                    ),
+                ));
             }
             Body::Sealed(mut sealed) => {
                 if sealed.producer_state() != producer {

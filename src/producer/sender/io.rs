@@ -143,15 +143,22 @@ impl<T: Transport> SenderLoop<T> {
     /// out are complete. A write error drops the connection.
     pub(super) fn flush_connection(&mut self, node: i32, now: Instant) {
         let Some(c) = self.conns.get_mut(&node) else { return };
-        if let Err(e) = c.io.flush(&mut self.spare_frames) {
+        let result = c.io.flush(&mut self.spent_frames);
+        for f in self.spent_frames.drain(..) {
+            let mut head = c.give_back(f);
+            if self.spare_frames.len() < 8 {
+                head.clear();
+                self.spare_frames.push(head);
+            }
+        }
+        if let Err(e) = result {
             self.disconnect(node, e, now);
             return;
         }
-        self.spare_frames.truncate(8);
         let written = c.io.frames_written();
         let mut done = Vec::new();
-        while c.unwritten_acks0.front().is_some_and(|(frame, _)| *frame < written) {
-            done.extend(c.unwritten_acks0.pop_front().expect("checked").1);
+        while c.unwritten_acks0.front().is_some_and(|(frame, _, _)| *frame < written) {
+            done.extend(c.unwritten_acks0.pop_front().expect("checked").2);
         }
         for b in done {
             self.end_in_flight(&b);
@@ -204,7 +211,8 @@ impl<T: Transport> SenderLoop<T> {
     /// Drops the connection to `node`: requests in flight are retried (or failed), metadata
     /// is refreshed, and the next connect waits for the reconnect backoff.
     pub(super) fn disconnect(&mut self, node: i32, error: Error, now: Instant) {
-        let Some(conn) = self.conns.remove(&node) else { return };
+        let Some(mut conn) = self.conns.remove(&node) else { return };
+        conn.reclaim_unwritten();
         if error.kind() == ErrorKind::Authentication {
             log::error!("authentication with broker {node} at {} failed: {error}", conn.addr);
             // Waiting sends fail now rather than at max.block.ms; a later successful metadata
@@ -223,7 +231,7 @@ impl<T: Transport> SenderLoop<T> {
         let mut entries: Vec<(i32, InFlight)> = conn.in_flight.into_iter().collect();
         entries.sort_by_key(|(corr, _)| std::cmp::Reverse(*corr));
         // acks=0 batches not written yet: as good as in flight (newest last, so first here).
-        let unwritten = conn.unwritten_acks0.into_iter().rev().map(|(_, batches)| {
+        let unwritten = conn.unwritten_acks0.into_iter().rev().map(|(_, _, batches)| {
             (
                 0,
                 InFlight {

@@ -25,6 +25,7 @@ use super::transaction::{Transactions, TxnCommand};
 use crate::compression::CompressionType;
 use crate::error::{Error, ErrorKind, KafkaCode, Result};
 use crate::network::connection::SocketOptions;
+use crate::network::frame::Frame;
 use crate::network::metadata::Metadata;
 use crate::network::waker::Waker;
 use crate::protocol::api_versions::{ApiVersionsRequest, ApiVersionsResponse, TRANSACTION_VERSION};
@@ -38,7 +39,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use transport::{PollTransport, Readiness, Transport};
+use transport::{Link, PollTransport, Readiness, Transport};
 use txn::{TxnDriver, TxnPending};
 
 /// Settings the sender thread uses, taken from the validated configuration.
@@ -118,6 +119,14 @@ enum Pending {
     Produce(Vec<ProducerBatch>),
 }
 
+/// Batch buffers a request frame writes from instead of copies: where each goes in the
+/// encoded bytes, and the buffers (see `network::frame`).
+#[derive(Default)]
+pub(super) struct Lent {
+    cuts: Vec<usize>,
+    buffers: Vec<Vec<u8>>,
+}
+
 struct InFlight {
     pending: Pending,
     api_key: ApiKey,
@@ -129,8 +138,9 @@ struct Conn<L> {
     addr: String,
     state: ConnState,
     io: L,
-    /// acks=0 batches by the number of the frame that carries them: complete once written.
-    unwritten_acks0: VecDeque<(u64, Vec<ProducerBatch>)>,
+    /// acks=0 batches by the number and correlation id of the frame that carries them:
+    /// complete once written.
+    unwritten_acks0: VecDeque<(u64, i32, Vec<ProducerBatch>)>,
     in_flight: HashMap<i32, InFlight>,
     versions: HashMap<i16, (i16, i16)>,
     /// When a request was last written or a response last read.
@@ -160,6 +170,38 @@ impl<L> Conn<L> {
         self.in_flight.values().filter(|f| matches!(f.pending, Pending::Produce(_))).count()
             + self.unwritten_acks0.len()
     }
+
+    /// Returns the batch buffers `frame` (written, or taken off a failed link) lent to the
+    /// batches of its request, and gives back the frame's own buffer. A request that ended
+    /// before its frame was written out (only a broker answering early does that) has its
+    /// batches resolved already: their buffers are dropped.
+    fn give_back(&mut self, frame: Frame) -> Vec<u8> {
+        let corr = frame.corr;
+        let (head, lent) = frame.into_parts();
+        if lent.is_empty() {
+            return head;
+        }
+        let batches = match self.in_flight.get_mut(&corr) {
+            Some(InFlight { pending: Pending::Produce(batches), .. }) => Some(batches),
+            _ => self.unwritten_acks0.iter_mut().find(|(_, c, _)| *c == corr).map(|(_, _, b)| b),
+        };
+        if let Some(batches) = batches {
+            for (b, bytes) in batches.iter_mut().zip(lent) {
+                b.give_back_bytes(bytes);
+            }
+        }
+        head
+    }
+}
+
+impl<L: Link> Conn<L> {
+    /// The link is being dropped: its unwritten frames give their batch buffers back, so the
+    /// batches can be retried (or resolved) with their bytes.
+    fn reclaim_unwritten(&mut self) {
+        for f in self.io.take_unwritten() {
+            self.give_back(f);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -184,6 +226,8 @@ struct SenderLoop<T: Transport> {
     frame_buf: Vec<u8>,
     /// Written frame buffers, for the next requests.
     spare_frames: Vec<Vec<u8>>,
+    /// Frames one flush wrote (kept for its allocation).
+    spent_frames: Vec<Frame>,
     /// The links that one wait found ready.
     ready: Vec<Readiness>,
     /// Response frames read in one turn.
@@ -249,6 +293,7 @@ impl<T: Transport> SenderLoop<T> {
             in_flight_partitions: HashSet::new(),
             frame_buf: Vec::with_capacity(64 * 1024),
             spare_frames: Vec::new(),
+            spent_frames: Vec::new(),
             ready: Vec::new(),
             frames_read: Vec::new(),
             compress_buf: Vec::new(),
@@ -376,7 +421,7 @@ impl<T: Transport> SenderLoop<T> {
             self.fail_pending(pending, Error::new(ErrorKind::Io, format!("no connection to broker {node}")));
             return false;
         }
-        self.write_encoded(node, R::API_KEY, version, pending, now)
+        self.write_encoded(node, R::API_KEY, version, pending, Lent::default(), now)
     }
 
     /// A batch's request is over: the partition may send again.
@@ -788,8 +833,9 @@ impl<T: Transport> SenderLoop<T> {
         }
         let nodes: Vec<i32> = self.conns.keys().copied().collect();
         for node in nodes {
-            if let Some(conn) = self.conns.remove(&node) {
-                let unwritten = conn.unwritten_acks0.into_iter().map(|(_, batches)| batches);
+            if let Some(mut conn) = self.conns.remove(&node) {
+                conn.reclaim_unwritten();
+                let unwritten = conn.unwritten_acks0.into_iter().map(|(_, _, batches)| batches);
                 let in_flight = conn.in_flight.into_values().filter_map(|f| match f.pending {
                     Pending::Produce(batches) => Some(batches),
                     _ => None,

@@ -8,14 +8,15 @@
 use super::transport::Link;
 use super::transport::Transport;
 use super::txn::PRODUCE_MAX_IN_TXN_V1;
-use super::{exp_backoff, min_opt, ConnState, InFlight, Pending, SenderLoop};
+use super::{exp_backoff, min_opt, ConnState, InFlight, Lent, Pending, SenderLoop};
 use crate::error::{Error, KafkaCode};
+use crate::network::frame::Frame;
 use crate::network::metadata::{BrokerInfo, Cluster};
 use crate::producer::accumulator::{PartitionQueue, ProducerBatch};
 use crate::producer::future::BatchAck;
 use crate::producer::idempotence::Outcome;
 use crate::producer::metrics::SentBatch;
-use crate::protocol::header::encode_request;
+use crate::protocol::header::encode_request_with;
 use crate::protocol::produce::{
     ProducePartitionData, ProduceRequest, ProduceResponse, ProduceTopicData, LAST_VERSION_WITH_TOPIC_NAMES,
 };
@@ -154,6 +155,9 @@ impl<T: Transport> SenderLoop<T> {
         }
         let cluster = self.shared.metadata.cluster();
         let mut version = version;
+        // The request groups partitions by topic; order the batches the same way, so that the
+        // buffers they lend to the frame are in frame order.
+        group_by_first_appearance(&mut ok, |b| b.topic.clone());
         let mut topics: Vec<ProduceTopicData<'_>> = Vec::new();
         for b in &ok {
             let pd = ProducePartitionData { index: b.partition, records: Some(b.bytes()) };
@@ -181,11 +185,20 @@ impl<T: Transport> SenderLoop<T> {
             timeout_ms: self.cfg().request_timeout.as_millis().min(i32::MAX as u128) as i32,
             topics,
         };
-        // Encode now (the request borrows the batches), then hand the batches over.
+        // Encode now (the request borrows the batches), leaving the batches' bytes out: the
+        // frame writes them from the batch buffers, which the batches lend it below.
         self.frame_buf.clear();
         let corr_preview = self.next_correlation_id;
         let client_id = self.cfg().client_id.clone();
-        if let Err(e) = encode_request(&req, version, corr_preview, Some(&client_id), &mut self.frame_buf) {
+        let mut cuts = Vec::with_capacity(ok.len());
+        let encoded = encode_request_with::<ProduceRequest<'_>>(
+            version,
+            corr_preview,
+            Some(&client_id),
+            &mut self.frame_buf,
+            |buf| req.encode_body(version, buf, Some(&mut cuts)),
+        );
+        if let Err(e) = encoded {
             drop(req);
             for b in ok {
                 if self.idem.is_some() {
@@ -208,7 +221,8 @@ impl<T: Transport> SenderLoop<T> {
                 queue_time: now.saturating_duration_since(b.created),
             })
             .collect();
-        self.shared.metrics.produce_sent(node, self.frame_buf.len(), &sent, now);
+        let frame_len = self.frame_buf.len() + sent.iter().map(|b| b.bytes).sum::<usize>();
+        self.shared.metrics.produce_sent(node, frame_len, &sent, now);
         self.shared.metadata.touch(sent.iter().map(|b| b.topic), now);
         drop(sent);
         for b in &mut ok {
@@ -222,16 +236,19 @@ impl<T: Transport> SenderLoop<T> {
             // queued and sent between two looks of the transaction driver.
             d.mark_started();
         }
-        self.write_encoded(node, ApiKey::Produce, version, Pending::Produce(ok), now)
+        let lent = Lent { cuts, buffers: ok.iter_mut().map(ProducerBatch::lend_bytes).collect() };
+        self.write_encoded(node, ApiKey::Produce, version, Pending::Produce(ok), lent, now)
     }
 
-    /// Writes the request already encoded in `frame_buf` with the next correlation id.
+    /// Writes the request already encoded in `frame_buf` (with the batch buffers in `lent`
+    /// between its bytes) with the next correlation id.
     pub(super) fn write_encoded(
         &mut self,
         node: i32,
         api_key: ApiKey,
         version: i16,
         pending: Pending,
+        lent: Lent,
         now: Instant,
     ) -> bool {
         let corr = self.next_correlation_id;
@@ -242,12 +259,17 @@ impl<T: Transport> SenderLoop<T> {
         // Queue the frame on the connection and write what the socket takes now; the next
         // frame is encoded into a buffer already written out.
         let next = self.spare_frames.pop().unwrap_or_else(|| Vec::with_capacity(64 * 1024));
-        let frame = std::mem::replace(&mut self.frame_buf, next);
+        let head = std::mem::replace(&mut self.frame_buf, next);
+        let frame = if lent.buffers.is_empty() {
+            Frame::whole(head, corr)
+        } else {
+            Frame::gathered(head, lent.cuts, lent.buffers, corr)
+        };
         let frame_no = conn.io.queue(frame);
         conn.last_used = now;
         if acks0 {
             if let Pending::Produce(batches) = pending {
-                conn.unwritten_acks0.push_back((frame_no, batches));
+                conn.unwritten_acks0.push_back((frame_no, corr, batches));
             }
         } else {
             conn.in_flight.insert(corr, InFlight { pending, api_key, version, deadline });
@@ -475,4 +497,57 @@ pub(super) fn invalidates_metadata(code: KafkaCode) -> bool {
             | KafkaCode::NOT_CONTROLLER
             | KafkaCode::UNKNOWN_TOPIC_ID
     )
+}
+
+/// Reorders `items` so that those with the same key are together, groups in the order their
+/// key first appears, each group in its original order (how a Produce request lists
+/// partitions by topic).
+fn group_by_first_appearance<T, K: PartialEq>(items: &mut [T], key: impl Fn(&T) -> K) {
+    let mut firsts: Vec<K> = Vec::new();
+    for item in items.iter() {
+        let k = key(item);
+        if !firsts.contains(&k) {
+            firsts.push(k);
+        }
+    }
+    if firsts.len() > 1 {
+        // Stable: each group keeps its order.
+        items.sort_by_key(|item| {
+            let k = key(item);
+            firsts.iter().position(|f| *f == k)
+        });
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::group_by_first_appearance;
+
+    #[test]
+    fn items_are_grouped_by_key_in_first_appearance_order_keeping_each_groups_order() {
+        let mut v = vec![("t", 1), ("u", 0), ("t", 0), ("w", 5), ("u", 1), ("t", 2)];
+        group_by_first_appearance(&mut v, |x| x.0);
+        assert_eq!(v, vec![("t", 1), ("t", 0), ("t", 2), ("u", 0), ("u", 1), ("w", 5)]);
+        let mut one = vec![("t", 3), ("t", 1)];
+        group_by_first_appearance(&mut one, |x| x.0);
+        assert_eq!(one, vec![("t", 3), ("t", 1)]);
+        let mut empty: Vec<(&str, i32)> = Vec::new();
+        group_by_first_appearance(&mut empty, |x| x.0);
+        // Every permutation shape of three keys over six items comes out grouped.
+        for mask in 0..729u32 {
+            let mut items: Vec<(u32, usize)> =
+                (0..6).map(|i| ((mask / 3u32.pow(i)) % 3, i as usize)).collect();
+            let before = items.clone();
+            group_by_first_appearance(&mut items, |x| x.0);
+            let mut firsts: Vec<u32> = Vec::new();
+            for (k, _) in &before {
+                if !firsts.contains(k) {
+                    firsts.push(*k);
+                }
+            }
+            let want: Vec<(u32, usize)> =
+                firsts.iter().flat_map(|k| before.iter().filter(move |x| x.0 == *k).copied()).collect();
+            assert_eq!(items, want, "{before:?}");
+        }
+    }
 }

@@ -11,6 +11,7 @@
 
 use crate::error::Result;
 use crate::network::connection::{Connection, SocketOptions};
+use crate::network::frame::Frame;
 use crate::network::waker::Waker;
 use std::time::{Duration, Instant};
 
@@ -26,13 +27,16 @@ pub(crate) trait Link {
     /// every address failed.
     fn finish_connect(&mut self, now: Instant) -> Result<bool>;
     /// Queues a whole frame (size prefix included); returns its number (0, 1, 2, ...).
-    fn queue(&mut self, frame: Vec<u8>) -> u64;
+    fn queue(&mut self, frame: Frame) -> u64;
     /// How many queued frames are completely written.
     fn frames_written(&self) -> u64;
     /// Whether queued bytes are not written yet.
     fn has_unwritten(&self) -> bool;
-    /// Writes what the peer takes now; written frame buffers go to `spent` for reuse.
-    fn flush(&mut self, spent: &mut Vec<Vec<u8>>) -> Result<()>;
+    /// Writes what the peer takes now; written frames go to `spent` (their lent buffers back to
+    /// their batches, their own buffer for reuse).
+    fn flush(&mut self, spent: &mut Vec<Frame>) -> Result<()>;
+    /// The frames not completely written, taken out (the link is being dropped).
+    fn take_unwritten(&mut self) -> Vec<Frame>;
     /// Reads what has arrived and appends the whole frames (without size prefix) to `frames`.
     fn read_frames(&mut self, frames: &mut Vec<Vec<u8>>) -> Result<()>;
 }
@@ -78,7 +82,7 @@ impl Link for Connection {
     fn finish_connect(&mut self, now: Instant) -> Result<bool> {
         Connection::finish_connect(self, now)
     }
-    fn queue(&mut self, frame: Vec<u8>) -> u64 {
+    fn queue(&mut self, frame: Frame) -> u64 {
         Connection::queue(self, frame)
     }
     fn frames_written(&self) -> u64 {
@@ -87,8 +91,11 @@ impl Link for Connection {
     fn has_unwritten(&self) -> bool {
         Connection::has_unwritten(self)
     }
-    fn flush(&mut self, spent: &mut Vec<Vec<u8>>) -> Result<()> {
+    fn flush(&mut self, spent: &mut Vec<Frame>) -> Result<()> {
         Connection::flush(self, spent)
+    }
+    fn take_unwritten(&mut self) -> Vec<Frame> {
+        Connection::take_unwritten(self)
     }
     fn read_frames(&mut self, frames: &mut Vec<Vec<u8>>) -> Result<()> {
         Connection::read_frames(self, frames)

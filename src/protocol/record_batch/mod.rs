@@ -377,9 +377,26 @@ impl SealedBatch {
         (SealedBatch { bytes: into, record_count: self.record_count }, old)
     }
 
-    /// The batch on the wire.
+    /// The batch on the wire (empty while [lent](Self::lend)).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// Takes the bytes out, for a frame to write them from (see `network::frame`); the batch
+    /// holds none until [`give_back`](Self::give_back).
+    pub(crate) fn lend(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
+    }
+
+    /// Puts back the bytes [`lend`](Self::lend) took.
+    pub(crate) fn give_back(&mut self, bytes: Vec<u8>) {
+        debug_assert!(self.bytes.is_empty(), "bytes given back to a batch that has its own");
+        self.bytes = bytes;
+    }
+
+    /// Whether the bytes are lent out (a sealed batch always has at least its header).
+    pub(crate) fn is_lent(&self) -> bool {
+        self.bytes.is_empty()
     }
 
     /// The batch's size on the wire.

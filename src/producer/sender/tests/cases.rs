@@ -315,6 +315,79 @@ fn a_broker_closing_the_connection_retries_what_was_in_flight() {
 }
 
 #[test]
+fn a_batch_whose_frame_was_not_written_when_the_connection_broke_is_retried_with_its_bytes() {
+    // The frame writes the batch from the batch's own buffer: the broken link must give the
+    // buffer back, or the retry would have nothing to send.
+    let mut h = harness(1, 1, &[("retry.backoff.ms", "10"), ("linger.ms", "0")]);
+    let warm = h.send(0, "warm");
+    h.turns(8);
+    assert!(done(&warm).is_ok());
+    h.wire(1, |w| w.stalled = true);
+    let f = h.send(0, "lent-bytes");
+    h.turns(3);
+    let queued = h.script.borrow().wires.values().find(|w| w.node == 1).map(|w| w.out.len()).unwrap();
+    assert_eq!(queued, 1, "the Produce frame waits on the stalled socket");
+    h.wire(1, |w| w.broken = true);
+    h.turns(2);
+    assert!(!f.is_done());
+    h.advance(Duration::from_secs(1));
+    h.turns(10);
+    let produces = h.produces();
+    assert_eq!(produces.len(), 2, "warm-up and the retry (the unwritten frame never arrived)");
+    let retried = &produces[1].produce().1[0].batches[0];
+    assert_eq!(retried.records.len(), 1);
+    assert_eq!(retried.records[0].value.as_deref(), Some(&b"lent-bytes"[..]));
+    assert!(done(&f).is_ok());
+}
+
+#[test]
+fn batches_of_several_topics_in_one_request_each_land_under_their_own_topic_and_partition() {
+    // The request groups partitions by topic, and each batch is written from its own buffer
+    // at its place in the frame: interleaved sends must still arrive where they were sent.
+    let mut h = harness(1, 2, &[("linger.ms", "50"), ("enable.idempotence", "false"), ("acks", "1")]);
+    h.script.borrow_mut().topics.insert("u".to_owned(), vec![1, 1]);
+    h.s.shared.metadata.want("u");
+    let far = h.script.borrow().now + Duration::from_secs(60);
+    let append = |h: &Harness, topic: &str, partition: i32, value: &str| {
+        h.s.shared
+            .accumulator
+            .append(topic, partition, 1, None, Some(value.as_bytes()), &[], far, None, None)
+            .expect("appended")
+    };
+    let before = h.produces().len();
+    let futures = [
+        append(&h, "t", 0, "t0"),
+        append(&h, "u", 1, "u1"),
+        append(&h, "t", 1, "t1"),
+        append(&h, "u", 0, "u0"),
+    ];
+    h.turns(6);
+    h.advance(Duration::from_millis(60));
+    h.turns(6);
+    let produces = h.produces();
+    assert_eq!(produces.len(), before + 1, "one request for the one broker");
+    let mut landed: Vec<(String, i32, Vec<u8>)> = produces[before]
+        .produce()
+        .1
+        .into_iter()
+        .flat_map(|p| {
+            let (topic, partition) = (p.topic, p.partition);
+            p.batches
+                .into_iter()
+                .flat_map(|b| b.records)
+                .map(move |r| (topic.clone(), partition, r.value.unwrap_or_default()))
+        })
+        .collect();
+    landed.sort();
+    let want: Vec<(String, i32, Vec<u8>)> = [("t", 0, "t0"), ("t", 1, "t1"), ("u", 0, "u0"), ("u", 1, "u1")]
+        .iter()
+        .map(|(t, p, v)| (t.to_string(), *p, v.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(landed, want);
+    assert!(futures.iter().all(|f| done(f).is_ok()));
+}
+
+#[test]
 fn message_too_large_splits_the_batch_and_the_halves_keep_order_and_futures() {
     let mut h = harness(1, 1, &[("enable.idempotence", "false"), ("acks", "1"), ("linger.ms", "10")]);
     h.hold_produce();

@@ -7,6 +7,7 @@ use super::produce::invalidates_metadata;
 use super::transport::{Link, Readiness, Transport};
 use super::*;
 use crate::config::ProducerConfig;
+use crate::network::frame::Frame;
 use crate::producer::future::SendFuture;
 use crate::protocol::primitives::{Encoder, Reader};
 use crate::protocol::record_batch::{decode_batches, DecodedBatch};
@@ -66,7 +67,7 @@ struct Wire {
     broker: i32,
     node: i32,
     /// Frames the client queued and the "socket" has not taken yet.
-    out: VecDeque<Vec<u8>>,
+    out: VecDeque<Frame>,
     written: u64,
     queued: u64,
     /// Response frames (without size prefix) the client has not read yet.
@@ -383,7 +384,7 @@ impl Link for ScriptedLink {
         self.connecting = false;
         Ok(true)
     }
-    fn queue(&mut self, frame: Vec<u8>) -> u64 {
+    fn queue(&mut self, frame: Frame) -> u64 {
         let mut sc = self.script.borrow_mut();
         let w = sc.wires.get_mut(&self.token).expect("open wire");
         w.out.push_back(frame);
@@ -396,7 +397,7 @@ impl Link for ScriptedLink {
     fn has_unwritten(&self) -> bool {
         !self.script.borrow().wires[&self.token].out.is_empty()
     }
-    fn flush(&mut self, spent: &mut Vec<Vec<u8>>) -> Result<()> {
+    fn flush(&mut self, spent: &mut Vec<Frame>) -> Result<()> {
         let mut sc = self.script.borrow_mut();
         loop {
             let w = sc.wires.get_mut(&self.token).expect("open wire");
@@ -406,9 +407,13 @@ impl Link for ScriptedLink {
             let Some(frame) = w.out.pop_front() else { return Ok(()) };
             w.written += 1;
             let broker = w.broker;
-            sc.receive(self.token, broker, &frame);
+            sc.receive(self.token, broker, &frame.to_vec());
             spent.push(frame);
         }
+    }
+    fn take_unwritten(&mut self) -> Vec<Frame> {
+        let mut sc = self.script.borrow_mut();
+        sc.wires.get_mut(&self.token).map(|w| w.out.drain(..).collect()).unwrap_or_default()
     }
     fn read_frames(&mut self, frames: &mut Vec<Vec<u8>>) -> Result<()> {
         let mut sc = self.script.borrow_mut();
