@@ -1,12 +1,14 @@
 //! What one `send` costs the application thread, with a broker draining the batches: thread CPU
 //! time per send (CLOCK_THREAD_CPUTIME_ID around the send loop alone), heap allocations per
 //! record on the sending threads (a counting global allocator), and records/s, for 1, 2, 4 and 8
-//! threads sending to one shared partition or each to its own.
+//! threads sending to one shared partition or each to its own, and how often the sending
+//! threads blocked (voluntary context switches: waiting for buffer memory) per 1,000 records.
 //!
 //! `KB_BENCH_BOOTSTRAP=host:port cargo bench --bench send_cost` (a topic `send-cost` with at
 //! least 8 partitions must exist, or be auto-created with them; `KB_BENCH_THREADS=1,2` picks the
-//! thread counts, `KB_BENCH_RECORDS` the records per thread). `scripts/bench.sh --send-cost`
-//! starts the mock cluster and runs it.
+//! thread counts, `KB_BENCH_RECORDS` the records per thread, `KB_BENCH_PIN=1` pins the sender
+//! thread to CPU 0 and the sending threads to the others). `scripts/bench.sh --send-cost` starts
+//! the mock cluster and runs it.
 
 use kafka_blocking::{Producer, ProducerConfig, Record};
 use std::time::{Duration, Instant};

@@ -638,15 +638,21 @@ mod tests {
         assert!(e.to_string().contains(&addr), "{e}");
     }
 
-    #[test]
-    fn writes_queued_frames_and_reads_framed_answers() {
+    /// A connection to a listener on loopback, connected, and the listener's side of it.
+    fn connected() -> (Connection, std::net::TcpStream) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let mut c = Connection::connect(&addr, &opts(), Instant::now()).unwrap();
-        let (mut server, _) = l.accept().unwrap();
+        let (server, _) = l.accept().unwrap();
         while !c.finish_connect(Instant::now()).unwrap() {
             wait_for(&c, libc::POLLOUT);
         }
+        (c, server)
+    }
+
+    #[test]
+    fn writes_queued_frames_and_reads_framed_answers() {
+        let (mut c, mut server) = connected();
         assert_eq!(c.queue(Frame::whole(vec![0, 0, 0, 1, 7], 1)), 0);
         // A frame whose middle bytes are lent: written from their own buffer.
         assert_eq!(c.queue(Frame::gathered(vec![0, 0, 0, 2, 9], vec![4], vec![vec![8]], 2)), 1);
@@ -678,13 +684,7 @@ mod tests {
 
     #[test]
     fn gathered_frames_larger_than_the_socket_buffer_are_written_in_order_across_partial_writes() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        let mut c = Connection::connect(&addr, &opts(), Instant::now()).unwrap();
-        let (mut server, _) = l.accept().unwrap();
-        while !c.finish_connect(Instant::now()).unwrap() {
-            wait_for(&c, libc::POLLOUT);
-        }
+        let (mut c, mut server) = connected();
         // Three frames of about 2 MiB, each a head cut three times around lent buffers.
         let mut expected = Vec::new();
         for f in 0..3u8 {
@@ -721,10 +721,7 @@ mod tests {
 
     #[test]
     fn unwritten_frames_are_taken_back_whole() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        let mut c = Connection::connect(&addr, &opts(), Instant::now()).unwrap();
-        let _server = l.accept().unwrap();
+        let (mut c, _server) = connected();
         c.queue(Frame::gathered(vec![1, 2], vec![1], vec![vec![9; 10]], 5));
         let back = c.take_unwritten();
         assert!(!c.has_unwritten());
