@@ -76,7 +76,8 @@ impl Frame {
     }
 
     /// The rest of the piece that byte `pos` is in (empty at the end): for writers that take
-    /// one slice at a time.
+    /// one slice at a time (TLS).
+    #[cfg(any(feature = "tls", test))]
     pub(crate) fn piece_at(&self, mut pos: usize) -> &[u8] {
         for p in self.pieces() {
             if pos < p.len() {
