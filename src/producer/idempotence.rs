@@ -301,6 +301,7 @@ mod tests {
             adaptive: true,
             compression: crate::compression::CompressionType::None,
             compression_level: None,
+            transactional: false,
         };
         let a = Accumulator::new(cfg, 1 << 20, tx, Vec::new());
         let far = Instant::now() + Duration::from_secs(5);

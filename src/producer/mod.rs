@@ -717,6 +717,7 @@ pub(crate) fn shared_state(
         adaptive: cfg.partitioner_adaptive_partitioning_enable,
         compression,
         compression_level,
+        transactional: txn.is_some(),
     };
     let shared = Arc::new(Shared {
         config: sender_cfg,

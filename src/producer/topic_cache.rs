@@ -137,6 +137,7 @@ mod tests {
             adaptive: true,
             compression: crate::compression::CompressionType::None,
             compression_level: None,
+            transactional: false,
         };
         Accumulator::new(cfg, 1 << 20, Waker::new().unwrap(), Vec::new())
     }

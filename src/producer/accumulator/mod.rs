@@ -152,6 +152,9 @@ pub(crate) struct AccumulatorConfig {
     /// thread that filled them.
     pub(crate) compression: CompressionType,
     pub(crate) compression_level: Option<i32>,
+    /// A transactional producer: a new batch wakes the sender at once, so that it adds the
+    /// partition to the transaction while the batch lingers (as Java's sender is woken).
+    pub(crate) transactional: bool,
 }
 
 /// Per-partition batches plus the buffer pool behind them.
@@ -437,8 +440,11 @@ impl Accumulator {
         drop(dq);
         if only {
             // The sender learns of a batch behind another when it drains that one; this one it
-            // must see by the time its linger ends (at once when a flush or a pool wait is on).
-            let urgent = self.flushes.load(Ordering::Acquire) > 0 || self.ledger.pool.has_waiters();
+            // must see by the time its linger ends (at once when a flush or a pool wait is on,
+            // or when a transaction must take the partition in first).
+            let urgent = self.config.transactional
+                || self.flushes.load(Ordering::Acquire) > 0
+                || self.ledger.pool.has_waiters();
             self.wake.wake_by(if urgent { created } else { created + self.config.linger });
         }
         Ok(note_sticky(a))

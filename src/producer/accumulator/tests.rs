@@ -11,6 +11,7 @@ fn acc(batch_size: usize, memory: usize, linger_ms: u64) -> (Accumulator, Waker)
         adaptive: true,
         compression: CompressionType::None,
         compression_level: None,
+        transactional: false,
     };
     (Accumulator::new(cfg, memory, waker.clone(), Vec::new()), waker)
 }
@@ -43,6 +44,7 @@ fn a_batch_filled_while_the_sender_is_behind_is_compressed_by_its_filler() {
         adaptive: true,
         compression: CompressionType::Lz4,
         compression_level: None,
+        transactional: false,
     };
     let a = Accumulator::new(cfg, 1 << 20, waker.clone(), Vec::new());
     let text = b"{\"level\":\"INFO\",\"msg\":\"order shipped to the west region\"}";
@@ -278,4 +280,21 @@ fn a_compressed_batch_gives_its_pooled_buffer_back() {
         assert_eq!(a.pool().available_memory(), 100_000);
     }
     assert_eq!(ptrs[1], ptrs[2], "the same pooled buffer carries every batch");
+}
+
+#[test]
+fn a_new_batch_wakes_the_sender_only_when_its_poll_outlasts_the_linger_unless_transactional() {
+    for (linger_ms, transactional, wakes) in [(60_000, false, false), (0, false, true), (60_000, true, true)]
+    {
+        let (mut a, waker) = acc(1024, 1 << 20, linger_ms);
+        a.config.transactional = transactional;
+        waker.sleeping_until(Instant::now() + Duration::from_secs(1));
+        a.append("t", 0, 1, None, Some(b"v"), &[], far(), None, None).unwrap();
+        assert_eq!(waker.is_notified(), wakes, "linger {linger_ms} ms, transactional {transactional}");
+        // A second record joins the batch: no new batch, no wake-up.
+        waker.reset();
+        waker.sleeping_until(Instant::now() + Duration::from_secs(1));
+        a.append("t", 0, 1, None, Some(b"w"), &[], far(), None, None).unwrap();
+        assert!(!waker.is_notified());
+    }
 }
