@@ -125,6 +125,44 @@ fn tls_delivers_and_the_records_read_back() {
 }
 
 #[test]
+fn tls_writes_large_requests_of_several_batches_whole_and_in_order() {
+    // Requests of several 256 KiB batches: each frame is written through the TLS session piece
+    // by piece (the request bytes and the batch buffers between them), over many partial writes.
+    let b = common::kafka_tv1();
+    let topic = unique_topic("security-large");
+    create_topic(&b, &topic, 3);
+    let cfg = tls(&kafka_listener("SSL"))
+        .set("batch.size", "262144")
+        .set("linger.ms", "20")
+        .set("compression.type", "none");
+    let p = Producer::new(cfg).unwrap();
+    let n = 3000;
+    let value = |i: usize| format!("{i:06}-{}", "x".repeat(1000 + i % 97));
+    let futures: Vec<_> = (0..n)
+        .map(|i| p.send(Record::new(&topic).partition((i % 3) as i32).value(&value(i))).unwrap())
+        .collect();
+    for f in &futures {
+        f.wait().unwrap();
+    }
+    p.close(Duration::from_secs(10)).unwrap();
+    let got = consume(&b, &topic, 3, n);
+    for partition in 0..3 {
+        let values: Vec<String> = got
+            .iter()
+            .filter(|c| c.partition == partition)
+            .map(|c| String::from_utf8(c.value.clone().unwrap()).unwrap())
+            .collect();
+        let want: Vec<String> = (0..n).filter(|i| i % 3 == partition as usize).map(value).collect();
+        assert!(
+            values == want,
+            "partition {partition}: {} records read back, {} sent",
+            values.len(),
+            want.len()
+        );
+    }
+}
+
+#[test]
 fn mutual_tls_with_a_client_certificate_delivers_as_its_principal() {
     let cfg = tls(&kafka_listener("MTLS"))
         .ssl_client_certificate(security_file("client.pem"), security_file("client.key"));
