@@ -58,19 +58,28 @@ impl Frame {
             .filter(|p| !p.is_empty())
     }
 
-    /// Appends the pieces after the first `skip` bytes to `slices`, while it has fewer than
-    /// `max`; returns whether all of them went in.
-    pub(crate) fn slices<'a>(&'a self, mut skip: usize, slices: &mut Vec<IoSlice<'a>>, max: usize) -> bool {
-        for p in self.pieces() {
+    /// The pieces after the first `skip` bytes, the first of them cut where `skip` ends.
+    fn pieces_from(&self, mut skip: usize) -> impl Iterator<Item = &[u8]> {
+        self.pieces().filter_map(move |p| {
             if skip >= p.len() {
                 skip -= p.len();
-                continue;
+                None
+            } else {
+                let rest = &p[skip..];
+                skip = 0;
+                Some(rest)
             }
+        })
+    }
+
+    /// Appends the pieces after the first `skip` bytes to `slices`, while it has fewer than
+    /// `max`; returns whether all of them went in.
+    pub(crate) fn slices<'a>(&'a self, skip: usize, slices: &mut Vec<IoSlice<'a>>, max: usize) -> bool {
+        for p in self.pieces_from(skip) {
             if slices.len() >= max {
                 return false;
             }
-            slices.push(IoSlice::new(&p[skip..]));
-            skip = 0;
+            slices.push(IoSlice::new(p));
         }
         true
     }
@@ -78,14 +87,8 @@ impl Frame {
     /// The rest of the piece that byte `pos` is in (empty at the end): for writers that take
     /// one slice at a time (TLS).
     #[cfg(any(feature = "tls", test))]
-    pub(crate) fn piece_at(&self, mut pos: usize) -> &[u8] {
-        for p in self.pieces() {
-            if pos < p.len() {
-                return &p[pos..];
-            }
-            pos -= p.len();
-        }
-        &[]
+    pub(crate) fn piece_at(&self, pos: usize) -> &[u8] {
+        self.pieces_from(pos).next().unwrap_or(&[])
     }
 
     /// The whole frame in one buffer (tests, and writers without gathering).

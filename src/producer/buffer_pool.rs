@@ -35,6 +35,13 @@ struct State {
     closed: bool,
 }
 
+impl State {
+    /// Bytes a request could take now: unpooled memory plus the recycled buffers.
+    fn available(&self, poolable: usize) -> usize {
+        self.unpooled_available + self.free.len() * poolable
+    }
+}
+
 /// `buffer.memory` accounting and batch-buffer recycling.
 pub(crate) struct BufferPool {
     total: usize,
@@ -133,8 +140,7 @@ impl BufferPool {
                 return Some(buf);
             }
         }
-        let free_bytes = st.free.len() * self.poolable;
-        if st.unpooled_available + free_bytes < size {
+        if st.available(self.poolable) < size {
             return None;
         }
         while st.unpooled_available < size {
@@ -172,8 +178,7 @@ impl BufferPool {
     /// Whether the first waiter can have its request and the slack (or the whole pool).
     fn wakes_first_waiter(&self, st: &State) -> bool {
         st.waiters.front().is_some_and(|&(_, want)| {
-            let available = st.unpooled_available + st.free.len() * self.poolable;
-            available >= want.saturating_add(self.slack).min(self.total)
+            st.available(self.poolable) >= want.saturating_add(self.slack).min(self.total)
         })
     }
 
@@ -186,7 +191,7 @@ impl BufferPool {
     /// Bytes neither lent out nor waiting on the free list, plus the free list.
     pub(crate) fn available_memory(&self) -> usize {
         let st = self.state.lock();
-        st.unpooled_available + st.free.len() * self.poolable
+        st.available(self.poolable)
     }
 
     /// `(buffer.memory, bytes available, threads blocked now, nanoseconds blocked so far)`.

@@ -42,7 +42,6 @@ fn record_overhead_bound(headers: usize) -> usize {
     5 + 1 + 10 + 5 + 5 + 5 + 5 + headers * 10
 }
 
-/// An upper bound of the bytes one record takes in a batch of its own (header included).
 /// `max.block.ms` from the first time it is asked for: the send path reads the clock for it only
 /// when a record has to wait (for metadata or pool memory).
 pub(crate) struct Deadline {
@@ -72,6 +71,7 @@ impl Deadline {
     }
 }
 
+/// An upper bound of the bytes one record takes in a batch of its own (header included).
 pub(crate) fn record_size_bound(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header<'_>]) -> usize {
     let hdr_bytes: usize =
         headers.iter().map(|h| h.key.len() + h.value.as_deref().map_or(0, <[u8]>::len)).sum();
@@ -204,6 +204,12 @@ impl Accumulator {
 
     pub(crate) fn pool(&self) -> &BufferPool {
         &self.ledger.pool
+    }
+
+    /// Batches are ready without waiting for `linger.ms`: a flush is under way or a thread
+    /// waits for pool memory (as in Java).
+    fn skips_linger(&self) -> bool {
+        self.flushes.load(Ordering::Acquire) > 0 || self.ledger.pool.has_waiters()
     }
 
     fn wake_sender(&self) {
@@ -442,9 +448,7 @@ impl Accumulator {
             // The sender learns of a batch behind another when it drains that one; this one it
             // must see by the time its linger ends (at once when a flush or a pool wait is on,
             // or when a transaction must take the partition in first).
-            let urgent = self.config.transactional
-                || self.flushes.load(Ordering::Acquire) > 0
-                || self.ledger.pool.has_waiters();
+            let urgent = self.config.transactional || self.skips_linger();
             self.wake.wake_by(if urgent { created } else { created + self.config.linger });
         }
         Ok(note_sticky(a))
@@ -470,7 +474,7 @@ impl Accumulator {
         can_send: impl Fn(&PartitionQueue, &ProducerBatch) -> bool,
     ) -> Readiness {
         let mut r = Readiness::default();
-        let urgent = closing || self.flushes.load(Ordering::Acquire) > 0 || self.ledger.pool.has_waiters();
+        let urgent = closing || self.skips_linger();
         let linger = self.config.linger;
         let mut candidates: HashMap<i32, (bool, Vec<Arc<PartitionQueue>>)> = HashMap::new();
         let unavailable = self.unavailable_nodes.lock().clone();
