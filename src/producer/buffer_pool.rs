@@ -78,7 +78,21 @@ impl BufferPool {
 
     /// Runs on: application threads. Returns an empty buffer with capacity for `size` bytes,
     /// blocking until `deadline` for memory. `max_block` is only used in the error message.
+    #[cfg(test)]
     pub(crate) fn allocate(&self, size: usize, deadline: Instant, max_block: Duration) -> Result<Vec<u8>> {
+        self.allocate_charged(size, 0, deadline, max_block)
+    }
+
+    /// Runs on: application threads. [`allocate`](Self::allocate), also charging `extra` bytes
+    /// of other memory (a batch's callback entries; at most what the pool has beyond `size`),
+    /// given back with [`release`](Self::release).
+    pub(crate) fn allocate_charged(
+        &self,
+        size: usize,
+        extra: usize,
+        deadline: Instant,
+        max_block: Duration,
+    ) -> Result<Vec<u8>> {
         if size > self.total {
             return Err(Error::new(
                 ErrorKind::RecordTooLarge,
@@ -89,14 +103,15 @@ impl BufferPool {
         if st.closed {
             return Err(closed());
         }
+        let extra = extra.min(self.total - size);
         if st.waiters.is_empty() {
-            if let Some(buf) = self.try_take(&mut st, size) {
+            if let Some(buf) = self.try_take(&mut st, size, extra) {
                 return Ok(self.materialize(buf, size));
             }
         }
         let ticket = st.next_ticket;
         st.next_ticket += 1;
-        st.waiters.push_back((ticket, size));
+        st.waiters.push_back((ticket, size + extra));
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let blocked_at = Instant::now();
         let outcome = loop {
@@ -104,7 +119,7 @@ impl BufferPool {
                 break Err(closed());
             }
             if st.waiters.front().map(|w| w.0) == Some(ticket) {
-                if let Some(buf) = self.try_take(&mut st, size) {
+                if let Some(buf) = self.try_take(&mut st, size, extra) {
                     break Ok(buf);
                 }
             }
@@ -131,24 +146,57 @@ impl BufferPool {
         outcome.map(|buf| self.materialize(buf, size))
     }
 
-    /// Takes `size` bytes from the accounting: a recycled buffer when the size is poolable,
-    /// or a claim on unpooled memory (freeing recycled buffers if needed). `Some(vec)` with
-    /// capacity 0 means "allocate outside the lock".
-    fn try_take(&self, st: &mut State, size: usize) -> Option<Vec<u8>> {
+    /// Takes `size + extra` bytes from the accounting: a recycled buffer when the size is
+    /// poolable, or a claim on unpooled memory (freeing recycled buffers if needed), and
+    /// `extra` unpooled bytes. `Some(vec)` with capacity 0 means "allocate outside the lock".
+    fn try_take(&self, st: &mut State, size: usize, extra: usize) -> Option<Vec<u8>> {
+        if st.available(self.poolable) < size + extra {
+            return None;
+        }
         if size == self.poolable {
             if let Some(buf) = st.free.pop() {
+                self.take_unpooled(st, extra);
                 return Some(buf);
             }
         }
-        if st.available(self.poolable) < size {
-            return None;
-        }
-        while st.unpooled_available < size {
+        self.take_unpooled(st, size + extra);
+        Some(Vec::new())
+    }
+
+    /// Claims `bytes` of unpooled memory, freeing recycled buffers as needed (the caller
+    /// checked that `available` covers it).
+    fn take_unpooled(&self, st: &mut State, bytes: usize) {
+        while st.unpooled_available < bytes {
             st.free.pop();
             st.unpooled_available += self.poolable;
         }
-        st.unpooled_available -= size;
-        Some(Vec::new())
+        st.unpooled_available -= bytes;
+    }
+
+    /// Runs on: application threads, under a partition lock (the pool's lock is taken last).
+    /// Charges `bytes` of other memory (more callback entries for an open batch) if the pool
+    /// has them now and nobody is waiting; never blocks. Given back with
+    /// [`release`](Self::release).
+    pub(crate) fn try_charge(&self, bytes: usize) -> bool {
+        let mut st = self.state.lock();
+        if st.closed || !st.waiters.is_empty() || st.available(self.poolable) < bytes {
+            return false;
+        }
+        self.take_unpooled(&mut st, bytes);
+        true
+    }
+
+    /// Runs on: sender thread. Gives back `bytes` charged by
+    /// [`allocate_charged`](Self::allocate_charged) or [`try_charge`](Self::try_charge).
+    pub(crate) fn release(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        let mut st = self.state.lock();
+        st.unpooled_available += bytes;
+        if self.wakes_first_waiter(&st) {
+            self.changed.notify_all();
+        }
     }
 
     fn materialize(&self, mut buf: Vec<u8>, size: usize) -> Vec<u8> {
@@ -236,6 +284,58 @@ mod tests {
         assert_eq!(p.available_memory(), 1000);
         let c = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
         assert_eq!(c.as_ptr(), ptr, "the poolable buffer is reused");
+    }
+
+    #[test]
+    fn charged_memory_counts_against_the_pool_until_released() {
+        let p = BufferPool::new(1000, 100);
+        let a = p.allocate_charged(100, 250, Instant::now(), NO_WAIT).unwrap();
+        assert!(a.capacity() >= 100 && a.capacity() < 350, "the buffer is the batch's alone");
+        assert_eq!(p.available_memory(), 650);
+        assert!(p.try_charge(600));
+        assert_eq!(p.available_memory(), 50);
+        assert!(!p.try_charge(51), "more than is free");
+        let e = p.allocate_charged(100, 0, Instant::now(), NO_WAIT).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BufferExhausted, "charged bytes are not handed out twice");
+        p.release(600);
+        p.release(250);
+        p.deallocate(a, 100);
+        assert_eq!(p.available_memory(), 1000);
+        // A recycled buffer and the charge beside it: the charge comes from unpooled memory.
+        let b = p.allocate_charged(100, 900, Instant::now(), NO_WAIT).unwrap();
+        assert_eq!(p.available_memory(), 0);
+        p.release(900);
+        p.deallocate(b, 100);
+        assert_eq!(p.available_memory(), 1000);
+        // A charge past what the pool has beside the buffer is cut to it.
+        let c = p.allocate_charged(400, 5000, Instant::now(), NO_WAIT).unwrap();
+        assert_eq!(p.available_memory(), 0);
+        p.release(600);
+        p.deallocate(c, 400);
+        assert_eq!(p.available_memory(), 1000);
+    }
+
+    #[test]
+    fn try_charge_never_jumps_the_queue_of_waiters() {
+        let p = Arc::new(BufferPool::new(300, 100));
+        let held: Vec<_> = (0..3).map(|_| p.allocate(100, Instant::now(), NO_WAIT).unwrap()).collect();
+        let p2 = p.clone();
+        let waiter = std::thread::spawn(move || {
+            p2.allocate(200, Instant::now() + Duration::from_secs(10), Duration::from_secs(10))
+        });
+        while !p.has_waiters() {
+            std::thread::yield_now();
+        }
+        let mut held = held.into_iter();
+        p.deallocate(held.next().unwrap(), 100);
+        assert!(!p.try_charge(50), "a thread waits for memory: a charge that does not wait is refused");
+        p.deallocate(held.next().unwrap(), 100);
+        let b = waiter.join().unwrap().unwrap();
+        assert!(!p.has_waiters());
+        p.deallocate(b, 200);
+        assert!(p.try_charge(200));
+        p.close();
+        assert!(!p.try_charge(1), "a closed pool charges nothing");
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub(super) enum Completion {
 pub(super) struct SplitParent {
     pub(super) id: u64,
     pub(super) reserved: usize,
+    /// The original batch's callback entries charged to the pool (its parts hold them now).
+    pub(super) callback_room: usize,
     // guards: the original completion, the parts' results, parts still out, the pool buffer
     pub(super) state: Mutex<SplitState>,
 }
@@ -75,9 +77,24 @@ pub(crate) struct ProducerBatch {
     /// stored it, so it must be retried under its old stamp before any epoch bump.
     pub(crate) outcome_unknown: bool,
     /// Callbacks with their record's offset delta and timestamp (usually empty).
-    pub(super) callbacks: Vec<(u32, RecordStamp, Callback)>,
+    pub(super) callbacks: Vec<CallbackEntry>,
+    /// Callback entries charged to the pool for this batch (`callbacks` holds at most these).
+    pub(super) callback_room: usize,
     /// Each record's timestamp, kept only when interceptors need per-record metadata.
     pub(super) timestamps: Option<Vec<RecordStamp>>,
+}
+
+/// A record's callback in its batch, with the record's offset delta and timestamp.
+pub(super) type CallbackEntry = (u32, RecordStamp, Callback);
+
+/// The pool bytes one callback entry is charged (`buffer.memory` bounds callbacks too).
+pub(super) const CALLBACK_ENTRY_BYTES: usize = std::mem::size_of::<CallbackEntry>();
+
+/// Callback entries to charge for a batch of `room` bytes whose records take `record` bytes:
+/// room for a batch of records like this one, so that one charge (and one allocation) serves
+/// the batch rather than a doubling series of them.
+pub(super) fn callback_room_for(room: usize, record: usize) -> usize {
+    (room / record.max(1)).clamp(4, 1024)
 }
 
 /// One record appended to a batch.
@@ -149,6 +166,17 @@ impl ProducerBatch {
             self.full = true;
             return None;
         }
+        if callback.is_some() && self.callbacks.len() == self.callback_room {
+            // More callback entries: charged to the pool if it has the memory now; otherwise the
+            // batch takes no more records and the next one waits for memory as any new batch.
+            let more = callback_room_for(self.reserved, need);
+            if !self.ledger.pool.try_charge(more * CALLBACK_ENTRY_BYTES) {
+                self.full = true;
+                return None;
+            }
+            self.callbacks.reserve_exact(more);
+            self.callback_room += more;
+        }
         let delta = b.append(timestamp, key, value, headers);
         // Full (as Java's MemoryRecordsBuilder.isFull): another record like this one will not
         // fit. The sender sends it without waiting for linger.ms; the sticky partitioner moves on.
@@ -160,11 +188,6 @@ impl ProducerBatch {
             ts.push(stamp);
         }
         if let Some(cb) = callback.take() {
-            if self.callbacks.capacity() == 0 {
-                // Room for a batch of records like this one: one allocation per batch, not a
-                // doubling series of them.
-                self.callbacks.reserve((self.reserved / need.max(1)).clamp(4, 1024));
-            }
             self.callbacks.push((delta, stamp, cb));
         }
         match &self.completion {

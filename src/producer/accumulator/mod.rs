@@ -29,7 +29,7 @@ use crate::protocol::record_batch::{
     decode_batches, Header, ProducerState, RecordBatchBuilder, BATCH_HEADER_LEN,
 };
 pub(crate) use batch::ProducerBatch;
-use batch::{Appended, Body, Completion, SplitParent, SplitState};
+use batch::{callback_room_for, Appended, Body, Completion, SplitParent, SplitState, CALLBACK_ENTRY_BYTES};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -397,17 +397,24 @@ impl Accumulator {
             }
         }
         let size = self.config.batch_size.max(bound);
-        let buf = self.ledger.pool.allocate(size, deadline.get(), self.config.max_block)?;
+        let callback_room = if callback.is_some() { callback_room_for(size, bound) } else { 0 };
+        let pool = &self.ledger.pool;
+        let charge = callback_room * CALLBACK_ENTRY_BYTES;
+        let buf = pool.allocate_charged(size, charge, deadline.get(), self.config.max_block)?;
+        let give_back = |buf| {
+            pool.deallocate(buf, size);
+            pool.release(charge);
+        };
         let mut dq = q.batches.lock();
         if self.closed.load(Ordering::Acquire) {
             drop(dq);
-            self.ledger.pool.deallocate(buf, size);
+            give_back(buf);
             return Err(closed_error());
         }
         if let Some(last) = dq.back_mut() {
             if let Some(a) = last.try_append(timestamp, key, value, headers, &mut callback) {
                 drop(dq);
-                self.ledger.pool.deallocate(buf, size);
+                give_back(buf);
                 return Ok(note_sticky(a));
             }
         }
@@ -431,7 +438,8 @@ impl Accumulator {
             last_error: None,
             full: false,
             id,
-            callbacks: Vec::new(),
+            callbacks: Vec::with_capacity(callback_room),
+            callback_room,
             timestamps: (!self.ledger.interceptors.is_empty()).then(Vec::new),
             sequence: None,
             outcome_unknown: false,
@@ -666,6 +674,7 @@ impl Accumulator {
                     Arc::new(SplitParent {
                         id: batch.id,
                         reserved: batch.reserved,
+                        callback_room: std::mem::take(&mut batch.callback_room),
                         state: Mutex::new(state),
                     }),
                     0,
@@ -723,6 +732,8 @@ impl Accumulator {
                 sequence: batch.sequence.map(|s| ((s as i64 + start as i64) % (i32::MAX as i64 + 1)) as i32),
                 outcome_unknown: false,
                 callbacks: mine.into_iter().map(|(d, ts, cb)| (d - start as u32, ts, cb)).collect(),
+                // The parts' callbacks stay charged to the parent.
+                callback_room: 0,
                 timestamps: batch.timestamps.as_ref().map(|t| t[start..end].to_vec()),
             });
         }
@@ -864,6 +875,7 @@ impl Ledger {
             Body::Empty | Body::Compressing => Vec::new(),
         };
         self.pool.deallocate(buf, batch.reserved);
+        self.pool.release(std::mem::take(&mut batch.callback_room) * CALLBACK_ENTRY_BYTES);
         match part {
             None => self.batch_done(batch.id),
             Some((parent, first_delta)) => {
@@ -878,6 +890,7 @@ impl Ledger {
                     if let Some(buf) = st.buffer.take() {
                         self.pool.deallocate(buf, parent.reserved);
                     }
+                    self.pool.release(parent.callback_room * CALLBACK_ENTRY_BYTES);
                     drop(st);
                     self.batch_done(parent.id);
                 }

@@ -177,6 +177,53 @@ fn completion_frees_memory_and_resolves_futures() {
 }
 
 #[test]
+fn callbacks_are_charged_to_the_pool_and_a_batch_without_room_for_more_closes() {
+    let cb = || Callback::new(|_: Result<RecordMetadata>| {});
+    let send = |a: &Accumulator, value: &[u8]| {
+        let soon = Instant::now() + Duration::from_millis(20);
+        a.append("t", 0, 1, None, Some(value), &[], soon, None, Some(cb()))
+    };
+    let entry = CALLBACK_ENTRY_BYTES;
+    let big = [1u8; 200];
+    // The first record's size sets the batch's room: 1000 / its size bound, at least 4 entries.
+    let room = callback_room_for(1000, record_size_bound(None, Some(&big), &[]));
+    assert_eq!(room, 4);
+    // Room in the pool for one batch and four callback entries, no more.
+    let (a, _w) = acc(1000, 1000 + room * entry, 0);
+    send(&a, &big).unwrap();
+    assert_eq!(a.pool().available_memory(), 0, "the batch buffer and its callback entries are charged");
+    for _ in 1..room {
+        send(&a, b"small").unwrap();
+    }
+    // A fifth record would fit the buffer, but its callback entry does not fit the pool: the
+    // batch closes, and the record waits for memory (here: until its deadline).
+    let e = send(&a, b"small").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BufferExhausted);
+    let q = a.queue(&a.topic("t"), 0);
+    assert!(q.batches.lock()[0].full, "a batch that cannot hold another callback is sent as full");
+    let (mut bs, _) = a.drain(std::slice::from_ref(&q), 0, 1 << 20, Instant::now(), |_, _| true);
+    let b = bs.pop().unwrap();
+    assert_eq!(b.record_count(), room as u32);
+    a.complete(b, Ok(BatchAck { base_offset: 0, log_append_time: -1 }));
+    assert_eq!(a.pool().available_memory(), 1000 + room * entry, "completion gives the charge back");
+
+    // With memory to spare, the batch charges more entries and keeps filling.
+    let (a, _w) = acc(1000, 10_000, 0);
+    send(&a, &big).unwrap();
+    for _ in 1..=room {
+        send(&a, b"small").unwrap();
+    }
+    let q = a.queue(&a.topic("t"), 0);
+    assert_eq!(q.batches.lock().len(), 1, "five records, one batch");
+    let charged = 10_000 - 1000 - a.pool().available_memory();
+    assert!(charged > room * entry && charged % entry == 0, "more entries charged: {charged} bytes");
+    // Records without a callback charge nothing.
+    let (a, _w) = acc(1000, 10_000, 0);
+    a.append("t", 0, 1, None, Some(&big), &[], far(), None, None).unwrap();
+    assert_eq!(a.pool().available_memory(), 9000);
+}
+
+#[test]
 fn full_pool_blocks_then_fails_with_buffer_error() {
     let (a, _w) = acc(100, 100, 0);
     a.append("t", 0, 1, None, Some(b"v"), &[], far(), None, None).unwrap();
