@@ -84,8 +84,7 @@ impl BufferPool {
     }
 
     /// Runs on: application threads. [`allocate`](Self::allocate), also charging `extra` bytes
-    /// of other memory (a batch's callback entries; at most what the pool has beyond `size`),
-    /// given back with [`release`](Self::release).
+    /// of other memory (a batch's callback entries), given back with [`release`](Self::release).
     pub(crate) fn allocate_charged(
         &self,
         size: usize,
@@ -99,11 +98,19 @@ impl BufferPool {
                 format!("a batch of {size} bytes exceeds buffer.memory={}", self.total),
             ));
         }
+        if size + extra > self.total {
+            return Err(Error::new(
+                ErrorKind::RecordTooLarge,
+                format!(
+                    "a batch of {size} bytes and its callback entries ({extra} bytes) exceed buffer.memory={}",
+                    self.total
+                ),
+            ));
+        }
         let mut st = self.state.lock();
         if st.closed {
             return Err(closed());
         }
-        let extra = extra.min(self.total - size);
         if st.waiters.is_empty() {
             if let Some(buf) = self.try_take(&mut st, size, extra) {
                 return Ok(self.materialize(buf, size));
@@ -186,7 +193,8 @@ impl BufferPool {
         true
     }
 
-    /// Runs on: sender thread. Gives back `bytes` charged by
+    /// Runs on: sender thread (or an application thread giving back an unused charge). Gives
+    /// back `bytes` charged by
     /// [`allocate_charged`](Self::allocate_charged) or [`try_charge`](Self::try_charge).
     pub(crate) fn release(&self, bytes: usize) {
         if bytes == 0 {
@@ -228,6 +236,11 @@ impl BufferPool {
         st.waiters.front().is_some_and(|&(_, want)| {
             st.available(self.poolable) >= want.saturating_add(self.slack).min(self.total)
         })
+    }
+
+    /// `buffer.memory`: the bytes the pool accounts in all.
+    pub(crate) fn total(&self) -> usize {
+        self.total
     }
 
     /// Whether an application thread is blocked waiting for memory (batches are then sent
@@ -307,8 +320,12 @@ mod tests {
         p.release(900);
         p.deallocate(b, 100);
         assert_eq!(p.available_memory(), 1000);
-        // A charge past what the pool has beside the buffer is cut to it.
-        let c = p.allocate_charged(400, 5000, Instant::now(), NO_WAIT).unwrap();
+        // A buffer and a charge that together exceed the pool fail at once, and take nothing.
+        let e = p.allocate_charged(400, 601, Instant::now(), NO_WAIT).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::RecordTooLarge);
+        assert!(e.to_string().contains("callback entries (601 bytes)"), "{e}");
+        assert_eq!(p.available_memory(), 1000);
+        let c = p.allocate_charged(400, 600, Instant::now(), NO_WAIT).unwrap();
         assert_eq!(p.available_memory(), 0);
         p.release(600);
         p.deallocate(c, 400);

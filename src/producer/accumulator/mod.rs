@@ -397,8 +397,14 @@ impl Accumulator {
             }
         }
         let size = self.config.batch_size.max(bound);
-        let callback_room = if callback.is_some() { callback_room_for(size, bound) } else { 0 };
         let pool = &self.ledger.pool;
+        // Callback entries the pool can hold beside the buffer (at least the record's own).
+        let callback_room = if callback.is_some() {
+            let fits = pool.total().saturating_sub(size) / CALLBACK_ENTRY_BYTES;
+            callback_room_for(size, bound).min(fits).max(1)
+        } else {
+            0
+        };
         let charge = callback_room * CALLBACK_ENTRY_BYTES;
         let buf = pool.allocate_charged(size, charge, deadline.get(), self.config.max_block)?;
         let give_back = |buf| {

@@ -217,6 +217,21 @@ fn callbacks_are_charged_to_the_pool_and_a_batch_without_room_for_more_closes() 
     assert_eq!(q.batches.lock().len(), 1, "five records, one batch");
     let charged = 10_000 - 1000 - a.pool().available_memory();
     assert!(charged > room * entry && charged % entry == 0, "more entries charged: {charged} bytes");
+    // A pool with room for fewer entries than a batch would take: the batch charges what fits,
+    // and gives back exactly that.
+    let (a, _w) = acc(1000, 1000 + 2 * entry, 0);
+    send(&a, &big).unwrap();
+    assert_eq!(a.pool().available_memory(), 0);
+    let q = a.queue(&a.topic("t"), 0);
+    let (mut bs, _) = a.drain(std::slice::from_ref(&q), 0, 1 << 20, Instant::now(), |_, _| true);
+    a.complete(bs.pop().unwrap(), Ok(BatchAck { base_offset: 0, log_append_time: -1 }));
+    assert_eq!(a.pool().available_memory(), 1000 + 2 * entry, "no more given back than was charged");
+    // No room even for the record's own entry: refused, naming the cause, nothing taken.
+    let (a, _w) = acc(1000, 1000, 0);
+    let e = send(&a, &big).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RecordTooLarge);
+    assert!(e.to_string().contains("callback entries"), "{e}");
+    assert_eq!(a.pool().available_memory(), 1000);
     // Records without a callback charge nothing.
     let (a, _w) = acc(1000, 10_000, 0);
     a.append("t", 0, 1, None, Some(&big), &[], far(), None, None).unwrap();
