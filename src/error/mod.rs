@@ -66,8 +66,14 @@ pub enum ErrorKind {
 }
 
 /// The error type of every fallible call in this crate.
+///
+/// One pointer wide (the details are boxed), so that `Result<T>` stays small on the send path,
+/// where every call returns one.
 #[derive(Clone)]
-pub struct Error {
+pub struct Error(Box<Repr>);
+
+#[derive(Clone)]
+struct Repr {
     kind: ErrorKind,
     message: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
@@ -76,12 +82,12 @@ pub struct Error {
 impl Error {
     /// Makes an error of `kind` with a message that names the cause.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), source: None }
+        Error(Box::new(Repr { kind, message: message.into(), source: None }))
     }
 
     /// Attaches the underlying error.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(source));
+        self.0.source = Some(Arc::new(source));
         self
     }
 
@@ -116,17 +122,17 @@ impl Error {
 
     /// What kind of error this is.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The message, without the source chain.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The broker error code, if a broker returned one.
     pub fn code(&self) -> Option<KafkaCode> {
-        match self.kind {
+        match self.0.kind {
             ErrorKind::Broker(code) => Some(code),
             ErrorKind::Fenced => Some(KafkaCode::PRODUCER_FENCED),
             _ => None,
@@ -136,7 +142,7 @@ impl Error {
     /// Whether trying the same operation again may succeed (the producer retries these itself
     /// within `delivery.timeout.ms`; an error that reaches the caller has run out of time).
     pub fn is_retriable(&self) -> bool {
-        match self.kind {
+        match self.0.kind {
             ErrorKind::Broker(code) => code.is_retriable(),
             ErrorKind::Io | ErrorKind::Timeout | ErrorKind::BufferExhausted => true,
             _ => false,
@@ -145,7 +151,7 @@ impl Error {
 
     /// Whether the producer can do no more useful work and must be closed.
     pub fn is_fatal(&self) -> bool {
-        match self.kind {
+        match self.0.kind {
             ErrorKind::Fenced => true,
             ErrorKind::Broker(code) => code.is_fatal(),
             _ => false,
@@ -154,27 +160,27 @@ impl Error {
 
     /// Whether the current transaction must be aborted (it can then go on with a new one).
     pub fn txn_requires_abort(&self) -> bool {
-        !self.is_fatal() && matches!(self.kind, ErrorKind::Broker(_) | ErrorKind::Timeout | ErrorKind::Io)
+        !self.is_fatal() && matches!(self.0.kind, ErrorKind::Broker(_) | ErrorKind::Timeout | ErrorKind::Io)
     }
 
     /// The same error with `context: ` put in front of its message.
     pub fn context(mut self, context: impl fmt::Display) -> Self {
-        self.message = format!("{context}: {}", self.message);
+        self.0.message = format!("{context}: {}", self.0.message);
         self
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind).field("message", &self.message);
-        if let Some(s) = &self.source {
+        d.field("kind", &self.0.kind).field("message", &self.0.message);
+        if let Some(s) = &self.0.source {
             d.field("source", &s.to_string());
         }
         d.finish()
@@ -183,7 +189,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+        self.0.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -208,6 +214,15 @@ pub(crate) fn catch_user_panic<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_is_one_pointer_so_results_on_the_send_path_stay_small() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        let e = Error::timeout("t").with_source(std::io::Error::other("inner")).context("outer");
+        let copy = e.clone();
+        assert_eq!((copy.kind(), copy.message()), (ErrorKind::Timeout, "outer: t"));
+        assert_eq!(std::error::Error::source(&copy).map(|s| s.to_string()), Some("inner".to_string()));
+    }
 
     #[test]
     fn broker_error_names_code_and_context() {
