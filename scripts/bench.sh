@@ -6,9 +6,12 @@
 # and writes every run to a CSV.
 #
 #   scripts/bench.sh [--brokers kafka,mock,tansu] [--runs 5] [--records 1000000] [--only NAME]
-#                    [--csv FILE] [--tools ours,rdkafka,java]
+#                    [--csv FILE] [--tools ours,rdkafka,java] [--warmup 2]
 #   scripts/bench.sh --send-cost [--brokers mock]
 #
+# --warmup N: unmeasured rounds (each tool sends 1,000,000 records of 100 B) before a broker's
+# measured runs (default 2: Apache Kafka's CPU per record falls from ~3 us to ~0.5 us over its
+# first ~6M records as its JIT warms; one round of 500,000 left every tool's first runs slow).
 # --send-cost runs benches/send_cost.rs instead (application-thread CPU and allocations per send,
 # 1-8 threads) against the first broker listed (default: the mock cluster).
 #
@@ -28,6 +31,7 @@ records=1000000
 only=""
 tools=ours,rdkafka,java
 send_cost=""
+warmup=2
 csv="$root/target/bench/side-by-side.csv"
 run_timeout=${KB_BENCH_RUN_TIMEOUT:-300}
 while [[ $# -gt 0 ]]; do
@@ -38,8 +42,9 @@ while [[ $# -gt 0 ]]; do
     --only) only=$2; shift 2 ;;
     --tools) tools=$2; shift 2 ;;
     --csv) csv=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
     --send-cost) send_cost=1; [[ $brokers == kafka,mock,tansu ]] && brokers=mock; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -142,12 +147,12 @@ run_tool() { # TOOL BROKER TOPIC SIZE PROPS THROUGHPUT -> the final line (all ou
   echo "== $b $tool $size $props throughput=$tput" >>"$log"
   if [[ $size == text ]]; then sizearg=(--payload-file "$text"); else sizearg=(--record-size "$size"); fi
   case $tool in
-    ours) timeout "$run_timeout" "$ours" --bootstrap-servers "${bootstrap[$b]}" --topic "$topic" --num-records "$records" "${sizearg[@]}" \
+    ours) timeout "$run_timeout" "$ours" --bootstrap-servers "${bootstrap[$b]}" --topic "$topic" --num-records "${n_records:-$records}" "${sizearg[@]}" \
             --throughput "$tput" --producer-props $props ;;
-    rdkafka) timeout "$run_timeout" "$rdk" --bootstrap-servers "${bootstrap[$b]}" --topic "$topic" --num-records "$records" "${sizearg[@]}" \
+    rdkafka) timeout "$run_timeout" "$rdk" --bootstrap-servers "${bootstrap[$b]}" --topic "$topic" --num-records "${n_records:-$records}" "${sizearg[@]}" \
             --throughput "$tput" --producer-props $props ;;
     java) timeout "$run_timeout" java -Xmx1g -cp "$lib/*" org.apache.kafka.tools.ProducerPerformance \
-            --topic "$topic" --num-records "$records" "${sizearg[@]}" --throughput "$tput" \
+            --topic "$topic" --num-records "${n_records:-$records}" "${sizearg[@]}" --throughput "$tput" \
             --command-property bootstrap.servers="${bootstrap[$b]}" $props ;;
   esac 2>>"$log" | tee -a "$log" | tail -n 1
 }
@@ -159,9 +164,11 @@ for b in ${brokers//,/ }; do
   else
     "$py" scripts/kafka_check.py create-topic "${bootstrap[$b]}" "$warm" 1 >/dev/null
   fi
-  for tool in ${tools//,/ }; do
-    [[ $tool == java && $b == mock ]] && continue
-    run_tool "$tool" "$b" "$warm" 100 "acks=1 linger.ms=5 enable.idempotence=false" -1 >/dev/null || true
+  for _ in $(seq "$warmup"); do
+    for tool in ${tools//,/ }; do
+      [[ $tool == java && $b == mock ]] && continue
+      n_records=1000000 run_tool "$tool" "$b" "$warm" 100 "acks=1 linger.ms=5 enable.idempotence=false" -1 >/dev/null || true
+    done
   done
   for c in "${configs[@]}"; do
     IFS='|' read -r name size props tput <<<"$c"
