@@ -160,12 +160,12 @@ impl Producer {
         self.send_inner(record, Some(Callback::new(callback)))
     }
 
-    fn send_inner(&self, mut record: Record<'_>, callback: Option<Callback>) -> Result<SendFuture> {
+    fn send_inner(&self, mut record: Record<'_>, mut callback: Option<Callback>) -> Result<SendFuture> {
         let interceptors = &self.inner.interceptors;
         if !interceptors.is_empty() {
             interceptor::each(interceptors, "on_send", |i| i.on_send(&mut record));
         }
-        let mut result = self.append(&record, callback);
+        let mut result = self.append(&record, &mut callback);
         if let Err(e) = &result {
             if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::BufferExhausted)
                 && self.inner.on_sender_thread()
@@ -190,7 +190,9 @@ impl Producer {
         result
     }
 
-    fn append(&self, record: &Record<'_>, callback: Option<Callback>) -> Result<SendFuture> {
+    /// `callback` is taken (moved into the batch) when the record is appended; it is passed by
+    /// reference so that its six words are not copied through every layer of the send path.
+    fn append(&self, record: &Record<'_>, callback: &mut Option<Callback>) -> Result<SendFuture> {
         let inner = &*self.inner;
         let shared = &*inner.shared;
         if shared.accumulator.is_closed() {
@@ -250,7 +252,11 @@ impl Producer {
             let (info, queues) = resolve()?;
             Ok(topic_cache::Entry::new(inner.id, generation, topic, info, queues))
         };
-        let append = |info: &TopicInfo, queues: &TopicQueues, q: &PartitionQueue, sticky: bool, callback| {
+        let append = |info: &TopicInfo,
+                      queues: &TopicQueues,
+                      q: &PartitionQueue,
+                      sticky: bool,
+                      callback: &mut Option<Callback>| {
             let sticky = sticky.then_some((&info.available[..], info.partitions.len() as i32));
             let timestamp = record.timestamp.unwrap_or_else(now_millis);
             acc.append_to(

@@ -334,7 +334,8 @@ impl Accumulator {
         let q = self.queue(&t, partition);
         let bound = record_size_bound(key, value, headers);
         let deadline = Deadline::at(deadline);
-        self.append_to(&t, &q, timestamp, key, value, headers, bound, &deadline, sticky, callback)
+        let mut callback = callback;
+        self.append_to(&t, &q, timestamp, key, value, headers, bound, &deadline, sticky, &mut callback)
     }
 
     /// Runs on: application threads. [`append`](Self::append) for a record whose topic and
@@ -352,7 +353,7 @@ impl Accumulator {
         bound: usize,
         deadline: &Deadline,
         sticky: Option<(&[i32], i32)>,
-        mut callback: Option<Callback>,
+        callback: &mut Option<Callback>,
     ) -> Result<SendFuture> {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed_error());
@@ -377,7 +378,7 @@ impl Accumulator {
             let mut dq = q.batches.lock();
             let first = dq.len() == 1;
             if let Some(last) = dq.back_mut() {
-                if let Some(a) = last.try_append(timestamp, key, value, headers, &mut callback) {
+                if let Some(a) = last.try_append(timestamp, key, value, headers, callback) {
                     // The sender compresses while it keeps up; when a full batch is still
                     // queued ahead of this one, the filling thread compresses it itself.
                     let filled = (a.now_full && !first).then(|| self.take_for_compression(last)).flatten();
@@ -418,7 +419,7 @@ impl Accumulator {
             return Err(closed_error());
         }
         if let Some(last) = dq.back_mut() {
-            if let Some(a) = last.try_append(timestamp, key, value, headers, &mut callback) {
+            if let Some(a) = last.try_append(timestamp, key, value, headers, callback) {
                 drop(dq);
                 give_back(buf);
                 return Ok(note_sticky(a));
@@ -450,7 +451,7 @@ impl Accumulator {
             sequence: None,
             outcome_unknown: false,
         };
-        let a = batch.try_append(timestamp, key, value, headers, &mut callback).ok_or_else(|| {
+        let a = batch.try_append(timestamp, key, value, headers, callback).ok_or_else(|| {
             Error::new(ErrorKind::IllegalState, format!("a record did not fit a fresh batch of {size} bytes"))
         })?;
         self.ledger.incomplete.lock().insert(id);
