@@ -334,13 +334,13 @@ impl Accumulator {
         let q = self.queue(&t, partition);
         let bound = record_size_bound(key, value, headers);
         let deadline = Deadline::at(deadline);
-        let mut callback = callback;
-        self.append_to(&t, &q, timestamp, key, value, headers, bound, &deadline, sticky, &mut callback)
+        self.append_to(&t, &q, timestamp, key, value, headers, bound, &deadline, sticky, &mut { callback })
     }
 
     /// Runs on: application threads. [`append`](Self::append) for a record whose topic and
     /// partition queues were looked up already, with its size bound computed; `deadline` is read
-    /// only when the record waits for pool memory.
+    /// only when the record waits for pool memory. `callback` is taken (into the batch) once the
+    /// record is appended, and left where it is when the append fails.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn append_to(
         &self,
