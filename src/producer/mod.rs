@@ -16,6 +16,7 @@ pub mod partitioner;
 pub mod record;
 pub(crate) mod sender;
 pub mod serializer;
+mod shared_ref;
 pub(crate) mod telemetry;
 mod topic_cache;
 pub mod transaction;

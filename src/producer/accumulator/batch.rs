@@ -190,7 +190,7 @@ impl ProducerBatch {
         if let Some(cb) = callback.take() {
             self.callbacks.push((delta, stamp, cb));
         }
-        match &self.completion {
+        match &mut self.completion {
             Some(Completion::Own(c)) => {
                 Some(Appended { future: c.future(delta, stamp), bytes: need, now_full })
             }
