@@ -71,6 +71,7 @@ thread_local! {
 /// Runs `f` with the calling thread's entry for `topic` of `producer`, refreshed with `fill`
 /// when missing or made before metadata `generation`; `f` gets `None` when the cache is in use
 /// on this thread already (a reentrant send), and must then look the topic up itself.
+#[inline(always)]
 pub(crate) fn with_entry<R>(
     producer: u64,
     generation: u64,
