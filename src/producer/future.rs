@@ -10,7 +10,7 @@
 //! Threads: the sender thread completes; application threads wait.
 
 use super::record::{RecordMetadata, TopicName};
-use super::shared_ref::SharedRef;
+use super::shared_ref::{PrepaidRefs, SharedRef};
 use crate::error::{Error, ErrorKind, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::cell::Cell;
@@ -107,40 +107,20 @@ const PREPAID_FUTURES: usize = 256;
 /// under the partition lock, while the batch is open).
 #[derive(Debug)]
 pub(crate) struct BatchCompletion {
-    shared: SharedRef<BatchShared>,
-    /// References to `shared` prepaid and not handed to a future yet.
-    prepaid: usize,
-    /// Dropped (taken) when the result is in: every future waiting on the other end wakes.
-    done: Option<Sender<()>>,
+    shared: PrepaidRefs<BatchShared>,
+    done: Sender<()>,
 }
 
 impl BatchCompletion {
     pub(crate) fn new(topic: Arc<str>, partition: i32, owner: usize) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(0);
-        BatchCompletion {
-            shared: SharedRef::new(BatchShared {
-                result: OnceLock::new(),
-                done: rx,
-                topic,
-                partition,
-                owner,
-            }),
-            prepaid: 0,
-            done: Some(tx),
-        }
+        let shared = BatchShared { result: OnceLock::new(), done: rx, topic, partition, owner };
+        BatchCompletion { shared: PrepaidRefs::new(shared, PREPAID_FUTURES), done: tx }
     }
 
     /// A future for the record at `offset_delta` in this batch.
     pub(crate) fn future(&mut self, offset_delta: u32, stamp: RecordStamp) -> SendFuture {
-        if self.prepaid == 0 {
-            self.shared.prepay(PREPAID_FUTURES);
-            self.prepaid = PREPAID_FUTURES;
-        }
-        self.prepaid -= 1;
-        // SAFETY: one of the references prepaid through `self.shared` and not taken yet; it is
-        // counted as taken just above.
-        let shared = unsafe { self.shared.take_prepaid() };
-        SendFuture { shared, offset_delta, stamp }
+        SendFuture { shared: self.shared.take(), offset_delta, stamp }
     }
 
     /// Resolves every future of the batch.
@@ -149,15 +129,9 @@ impl BatchCompletion {
     }
 
     /// Resolves every future of the batch, each with its own part's result.
-    pub(crate) fn complete_with(mut self, result: BatchResult) {
+    pub(crate) fn complete_with(self, result: BatchResult) {
         let _ = self.shared.result.set(result);
-        drop(self.done.take());
-    }
-}
-
-impl Drop for BatchCompletion {
-    fn drop(&mut self) {
-        self.shared.refund(std::mem::take(&mut self.prepaid));
+        drop(self.done);
     }
 }
 
