@@ -20,6 +20,7 @@ mod shared_ref;
 pub(crate) mod telemetry;
 mod topic_cache;
 pub mod transaction;
+mod wall_clock;
 
 pub use future::SendFuture;
 pub use record::{Record, RecordMetadata};
@@ -42,7 +43,7 @@ use sender::{SenderConfig, Shared};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// A Kafka producer. Cheap to clone; every clone is a handle on the same producer, and it
 /// can be shared across threads. The producer closes when the last handle is dropped
@@ -259,7 +260,7 @@ impl Producer {
                       sticky: bool,
                       callback: &mut Option<Callback>| {
             let sticky = sticky.then_some((&info.available[..], info.partitions.len() as i32));
-            let timestamp = record.timestamp.unwrap_or_else(now_millis);
+            let timestamp = record.timestamp.unwrap_or_else(wall_clock::now_millis);
             acc.append_to(
                 queues,
                 q,
@@ -624,21 +625,6 @@ fn check_topic_name(topic: &str) -> Result<()> {
     }
 }
 
-/// The wall clock in milliseconds since the epoch (a record's CreateTime). One
-/// `clock_gettime(CLOCK_REALTIME)` (vDSO) and integer arithmetic: `SystemTime::duration_since`
-/// costs a tenth of a `send` more.
-fn now_millis() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid, exclusively borrowed timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } == 0 {
-        #[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on some targets
-        let ms = ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000;
-        ms
-    } else {
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-    }
-}
-
 /// A partition as the cluster's metadata describes it ([`Producer::partitions_for`]; Java's
 /// `PartitionInfo`, without the replica lists).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -769,14 +755,6 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Broker(crate::error::KafkaCode::INVALID_TOPIC_EXCEPTION));
             assert!(e.to_string().contains(why), "{bad}: {e}");
         }
-    }
-
-    #[test]
-    fn now_millis_is_the_wall_clock_in_milliseconds() {
-        let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
-        let ours = now_millis();
-        let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
-        assert!(before <= ours && ours <= after, "{before} <= {ours} <= {after}");
     }
 
     #[test]
