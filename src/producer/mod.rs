@@ -167,29 +167,34 @@ impl Producer {
         if !interceptors.is_empty() {
             interceptor::each(interceptors, "on_send", |i| i.on_send(&mut record));
         }
-        let mut result = self.append(&record, &mut callback);
-        if let Err(e) = &result {
-            if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::BufferExhausted)
-                && self.inner.on_sender_thread()
-            {
-                // From a callback or interceptor no wait is possible: only this thread fetches
-                // metadata and frees buffer memory.
-                result = Err(Error::new(
-                    ErrorKind::IllegalState,
-                    format!(
-                        "send from a send callback or interceptor cannot wait for metadata or buffer \
-                         memory (they run on the producer's sender thread, which provides both): {e}"
-                    ),
-                ));
-            }
-        }
-        if let Err(e) = &result {
-            interceptor::each(interceptors, "on_acknowledgement", |i| {
-                i.on_acknowledgement(Err(e));
-                Ok(())
-            });
-        }
-        result
+        // Mapped in place: a `Result` held in a local and inspected would be copied to the
+        // caller in wider loads than the callee's stores, a store-forwarding stall per send.
+        self.append(&record, &mut callback).map_err(|e| self.refused(e))
+    }
+
+    /// What `send` returns when the record was not accepted; the interceptors hear of it.
+    #[cold]
+    fn refused(&self, e: Error) -> Error {
+        let e = if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::BufferExhausted)
+            && self.inner.on_sender_thread()
+        {
+            // From a callback or interceptor no wait is possible: only this thread fetches
+            // metadata and frees buffer memory.
+            Error::new(
+                ErrorKind::IllegalState,
+                format!(
+                    "send from a send callback or interceptor cannot wait for metadata or buffer \
+                     memory (they run on the producer's sender thread, which provides both): {e}"
+                ),
+            )
+        } else {
+            e
+        };
+        interceptor::each(&self.inner.interceptors, "on_acknowledgement", |i| {
+            i.on_acknowledgement(Err(&e));
+            Ok(())
+        });
+        e
     }
 
     /// `callback` is taken (moved into the batch) when the record is appended; it is passed by

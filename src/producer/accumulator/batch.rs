@@ -149,6 +149,7 @@ impl ProducerBatch {
         matches!(self.body, Body::Compressing)
     }
 
+    #[inline(always)]
     pub(super) fn try_append(
         &mut self,
         timestamp: i64,
@@ -161,7 +162,8 @@ impl ProducerBatch {
             return None;
         }
         let Body::Open(b) = &mut self.body else { return None };
-        let need = b.record_size(timestamp, key, value, headers);
+        let size = b.measure(timestamp, key, value, headers);
+        let need = size.bytes();
         if b.record_count() > 0 && b.size_in_bytes() + need > self.reserved {
             self.full = true;
             return None;
@@ -177,7 +179,7 @@ impl ProducerBatch {
             self.callbacks.reserve_exact(more);
             self.callback_room += more;
         }
-        let delta = b.append(timestamp, key, value, headers);
+        let delta = b.append_measured(size, timestamp, key, value, headers);
         // Full (as Java's MemoryRecordsBuilder.isFull): another record like this one will not
         // fit. The sender sends it without waiting for linger.ms; the sticky partitioner moves on.
         let now_full = b.size_in_bytes() + need > self.reserved;

