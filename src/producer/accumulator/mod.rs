@@ -7,14 +7,13 @@
 //! - `topics` (RwLock, guards: the topic map) is written only when a topic is first seen.
 //! - `TopicQueues::partitions` (RwLock, guards: the partition vector) is written only when a
 //!   partition is first seen.
-//! - `PartitionQueue::batches` (QueueLock, guards: that partition's deque) is the lock appends
+//! - `PartitionQueue::batches` (Mutex, guards: that partition's deque) is the lock appends
 //!   take; two threads contend only when they append to the same partition. It is held to
 //!   copy one record into a buffer or to move a batch in or out, never across I/O, pool waits
 //!   or compression.
 //! - `incomplete` (Mutex, guards: ids of batches not yet resolved) serves `flush`.
 
 mod batch;
-mod queue_lock;
 
 use super::buffer_pool::BufferPool;
 use super::callback::Callback;
@@ -32,7 +31,6 @@ use crate::protocol::record_batch::{
 pub(crate) use batch::ProducerBatch;
 use batch::{callback_room_for, Appended, Body, Completion, SplitParent, SplitState, CALLBACK_ENTRY_BYTES};
 use parking_lot::{Condvar, Mutex, RwLock};
-use queue_lock::QueueLock;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -101,7 +99,7 @@ pub(crate) struct PartitionQueue {
     pub(crate) topic: Arc<str>,
     pub(crate) partition: i32,
     // guards: this partition's batches, oldest first
-    batches: QueueLock<VecDeque<ProducerBatch>>,
+    batches: Mutex<VecDeque<ProducerBatch>>,
     /// Batches queued when the sender last looked (its `ready` pass): the load that adaptive
     /// partitioning weighs (Java's `queueSizes`).
     queued: std::sync::atomic::AtomicU32,
@@ -258,7 +256,7 @@ impl Accumulator {
             parts.push(Arc::new(PartitionQueue {
                 topic: t.name.clone(),
                 partition: p,
-                batches: QueueLock::new(VecDeque::new()),
+                batches: Mutex::new(VecDeque::new()),
                 queued: Default::default(),
                 unavailable: Default::default(),
             }));
