@@ -266,9 +266,11 @@ mod tests {
         assert_eq!(c.shared.count(), 1 + 2 * PREPAID_FUTURES);
         let probe = fs[0].shared.clone();
         c.complete(Ok(BatchAck { base_offset: 1000, log_append_time: -1 }));
+        super::super::shared_ref::flush_deferred(); // the completion's own reference
         assert_eq!(probe.count(), n + 1, "the refund leaves exactly the live references");
         assert_eq!(fs[n - 1].wait().unwrap().offset(), 1000 + n as i64 - 1);
         drop(fs);
+        super::super::shared_ref::flush_deferred(); // the futures' references
         assert_eq!(probe.count(), 1);
     }
 

@@ -7,7 +7,13 @@
 //! one by one without touching the count ([`PrepaidRefs::take`]); the references it did not hand
 //! out go back with one subtraction when it is dropped.
 //!
-//! The count is the number of live `SharedRef`s plus the prepaid references not handed out.
+//! Dropping a reference is cheap the same way: a thread keeps the references it drops to one
+//! block in a pending run and subtracts them together when it next drops a reference to another
+//! block, or when it ends (see `deferred`). A thread that drops each record's future, batch after
+//! batch, pays one atomic subtraction per batch.
+//!
+//! The count is the number of live `SharedRef`s plus the prepaid references not handed out
+//! plus the dropped ones still pending in some thread's run.
 //! It reaches zero only when the last `SharedRef` drops, which frees the value, as `Arc` does:
 //! a prepaying owner holds a `SharedRef` of its own, so its prepaid and refunded references
 //! never take the count to zero.
@@ -148,16 +154,109 @@ impl<T> Clone for SharedRef<T> {
 
 impl<T> Drop for SharedRef<T> {
     fn drop(&mut self) {
-        if self.counted().refs.fetch_sub(1, Ordering::Release) != 1 {
-            return;
-        }
-        // The last reference: every other one's uses happen before this free (the Release
-        // decrements above, this Acquire fence), as in `Arc`.
-        fence(Ordering::Acquire);
-        // SAFETY: the block came from `Box::leak` in `new`, and no reference to it is left.
-        drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
+        deferred::release(self.ptr.cast(), release_n::<T>);
     }
 }
+
+/// Subtracts `n` references from the block at `ptr`, freeing it when they were the last.
+///
+/// # Safety
+/// `ptr` is a `Counted<T>` block of this module, and the caller gives up `n` references to it
+/// that it owns (it will not use them again).
+unsafe fn release_n<T>(ptr: NonNull<()>, n: usize) {
+    let ptr = ptr.cast::<Counted<T>>();
+    // SAFETY: the caller's references keep the block alive until this subtraction.
+    if unsafe { ptr.as_ref() }.refs.fetch_sub(n, Ordering::Release) != n {
+        return;
+    }
+    // The last references: every other one's uses happen before this free (the Release
+    // subtractions above, this Acquire fence), as in `Arc`.
+    fence(Ordering::Acquire);
+    // SAFETY: the block came from `Box::leak` in `new`, and no reference to it is left.
+    drop(unsafe { Box::from_raw(ptr.as_ptr()) });
+}
+
+/// Dropped references are subtracted in runs: each thread holds the references it dropped to
+/// one block (the last one it dropped a reference to) and subtracts them all at once when it
+/// drops a reference to another block, or when the thread ends. A thread that drops the future
+/// of every record it sends, batch after batch, pays one atomic subtraction per batch instead
+/// of one per `send`; the price is that the last block a thread touched is freed only at its
+/// next drop of another block's reference (or its exit).
+mod deferred {
+    use std::cell::Cell;
+    use std::ptr::NonNull;
+
+    /// References to one block that this thread dropped and has not subtracted yet.
+    #[derive(Clone, Copy)]
+    struct Run {
+        block: NonNull<()>,
+        count: usize,
+        release: unsafe fn(NonNull<()>, usize),
+    }
+
+    impl Run {
+        /// # Safety
+        /// The run's references are owned by the caller and not used again.
+        unsafe fn release(self) {
+            // SAFETY: `release` is `release_n` of the block's type, which the caller's
+            // references to the block satisfy.
+            unsafe { (self.release)(self.block, self.count) }
+        }
+    }
+
+    struct Slot(Cell<Option<Run>>);
+
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            if let Some(run) = self.0.take() {
+                // SAFETY: the slot owned the run's references.
+                unsafe { run.release() }
+            }
+        }
+    }
+
+    thread_local! {
+        static PENDING: Slot = const { Slot(Cell::new(None)) };
+    }
+
+    /// Gives up one reference to `block`, now or in a later run.
+    pub(super) fn release(block: NonNull<()>, release: unsafe fn(NonNull<()>, usize)) {
+        let one = Run { block, count: 1, release };
+        // The slot is updated before a replaced run is released: releasing may drop the value,
+        // and with it references to other blocks, which come back here.
+        let replaced = PENDING.try_with(|slot| match slot.0.get() {
+            Some(mut run) if run.block == block => {
+                run.count += 1;
+                slot.0.set(Some(run));
+                None
+            }
+            other => {
+                slot.0.set(Some(one));
+                other
+            }
+        });
+        match replaced {
+            Ok(None) => {}
+            // SAFETY: the run's references were the slot's, and it holds them no more.
+            Ok(Some(run)) => unsafe { run.release() },
+            // The thread is ending and its slot is gone: at once.
+            // SAFETY: the caller gives up this reference.
+            Err(_) => unsafe { one.release() },
+        }
+    }
+
+    /// Subtracts this thread's pending references now; for tests that count them.
+    #[cfg(test)]
+    pub(crate) fn flush() {
+        if let Some(run) = PENDING.with(|slot| slot.0.take()) {
+            // SAFETY: as in `release`.
+            unsafe { run.release() }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) use deferred::flush as flush_deferred;
 
 impl<T> Deref for SharedRef<T> {
     type Target = T;
@@ -198,12 +297,16 @@ mod tests {
         let clone = taken[0].clone();
         assert_eq!(owner.count(), 10);
         drop(owner);
-        assert_eq!(clone.count(), 6, "the owner's three unused references went back with it");
+        assert_eq!(clone.count(), 7, "the owner's three unused references went back with it");
+        flush_deferred();
+        assert_eq!(clone.count(), 6, "and its own reference with the pending run");
         drop(taken);
         drop(more);
+        flush_deferred();
         assert!(!dropped.load(Ordering::SeqCst), "a clone is still alive");
         assert_eq!(clone.count(), 1);
         drop(clone);
+        flush_deferred();
         assert!(dropped.load(Ordering::SeqCst));
     }
 
@@ -226,9 +329,71 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+        // Each thread's pending run was subtracted when it ended.
         assert!(!dropped.load(Ordering::SeqCst));
         assert_eq!(owner.count(), 1);
         drop(owner);
+        flush_deferred();
+        assert!(dropped.load(Ordering::SeqCst));
+    }
+
+    /// References dropped to one block wait in this thread's run; dropping a reference to
+    /// another block subtracts them in one go and starts a run for that block.
+    #[test]
+    fn dropped_references_are_subtracted_in_runs() {
+        flush_deferred();
+        let (a_dropped, b_dropped) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let a = SharedRef::new(Flag(a_dropped.clone()));
+        let b = SharedRef::new(Flag(b_dropped.clone()));
+        let a_refs: Vec<_> = (0..5).map(|_| a.clone()).collect();
+        assert_eq!(a.count(), 6);
+        drop(a_refs);
+        assert_eq!(a.count(), 6, "five drops pending in this thread's run");
+        drop(b.clone());
+        assert_eq!(a.count(), 1, "a reference to another block ended the run");
+        assert_eq!(b.count(), 2, "and started one of its own");
+        drop(a);
+        assert_eq!(b.count(), 1);
+        assert!(!a_dropped.load(Ordering::SeqCst), "a's last reference is pending");
+        drop(b);
+        assert!(a_dropped.load(Ordering::SeqCst), "freed when the run ended");
+        assert!(!b_dropped.load(Ordering::SeqCst));
+        flush_deferred();
+        assert!(b_dropped.load(Ordering::SeqCst));
+    }
+
+    /// A value that holds references to other blocks: freeing it at the end of a run drops
+    /// those, which re-enter the run machinery; nothing is lost or freed twice.
+    #[test]
+    fn freeing_a_value_that_holds_references_ends_runs_correctly() {
+        flush_deferred();
+        // Held only to be dropped with the holder.
+        #[allow(dead_code)]
+        struct Holder(Flag, Vec<SharedRef<Flag>>);
+        let flags: Vec<_> = (0..3).map(|_| Arc::new(AtomicBool::new(false))).collect();
+        let inner: Vec<_> = flags[1..].iter().map(|f| SharedRef::new(Flag(f.clone()))).collect();
+        let probes: Vec<_> = inner.iter().map(SharedRef::clone).collect();
+        let outer = SharedRef::new(Holder(Flag(flags[0].clone()), inner));
+        drop(outer); // pending
+        drop(probes[0].clone()); // ends the outer run: the holder and its references go
+        assert!(flags[0].load(Ordering::SeqCst));
+        flush_deferred();
+        assert_eq!((probes[0].count(), probes[1].count()), (1, 1));
+        drop(probes);
+        flush_deferred();
+        assert!(flags.iter().all(|f| f.load(Ordering::SeqCst)), "every value freed once");
+    }
+
+    /// A thread's pending run is subtracted when the thread ends.
+    #[test]
+    fn a_thread_that_ends_gives_back_its_pending_references() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let value = SharedRef::new(Flag(dropped.clone()));
+        let theirs: Vec<_> = (0..3).map(|_| value.clone()).collect();
+        std::thread::spawn(move || drop(theirs)).join().unwrap();
+        assert_eq!(value.count(), 1);
+        drop(value);
+        flush_deferred();
         assert!(dropped.load(Ordering::SeqCst));
     }
 }
