@@ -5,11 +5,14 @@
 //! keeps time with the TSC (Linux on x86_64 with `tsc` as the current clocksource, and the CPU
 //! says the TSC is invariant), each thread instead keeps an *anchor*, one (TSC, wall-clock ns)
 //! pair, and extrapolates from it with one unordered `rdtsc` and a multiply. The anchor is
-//! refreshed from `clock_gettime` whenever it is 2^27 ticks old (45 ms at 3 GHz) or the TSC reads
-//! behind it, so a step of the system clock reaches record timestamps within that time. The
-//! rate (ns per tick) is measured against `CLOCK_MONOTONIC` (which NTP slews but never steps)
-//! over the process's lifetime so far, once at least 50 ms of it have passed; until then, and
-//! everywhere else, every call reads `clock_gettime`.
+//! refreshed from `clock_gettime` whenever it is 2^22 ticks old (1.4 ms at 3 GHz) or the TSC
+//! reads behind it, so a step of the system clock, or a TSC that a suspend or a paused VM left
+//! behind the wall clock, reaches record timestamps within that many ticks; the refresh costs
+//! three clock reads, a few per cent of one `send` amortised. The rate (ns per tick) is measured
+//! against `CLOCK_MONOTONIC` (which NTP slews but never steps) from the first reading on, once
+//! at least 50 ms have passed, and measured afresh when `CLOCK_BOOTTIME` shows the machine slept
+//! in between (the TSC may or may not have run meanwhile). Until a rate is known, and everywhere
+//! else, every call reads `clock_gettime`.
 //!
 //! Threads: any. The rate is one process-wide atomic; each thread's anchor is its own.
 
@@ -42,9 +45,49 @@ fn realtime_nanos() -> i64 {
     })
 }
 
-/// Ticks an anchor serves for: 45 ms at 3 GHz. With the rate bounded by [`MAX_RATE`], a delta
+/// Ticks an anchor serves for: 1.4 ms at 3 GHz. With the rate bounded by [`MAX_RATE`], a delta
 /// below this times the rate fits in 64 bits.
-const WINDOW: u64 = 1 << 27;
+const WINDOW: u64 = 1 << 22;
+
+/// Measure the rate only over at least this many monotonic nanoseconds.
+const MIN_BASELINE_NS: i64 = 50_000_000;
+
+/// A reading the rate is measured from: TSC, `CLOCK_MONOTONIC` and the time the machine had
+/// spent asleep (`CLOCK_BOOTTIME` minus `CLOCK_MONOTONIC`), all in ns but the TSC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reading {
+    tsc: u64,
+    mono: i64,
+    asleep: i64,
+}
+
+/// What a new reading does to the rate, given the reading the rate is measured from.
+#[derive(Debug, PartialEq, Eq)]
+enum Calibration {
+    /// No origin yet, or the machine slept since it: `now` becomes the origin, no rate for now.
+    Restart,
+    /// Too soon after the origin to measure.
+    Wait,
+    Rate(u64),
+    /// The TSC does not keep time here: stop using it.
+    Implausible,
+}
+
+fn calibrate(origin: Option<Reading>, now: Reading) -> Calibration {
+    // The two clocks are read one after the other: allow for that, not for a sleep.
+    const SLEPT_NS: i64 = 1_000_000;
+    match origin {
+        Some(o) if (now.asleep - o.asleep).abs() < SLEPT_NS => {
+            if now.mono - o.mono < MIN_BASELINE_NS {
+                Calibration::Wait
+            } else {
+                rate_between((o.tsc, o.mono), (now.tsc, now.mono))
+                    .map_or(Calibration::Implausible, Calibration::Rate)
+            }
+        }
+        _ => Calibration::Restart,
+    }
+}
 
 /// Rates are nanoseconds per tick in 32.32 fixed point; a TSC slower than 50 MHz or faster than
 /// 20 GHz is taken for a mismeasurement and the clock falls back to `clock_gettime`.
@@ -70,20 +113,17 @@ fn rate_between(from: (u64, i64), to: (u64, i64)) -> Option<u64> {
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod tsc {
-    use super::{clock_nanos, extrapolate, rate_between, realtime_nanos};
+    use super::{calibrate, clock_nanos, extrapolate, realtime_nanos, Calibration, Reading};
+    use parking_lot::Mutex;
     use std::cell::Cell;
     use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-    use std::sync::OnceLock;
-
-    /// Measure the rate only over at least this many monotonic nanoseconds.
-    const MIN_BASELINE_NS: i64 = 50_000_000;
 
     /// 32.32 ns per tick; 0 until measured (or when the TSC is not used).
     static RATE: AtomicU64 = AtomicU64::new(0);
     /// 0: not checked yet; 1: the kernel keeps time with an invariant TSC; 2: it does not.
     static USABLE: AtomicU8 = AtomicU8::new(0);
-    /// The first (tick, monotonic ns) reading: the start of the rate's baseline.
-    static ORIGIN: OnceLock<(u64, i64)> = OnceLock::new();
+    /// The reading the rate is measured from.
+    static ORIGIN: Mutex<Option<Reading>> = Mutex::new(None);
 
     thread_local! {
         /// This thread's (tick, wall-clock ns) anchor, once it has one.
@@ -119,22 +159,32 @@ mod tsc {
         let wall = realtime_nanos();
         let tsc = rdtsc();
         let mono = clock_nanos(libc::CLOCK_MONOTONIC)?;
+        let boot = clock_nanos(libc::CLOCK_BOOTTIME)?;
         ANCHOR.with(|a| a.set(Some((tsc, wall))));
-        let origin = *ORIGIN.get_or_init(|| (tsc, mono));
-        if mono - origin.1 >= MIN_BASELINE_NS {
-            match rate_between(origin, (tsc, mono)) {
-                Some(rate) => RATE.store(rate, Ordering::Relaxed),
-                None => {
-                    // Implausible: leave the TSC alone from now on.
-                    USABLE.store(2, Ordering::Relaxed);
-                    RATE.store(0, Ordering::Relaxed);
-                }
+        let now = Reading { tsc, mono, asleep: boot - mono };
+        let mut origin = ORIGIN.lock();
+        match calibrate(*origin, now) {
+            Calibration::Restart => {
+                *origin = Some(now);
+                RATE.store(0, Ordering::Relaxed);
+            }
+            Calibration::Wait => {}
+            Calibration::Rate(rate) => RATE.store(rate, Ordering::Relaxed),
+            Calibration::Implausible => {
+                USABLE.store(2, Ordering::Relaxed);
+                RATE.store(0, Ordering::Relaxed);
             }
         }
         Some(wall)
     }
 
-    fn usable() -> bool {
+    /// Whether a rate is measured (extrapolation in use); for tests.
+    #[cfg(test)]
+    pub(super) fn in_use() -> bool {
+        usable() && RATE.load(Ordering::Relaxed) != 0
+    }
+
+    pub(super) fn usable() -> bool {
         match USABLE.load(Ordering::Relaxed) {
             1 => true,
             2 => false,
@@ -199,6 +249,33 @@ mod tests {
     }
 
     #[test]
+    fn calibrates_over_50_ms_and_afresh_after_a_sleep() {
+        let at = |tsc, mono_ms: i64, asleep_ms: i64| Reading {
+            tsc,
+            mono: mono_ms * 1_000_000,
+            asleep: asleep_ms * 1_000_000,
+        };
+        let origin = at(1_000, 10, 0);
+        assert_eq!(calibrate(None, origin), Calibration::Restart, "the first reading is the origin");
+        assert_eq!(calibrate(Some(origin), at(90_001_000, 40, 0)), Calibration::Wait, "30 ms is too short");
+        // 3 GHz over 100 ms.
+        assert_eq!(
+            calibrate(Some(origin), at(300_001_000, 110, 0)),
+            Calibration::Rate(rate_between((1_000, 10_000_000), (300_001_000, 110_000_000)).unwrap())
+        );
+        assert_eq!(
+            calibrate(Some(origin), at(300_001_000, 110, 5_000)),
+            Calibration::Restart,
+            "the machine slept 5 s: the TSC may have run through it or not"
+        );
+        assert_eq!(
+            calibrate(Some(origin), at(2_000, 110, 0)),
+            Calibration::Implausible,
+            "a TSC that barely moved"
+        );
+    }
+
+    #[test]
     fn now_millis_is_the_wall_clock_in_milliseconds() {
         let before = system_millis();
         let ours = now_millis();
@@ -220,5 +297,9 @@ mod tests {
             readings += 1;
         }
         assert!(readings > 1_000, "{readings} readings");
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        if tsc::usable() {
+            assert!(tsc::in_use(), "the kernel keeps time with the TSC, but no rate was measured");
+        }
     }
 }
