@@ -13,9 +13,7 @@
 
 use super::{codec_error, read_bounded, Codec};
 use crate::error::{Error, ErrorKind, Result};
-use lz4::liblz4::BlockChecksum;
-use lz4::{BlockMode, BlockSize, ContentChecksum, EncoderBuilder};
-use std::io::Write;
+use lz4::block::{compress_bound, compress_to_buffer, CompressionMode};
 
 /// Java's `compression.lz4.level` default, which it maps to lz4's fast compressor.
 const DEFAULT_LEVEL: i32 = 9;
@@ -37,20 +35,45 @@ impl Lz4 {
     }
 }
 
+/// The frame header every compressed batch starts with: magic, FLG `0x60`, BD `0x40` and the
+/// header checksum, `(xxh32(FLG BD, seed 0) >> 8) & 0xff` = `0x82` for that descriptor.
+const FRAME_HEADER: [u8; 7] = [0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82];
+
+/// The largest block BD `0x40` allows.
+const BLOCK_MAX: usize = 64 * 1024;
+
+/// A block size word's top bit: the block is stored uncompressed.
+const STORED: u32 = 1 << 31;
+
 impl Codec for Lz4 {
+    /// Writes the frame itself with liblz4's block compressor, each 64 KiB of input straight
+    /// into `out`: liblz4's frame encoder (through the `lz4` crate) allocated a context per
+    /// batch and copied the input into its own buffer and its output into ours.
     fn compress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let err = |e| codec_error("lz4", "compress", e);
-        let mut enc = EncoderBuilder::new()
-            .block_size(BlockSize::Max64KB)
-            .block_mode(BlockMode::Independent)
-            .block_checksum(BlockChecksum::NoBlockChecksum)
-            .checksum(ContentChecksum::NoChecksum)
-            .level(self.lib_level)
-            .build(out)
-            .map_err(err)?;
-        enc.write_all(input).map_err(err)?;
-        let (_, result) = enc.finish();
-        result.map_err(err)
+        // liblz4's frame encoder uses the fast compressor below level 3 (LZ4HC_CLEVEL_MIN).
+        let mode = if self.lib_level < 3 {
+            CompressionMode::DEFAULT
+        } else {
+            CompressionMode::HIGHCOMPRESSION(self.lib_level as i32)
+        };
+        out.extend_from_slice(&FRAME_HEADER);
+        for block in input.chunks(BLOCK_MAX) {
+            let at = out.len();
+            out.resize(at + 4 + compress_bound(block.len()).map_err(err)?, 0);
+            let n = compress_to_buffer(block, Some(mode), false, &mut out[at + 4..]).map_err(err)?;
+            if n < block.len() {
+                out[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+                out.truncate(at + 4 + n);
+            } else {
+                // As liblz4's frame encoder: a block that does not shrink is stored as it is.
+                out.truncate(at);
+                out.extend_from_slice(&(block.len() as u32 | STORED).to_le_bytes());
+                out.extend_from_slice(block);
+            }
+        }
+        out.extend_from_slice(&0u32.to_le_bytes()); // end mark
+        Ok(())
     }
 
     fn decompress_bounded(&self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<()> {
@@ -110,6 +133,59 @@ mod tests {
             Lz4::new(None).decompress(&out, &mut back).unwrap();
             assert!(back == input);
         }
+    }
+
+    /// What liblz4's own frame encoder writes with Java's settings (the implementation before
+    /// this one): the same bytes, block for block.
+    fn frame_encoder(level: u32, input: &[u8]) -> Vec<u8> {
+        use lz4::liblz4::BlockChecksum;
+        use lz4::{BlockMode, BlockSize, ContentChecksum, EncoderBuilder};
+        use std::io::Write;
+        let mut enc = EncoderBuilder::new()
+            .block_size(BlockSize::Max64KB)
+            .block_mode(BlockMode::Independent)
+            .block_checksum(BlockChecksum::NoBlockChecksum)
+            .checksum(ContentChecksum::NoChecksum)
+            .level(level)
+            .build(Vec::new())
+            .unwrap();
+        enc.write_all(input).unwrap();
+        let (out, result) = enc.finish();
+        result.unwrap();
+        out
+    }
+
+    #[test]
+    fn writes_what_liblz4s_frame_encoder_writes() {
+        let text = super::super::tests::sample(200_000);
+        // Incompressible bytes: every block is stored.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..70_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for input in [&b""[..], b"hello kafka", &text[..65_536], &text[..], &noise[..]] {
+            for level in [None, Some(1), Some(4), Some(12), Some(17)] {
+                let codec = Lz4::new(level);
+                let mut ours = Vec::new();
+                codec.compress(input, &mut ours).unwrap();
+                assert!(
+                    ours == frame_encoder(codec.lib_level, input),
+                    "{} bytes, level {level:?}",
+                    input.len()
+                );
+                let mut back = Vec::new();
+                codec.decompress(&ours, &mut back).unwrap();
+                assert!(back == input);
+            }
+        }
+        let mut stored = Vec::new();
+        Lz4::new(None).compress(&noise, &mut stored).unwrap();
+        assert_eq!(u32::from_le_bytes(stored[7..11].try_into().unwrap()), (64 * 1024) | STORED);
     }
 
     #[test]
