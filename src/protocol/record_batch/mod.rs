@@ -291,7 +291,7 @@ impl RecordBatchBuilder {
         let offset_delta = self.record_count;
         let delta = self.timestamp_delta(timestamp);
         let buf = &mut self.buf;
-        buf.reserve(varint_len(body as i32) + body);
+        buf.reserve(size.bytes());
         let start = buf.len();
         buf.put_varint(body as i32);
         buf.put_i8(0); // record attributes: unused
@@ -305,7 +305,7 @@ impl RecordBatchBuilder {
             buf.extend_from_slice(h.key.as_bytes());
             put_nullable(buf, h.value.as_deref());
         }
-        debug_assert_eq!(buf.len() - start, varint_len(body as i32) + body);
+        debug_assert_eq!(buf.len() - start, size.bytes());
         if self.record_count == 0 {
             self.base_timestamp = timestamp;
             self.max_timestamp = timestamp;
