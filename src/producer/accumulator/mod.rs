@@ -150,6 +150,8 @@ pub(crate) struct Readiness {
     pub(crate) next_check: Option<Duration>,
     /// Some queue has batches but its partition's leader is unknown.
     pub(crate) unknown_leader: bool,
+    /// Some queue had batches (sendable or not) when it was looked at.
+    pub(crate) queued: bool,
 }
 
 /// Batch settings the accumulator needs.
@@ -183,6 +185,9 @@ pub(crate) struct Accumulator {
     wake: Waker,
     // guards: the nodes the sender found unavailable (`partitioner.availability.timeout.ms`)
     unavailable_nodes: Mutex<Vec<i32>>,
+    // guards: when [`expired`](Self::expired) must look at the queues again (sender thread
+    // only): the oldest first batch it saw plus the timeout; `None` to look every time.
+    expiry_scan_at: Mutex<Option<Instant>>,
 }
 
 impl Accumulator {
@@ -206,6 +211,7 @@ impl Accumulator {
             closed: AtomicBool::new(false),
             wake,
             unavailable_nodes: Mutex::new(Vec::new()),
+            expiry_scan_at: Mutex::new(None),
         }
     }
 
@@ -509,6 +515,7 @@ impl Accumulator {
         self.for_each_queue(|q| {
             let mut dq = q.batches.lock();
             q.queued.store(dq.len() as u32, Ordering::Relaxed);
+            r.queued |= !dq.is_empty();
             let leader = cluster.leader_for(&q.topic, q.partition);
             if let Some(b) = dq.front_mut() {
                 // Java's rule (KIP-951): the retry of a batch whose leader changed since its
@@ -606,6 +613,8 @@ impl Accumulator {
     /// keep sequence order.
     pub(crate) fn reenqueue(&self, mut batch: ProducerBatch, retry_at: Instant) {
         batch.retry_at = Some(retry_at);
+        // The batch may be older than every first batch the last expiry scan saw.
+        *self.expiry_scan_at.lock() = None;
         let t = self.topic(&batch.topic);
         let q = self.queue(&t, batch.partition);
         let mut dq = q.batches.lock();
@@ -762,14 +771,28 @@ impl Accumulator {
 
     /// Runs on: sender thread. Removes batches that have waited `delivery_timeout` since
     /// they were created.
+    ///
+    /// A queue's first batch is its oldest, and a batch queued later is newer than every first
+    /// batch seen (only a retry brings an older one back, and it resets this), so nothing can
+    /// expire before the oldest first batch of the last scan does: until then the queues (and
+    /// their locks, which the application threads take to append) are left alone.
     pub(crate) fn expired(&self, now: Instant, delivery_timeout: Duration) -> Vec<ProducerBatch> {
+        let mut scan_at = self.expiry_scan_at.lock();
         let mut out = Vec::new();
+        if scan_at.is_some_and(|at| now < at) {
+            return out;
+        }
+        let mut oldest: Option<Instant> = None;
         self.for_each_queue(|q| {
             let mut dq = q.batches.lock();
             while dq.front().is_some_and(|b| now.saturating_duration_since(b.created) >= delivery_timeout) {
                 out.push(dq.pop_front().expect("front exists"));
             }
+            if let Some(b) = dq.front() {
+                oldest = Some(oldest.map_or(b.created, |o| o.min(b.created)));
+            }
         });
+        *scan_at = oldest.map(|o| o + delivery_timeout);
         out
     }
 

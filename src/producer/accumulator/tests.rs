@@ -263,6 +263,31 @@ fn expired_batches_are_removed_and_closed_refuses() {
 }
 
 #[test]
+fn expiry_is_not_missed_when_a_retry_brings_back_a_batch_older_than_every_queued_one() {
+    let (a, _w) = acc(100, 10_000, 0);
+    let dt = Duration::from_secs(60);
+    let q = a.queue(&a.topic("t"), 0);
+    a.append("t", 0, 1, None, Some(&[1u8; 80]), &[], far(), None, None).unwrap();
+    let (mut sent, _) = a.drain(&[q.clone()], 0, 1 << 20, Instant::now(), |_, _| true);
+    let old = sent.pop().expect("the first batch drained");
+    std::thread::sleep(Duration::from_millis(5));
+    a.append("t", 0, 1, None, Some(&[2u8; 80]), &[], far(), None, None).unwrap();
+    let newer = q.batches.lock()[0].created;
+    assert!(newer >= old.created + Duration::from_millis(5));
+    // This look sees only the newer batch: nothing can expire before newer + dt.
+    assert!(a.expired(old.created + Duration::from_secs(1), dt).is_empty());
+    // The older batch comes back for a retry; it expires on its own time, not the newer one's.
+    let old_created = old.created;
+    a.reenqueue(old, Instant::now());
+    let at = old_created + dt + Duration::from_millis(1);
+    assert!(at < newer + dt);
+    let ex = a.expired(at, dt);
+    assert_eq!(ex.iter().map(|b| b.created).collect::<Vec<_>>(), vec![old_created]);
+    assert!(a.expired(at, dt).is_empty(), "the newer batch has time left");
+    assert_eq!(a.expired(newer + dt, dt).len(), 1, "and expires when it runs out");
+}
+
+#[test]
 fn reenqueued_batch_waits_for_backoff_and_goes_first() {
     let (a, _w) = acc(100, 10_000, 0);
     a.append("t", 0, 1, None, Some(&[1u8; 80]), &[], far(), None, None).unwrap();

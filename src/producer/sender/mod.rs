@@ -361,7 +361,7 @@ impl<T: Transport> SenderLoop<T> {
             next = min_opt(next, self.maybe_init_producer_id(now));
         }
         next = min_opt(next, self.drive_telemetry(now));
-        let (sent, produce_next) = self.send_ready(now, closing);
+        let (sent, produce_next, queued) = self.send_ready(now, closing);
         next = min_opt(next, produce_next);
         // After sending: a connection that just became ready is used before it can count as
         // idle (with connections.max.idle.ms=0 it would never be used otherwise).
@@ -376,7 +376,7 @@ impl<T: Transport> SenderLoop<T> {
             next = min_opt(next, Some(d));
         }
         // Something is waiting on a connection or a backoff: look again soon.
-        if self.shared.accumulator.has_queued() || self.metadata_in_flight {
+        if queued || self.metadata_in_flight {
             next = min_opt(next, Some(Duration::from_millis(100)));
         }
         Some(if sent || busy { Duration::ZERO } else { next.unwrap_or(Duration::from_secs(1)) })

@@ -25,9 +25,9 @@ use crate::protocol::ApiKey;
 use std::time::{Duration, Instant};
 
 impl<T: Transport> SenderLoop<T> {
-    /// Drains ready batches into Produce requests. Returns whether anything was sent and
-    /// when batches become ready next.
-    pub(super) fn send_ready(&mut self, now: Instant, closing: bool) -> (bool, Option<Duration>) {
+    /// Drains ready batches into Produce requests. Returns whether anything was sent, when
+    /// batches become ready next, and whether any batch was queued when the queues were read.
+    pub(super) fn send_ready(&mut self, now: Instant, closing: bool) -> (bool, Option<Duration>, bool) {
         let cluster = self.shared.metadata.cluster();
         let unknown_pending = self.idem.as_ref().is_some_and(|i| i.bump_needed())
             && self.shared.accumulator.has_unknown_outcome();
@@ -75,7 +75,7 @@ impl<T: Transport> SenderLoop<T> {
         if track {
             self.update_availability();
         }
-        (sent, min_opt(readiness.next_check, throttled_next))
+        (sent, min_opt(readiness.next_check, throttled_next), readiness.queued)
     }
 
     /// Java's rule for `partitioner.availability.timeout.ms`: a node that has had batches ready
