@@ -6,8 +6,9 @@
 //!
 //! `KB_BENCH_BOOTSTRAP=host:port cargo bench --bench send_cost` (a topic `send-cost` with at
 //! least 8 partitions must exist, or be auto-created with them; `KB_BENCH_THREADS=1,2` picks the
-//! thread counts, `KB_BENCH_RECORDS` the records per thread, `KB_BENCH_PIN=1` pins the sender
-//! thread to CPU 0 and the sending threads to the others). `scripts/bench.sh --send-cost` starts
+//! thread counts, `KB_BENCH_RECORDS` the records per thread, `KB_BENCH_PARTITIONS=each` or
+//! `shared` one layout of partitions, `KB_BENCH_PIN=1` pins the sender thread to CPU 0 and the
+//! sending threads to the others). `scripts/bench.sh --send-cost` starts
 //! the mock cluster and runs it.
 
 use kafka_blocking::{Producer, ProducerConfig, Record};
@@ -127,10 +128,12 @@ fn main() {
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2, 4, 8]);
+    // `KB_BENCH_PARTITIONS=each` or `shared` runs only that layout (both by default).
+    let layouts = std::env::var("KB_BENCH_PARTITIONS").unwrap_or_default();
     println!("threads,partitions,records_per_s,cpu_ns_per_send,allocations_per_record,blocks_per_1k_records");
     for threads in counts {
         for same in [false, true] {
-            if threads == 1 && same {
+            if (threads == 1 && same) || layouts == if same { "each" } else { "shared" } {
                 continue;
             }
             let (rate, samples) = run(&p, &topic, threads, same, per_thread);
