@@ -268,7 +268,7 @@ fn expiry_is_not_missed_when_a_retry_brings_back_a_batch_older_than_every_queued
     let dt = Duration::from_secs(60);
     let q = a.queue(&a.topic("t"), 0);
     a.append("t", 0, 1, None, Some(&[1u8; 80]), &[], far(), None, None).unwrap();
-    let (mut sent, _) = a.drain(&[q.clone()], 0, 1 << 20, Instant::now(), |_, _| true);
+    let (mut sent, _) = a.drain(std::slice::from_ref(&q), 0, 1 << 20, Instant::now(), |_, _| true);
     let old = sent.pop().expect("the first batch drained");
     std::thread::sleep(Duration::from_millis(5));
     a.append("t", 0, 1, None, Some(&[2u8; 80]), &[], far(), None, None).unwrap();
