@@ -47,7 +47,11 @@ pub(crate) struct BufferPool {
     total: usize,
     poolable: usize,
     /// Bytes beyond its request that must be free before a freed buffer wakes the first
-    /// waiter: an eighth of the pool, at most 16 batches.
+    /// waiter: an eighth of the pool, at most 64 batches. (16 batches woke each of two
+    /// threads filling a full pool every 0.4 ms or so, and each wake-up preempted the sender
+    /// thread; an eighth of the default pool, 256 batches, made a single filling thread run
+    /// in bursts of several milliseconds, long enough to crowd the sender thread and the
+    /// broker onto one core.)
     slack: usize,
     state: Mutex<State>,
     changed: Condvar,
@@ -62,7 +66,7 @@ impl BufferPool {
         BufferPool {
             total,
             poolable,
-            slack: (total / 8).min(poolable.saturating_mul(16)),
+            slack: (total / 8).min(poolable.saturating_mul(64)),
             state: Mutex::new(State {
                 free: Vec::new(),
                 unpooled_available: total,
@@ -413,6 +417,8 @@ mod tests {
         // 32 batches of 100 bytes: the slack is an eighth, 400 bytes.
         let p = BufferPool::new(3200, 100);
         assert_eq!(p.slack, 400);
+        // The defaults (32 MiB of 16 KiB batches): 64 batches, less than an eighth.
+        assert_eq!(BufferPool::new(32 << 20, 16 << 10).slack, 64 * (16 << 10));
         let mut st = p.state.lock();
         st.unpooled_available = 0;
         assert!(!p.wakes_first_waiter(&st), "no waiter");
