@@ -309,7 +309,9 @@ impl Accumulator {
             Ok::<_, Error>(sealed)
         });
         let mut dq = q.batches.lock();
-        let Some(batch) = dq.iter_mut().find(|b| b.id == id && b.is_compressing()) else { return };
+        // From the back: the batch was the newest when it filled, and with a full pool the queue
+        // can be thousands of batches deep (this runs under the partition lock).
+        let Some(batch) = dq.iter_mut().rev().find(|b| b.id == id && b.is_compressing()) else { return };
         match sealed {
             Ok(sealed) => batch.body = Body::Sealed(sealed),
             // Not seen in practice (the codec was checked when the producer was made, and the
