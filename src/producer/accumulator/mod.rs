@@ -777,7 +777,9 @@ impl Accumulator {
     /// A queue's first batch is its oldest, and a batch queued later is newer than every first
     /// batch seen (only a retry brings an older one back, and it resets this), so nothing can
     /// expire before the oldest first batch of the last scan does: until then the queues (and
-    /// their locks, which the application threads take to append) are left alone.
+    /// their locks, which the application threads take to append) are left alone. (A batch
+    /// queued into a queue the scan had already passed can be older than a first batch seen
+    /// after it, by at most the scan's own few microseconds.)
     pub(crate) fn expired(&self, now: Instant, delivery_timeout: Duration) -> Vec<ProducerBatch> {
         let mut scan_at = self.expiry_scan_at.lock();
         let mut out = Vec::new();
