@@ -11,18 +11,33 @@
 //! also looks again on its own every [`RECHECK`], so memory that is enough but stays short of
 //! the slack is never waited for longer than that.
 //!
+//! Waking after the sender's writes: the sender thread frees memory while it reads responses,
+//! before it writes the next requests. A thread it wakes then tends to run on the sender's own
+//! core (the kernel wakes a thread where its waker runs) and preempt it, for as long as it
+//! takes to fill the slack, while the broker, its requests all answered, sits idle. So the
+//! sender thread's frees only note the wake-up ([`BufferPool::defer_wakes_on_this_thread`]),
+//! and the sender makes it once its turn's requests are written
+//! ([`BufferPool::wake_deferred`]).
+//!
 //! Threads: application threads allocate (inside `send`); the sender thread frees when a
 //! batch completes. Locks: `state` (guards: free list, unpooled byte count, waiter queue,
 //! closed flag) is held for bookkeeping only; the allocation itself happens outside it.
 
 use crate::error::{Error, ErrorKind, Result};
 use parking_lot::{Condvar, Mutex};
+use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often a blocked caller looks at the pool without being woken.
 const RECHECK: Duration = Duration::from_millis(5);
+
+thread_local! {
+    /// On a sender thread: the address of its producer's pool, whose wake-ups it defers; 0
+    /// elsewhere.
+    static DEFERS_WAKES_OF: Cell<usize> = const { Cell::new(0) };
+}
 
 struct State {
     // guards: everything below
@@ -58,6 +73,8 @@ pub(crate) struct BufferPool {
     waiting: AtomicUsize,
     /// Nanoseconds callers spent blocked for memory, all together (`bufferpool-wait-ratio`).
     waited_ns: AtomicU64,
+    /// A free on the deferring thread would have woken the first waiter; `wake_deferred` does.
+    wake_due: AtomicBool,
 }
 
 impl BufferPool {
@@ -77,6 +94,31 @@ impl BufferPool {
             changed: Condvar::new(),
             waiting: AtomicUsize::new(0),
             waited_ns: AtomicU64::new(0),
+            wake_due: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs on: sender thread, once at its start. From now on, this thread's frees that would
+    /// wake a blocked caller leave the wake-up to [`wake_deferred`](Self::wake_deferred).
+    pub(crate) fn defer_wakes_on_this_thread(&self) {
+        DEFERS_WAKES_OF.with(|c| c.set(self as *const Self as usize));
+    }
+
+    /// Runs on: sender thread, after each turn's writes. Wakes the callers that its frees
+    /// since the last call would have woken.
+    pub(crate) fn wake_deferred(&self) {
+        if self.wake_due.load(Ordering::Relaxed) && self.wake_due.swap(false, Ordering::AcqRel) {
+            self.changed.notify_all();
+        }
+    }
+
+    /// A free made enough memory for the first waiter: wake it now, or note the wake-up when
+    /// this thread defers them (the state it freed is already visible under the lock).
+    fn wake_after_free(&self) {
+        if DEFERS_WAKES_OF.with(Cell::get) == self as *const Self as usize {
+            self.wake_due.store(true, Ordering::Release);
+        } else {
+            self.changed.notify_all();
         }
     }
 
@@ -207,7 +249,7 @@ impl BufferPool {
         let mut st = self.state.lock();
         st.unpooled_available += bytes;
         if self.wakes_first_waiter(&st) {
-            self.changed.notify_all();
+            self.wake_after_free();
         }
     }
 
@@ -231,7 +273,7 @@ impl BufferPool {
             drop(buf);
         }
         if self.wakes_first_waiter(&st) {
-            self.changed.notify_all();
+            self.wake_after_free();
         }
     }
 
@@ -466,6 +508,34 @@ mod tests {
         assert_eq!(p.available_memory(), 50);
         p.deallocate(big, 250);
         assert_eq!(p.available_memory(), 300);
+    }
+
+    #[test]
+    fn the_sender_threads_frees_wake_a_waiter_only_when_it_says_so() {
+        let p = Arc::new(BufferPool::new(100, 100));
+        let held = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
+        let p2 = p.clone();
+        let h = std::thread::spawn(move || {
+            p2.allocate(100, Instant::now() + Duration::from_secs(30), Duration::from_secs(30))
+        });
+        while !p.has_waiters() {
+            std::thread::yield_now();
+        }
+        // The deferring thread's free only notes the wake-up...
+        p.defer_wakes_on_this_thread();
+        p.deallocate(held, 100);
+        assert!(p.wake_due.load(Ordering::Acquire), "the wake-up is left for wake_deferred");
+        // ...which makes it (the waiter would also find the memory on its own within RECHECK).
+        p.wake_deferred();
+        assert!(!p.wake_due.load(Ordering::Acquire));
+        let buf = h.join().unwrap().expect("the waiter gets the freed buffer");
+        assert_eq!(buf.capacity(), 100);
+        // A second pool on this thread wakes at once: only the pool named defers.
+        let other = BufferPool::new(100, 100);
+        let b = other.allocate(100, Instant::now(), NO_WAIT).unwrap();
+        other.state.lock().waiters.push_back((0, 100));
+        other.deallocate(b, 100);
+        assert!(!other.wake_due.load(Ordering::Acquire));
     }
 
     #[test]

@@ -260,6 +260,7 @@ struct SenderLoop<T: Transport> {
 /// (failed with a `Closed` error): none after a graceful close that delivered everything.
 pub(crate) fn run(shared: Arc<Shared>, txn_commands: Option<Receiver<TxnCommand>>) -> usize {
     crate::producer::future::mark_sender_thread(shared.accumulator.owner_id());
+    shared.accumulator.pool().defer_wakes_on_this_thread();
     let transport = PollTransport::new(shared.waker.clone());
     let mut s = SenderLoop::new(shared.clone(), txn_commands, transport);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run_loop()));
@@ -328,6 +329,9 @@ impl<T: Transport> SenderLoop<T> {
     fn run_loop(&mut self) {
         let mut busy = false;
         while let Some(timeout) = self.decide(busy) {
+            // Threads blocked for memory that this turn's completions freed go now, after its
+            // requests are written (see buffer_pool's "Waking after the sender's writes").
+            self.shared.accumulator.pool().wake_deferred();
             busy = self.poll_once(timeout);
         }
     }
