@@ -200,6 +200,9 @@ pub struct Metadata {
     /// Bumped after every change of `current`: application threads' cached topic views
     /// (`producer/topic_cache.rs`) are valid while it stays the same.
     generation: AtomicU64,
+    /// Topics first wanted so far (bumped under `state` when one joins `wanted`): a Metadata
+    /// request built after reading `n` lacks the topics wanted since.
+    wanted_version: AtomicU64,
 }
 
 impl Default for Metadata {
@@ -226,7 +229,15 @@ impl Metadata {
             changed: Condvar::new(),
             current: RwLock::new(Arc::new(Cluster::default())),
             generation: AtomicU64::new(0),
+            wanted_version: AtomicU64::new(0),
         }
+    }
+
+    /// Runs on: sender thread. How many times a topic was first wanted so far; read it before
+    /// [`topics_to_request`](Self::topics_to_request), and a later change means a topic is
+    /// wanted that the request did not ask for.
+    pub(crate) fn wanted_version(&self) -> u64 {
+        self.wanted_version.load(Ordering::Acquire)
     }
 
     /// The number of changes of the view so far (read before the view it validates).
@@ -284,6 +295,7 @@ impl Metadata {
             if !asked || !st.wanted.contains(topic) {
                 if !st.wanted.contains(topic) {
                     st.wanted.insert(topic.to_owned());
+                    self.wanted_version.fetch_add(1, Ordering::Release);
                 }
                 st.need_update = true;
                 asked = true;
@@ -321,7 +333,9 @@ impl Metadata {
     #[cfg(test)]
     pub(crate) fn want(&self, topic: &str) {
         let mut st = self.state.lock();
-        st.wanted.insert(topic.to_owned());
+        if st.wanted.insert(topic.to_owned()) {
+            self.wanted_version.fetch_add(1, Ordering::Release);
+        }
         st.need_update = true;
     }
 
@@ -648,8 +662,11 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(m.topics_to_request(), vec!["x".to_string()]);
+        assert_eq!(m.wanted_version(), 1, "a topic first wanted counts once");
         m.update(&resp(vec![topic("x", 0, vec![part(0, 1)])]), Instant::now());
         waiter.join().unwrap().unwrap();
+        m.wait_for_topic("x", None, Instant::now(), Duration::ZERO, || {}).unwrap();
+        assert_eq!(m.wanted_version(), 1, "a known topic is not new");
         assert_eq!(m.topics_to_request(), vec!["x".to_string()], "known topics stay requested");
         assert!(!m.update_due(Instant::now(), Duration::from_secs(300)));
     }

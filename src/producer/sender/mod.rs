@@ -220,6 +220,9 @@ struct SenderLoop<T: Transport> {
     drain_index: HashMap<i32, usize>,
     metadata_in_flight: bool,
     next_metadata_at: Option<Instant>,
+    /// [`Metadata::wanted_version`] when the last Metadata request was built: a topic first
+    /// wanted since then is fetched without waiting for `next_metadata_at`.
+    metadata_wanted_version: u64,
     bootstrap_index: usize,
     /// Partitions with a Produce in flight (used to keep order when max.in.flight is 1).
     in_flight_partitions: HashSet<(Arc<str>, i32)>,
@@ -288,6 +291,7 @@ impl<T: Transport> SenderLoop<T> {
             drain_index: HashMap::new(),
             metadata_in_flight: false,
             next_metadata_at: None,
+            metadata_wanted_version: 0,
             // As Java: start at a random bootstrap server, so that one that hangs does not
             // hold up every producer's first request.
             bootstrap_index: (jitter_unit() * 65536.0) as usize,
@@ -683,7 +687,11 @@ impl<T: Transport> SenderLoop<T> {
             return Some(max_age);
         }
         if let Some(at) = self.next_metadata_at {
-            if at > now {
+            // A topic first wanted since the last request goes at once, as Java's
+            // `requestUpdateForNewTopics` lets it: a `send` waits for it, and the last answer
+            // (or the one on its way) cannot hold it. The backoff still spaces out requests
+            // for topics already asked about.
+            if at > now && self.shared.metadata.wanted_version() == self.metadata_wanted_version {
                 return Some(at - now);
             }
         }
@@ -703,6 +711,7 @@ impl<T: Transport> SenderLoop<T> {
             if !forgotten.is_empty() {
                 log::debug!("forgetting the metadata of topics idle for metadata.max.idle.ms: {forgotten:?}");
             }
+            self.metadata_wanted_version = self.shared.metadata.wanted_version();
             let req = MetadataRequest {
                 topics: Some(self.shared.metadata.topics_to_request()),
                 allow_auto_topic_creation: true,

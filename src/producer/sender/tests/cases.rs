@@ -797,3 +797,51 @@ fn metadata_of_a_topic_idle_for_metadata_max_idle_ms_is_forgotten_but_not_while_
     }
     assert!(h.s.shared.metadata.cluster().topic("t").is_none(), "idle for more than 5 s");
 }
+
+#[test]
+fn a_topic_first_wanted_after_a_metadata_request_is_fetched_at_once_not_after_the_backoff() {
+    let mut h = harness(1, 1, &[("retry.backoff.ms", "1000"), ("retry.backoff.max.ms", "1000")]);
+    h.script.borrow_mut().topics.insert("u".to_owned(), vec![1]);
+    let f = h.send(0, "a");
+    h.turns(8);
+    done(&f).unwrap();
+    let metadata_asks = |h: &Harness| -> Vec<Vec<String>> {
+        let script = h.script.borrow();
+        let reqs = script.requests.iter().filter(|r| r.api_key == 3);
+        reqs.map(|r| {
+            let mut rd = Reader::new(&r.body);
+            let n = rd.i32().unwrap();
+            (0..n.max(0)).map(|_| rd.string().unwrap().to_owned()).collect()
+        })
+        .collect()
+    };
+    let asked = metadata_asks(&h).len();
+    // A refresh for `t` goes out once its backoff has passed...
+    h.advance(Duration::from_millis(1001));
+    h.s.shared.metadata.request_update();
+    let _ = h.s.decide(false);
+    assert_eq!(metadata_asks(&h).len(), asked + 1);
+    assert_eq!(metadata_asks(&h).last().unwrap(), &["t".to_owned()]);
+    // ...and a first send to `u` wants it while that request is on its way: the answer cannot
+    // hold `u`, so `u` is asked for at once, not a second later.
+    h.s.shared.metadata.want("u");
+    h.s.poll_once(Duration::ZERO);
+    h.turns(2);
+    let asks = metadata_asks(&h);
+    assert_eq!(asks.len(), asked + 2, "asked for u on the same instant");
+    assert!(asks.last().unwrap().contains(&"u".to_owned()), "{asks:?}");
+    assert!(h.s.shared.metadata.cluster().topic("u").is_some());
+    // The same after an answer, within the backoff: a new topic goes at once...
+    h.script.borrow_mut().topics.insert("w".to_owned(), vec![1]);
+    h.s.shared.metadata.want("w");
+    h.turns(2);
+    assert_eq!(metadata_asks(&h).len(), asked + 3);
+    assert!(h.s.shared.metadata.cluster().topic("w").is_some());
+    // ...while a refresh of known topics still waits for retry.backoff.ms.
+    h.s.shared.metadata.request_update();
+    h.turns(3);
+    assert_eq!(metadata_asks(&h).len(), asked + 3, "no new topic: the backoff holds");
+    h.advance(Duration::from_millis(1001));
+    h.turns(2);
+    assert_eq!(metadata_asks(&h).len(), asked + 4);
+}
