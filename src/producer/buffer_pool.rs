@@ -330,6 +330,25 @@ mod tests {
 
     const NO_WAIT: Duration = Duration::ZERO;
 
+    /// A thread blocked in `allocate(size)` on `p` for up to `secs` seconds (returned once it
+    /// waits), which returns its result and how long it waited.
+    fn blocked_waiter(
+        p: &Arc<BufferPool>,
+        size: usize,
+        secs: u64,
+    ) -> std::thread::JoinHandle<Result<(Vec<u8>, Duration)>> {
+        let p2 = p.clone();
+        let h = std::thread::spawn(move || {
+            let t = Instant::now();
+            p2.allocate(size, t + Duration::from_secs(secs), Duration::from_secs(secs))
+                .map(|b| (b, t.elapsed()))
+        });
+        while !p.has_waiters() {
+            std::thread::yield_now();
+        }
+        h
+    }
+
     #[test]
     fn recycles_poolable_buffers_and_accounts_others() {
         let p = BufferPool::new(1000, 100);
@@ -382,18 +401,12 @@ mod tests {
     fn try_charge_never_jumps_the_queue_of_waiters() {
         let p = Arc::new(BufferPool::new(300, 100));
         let held: Vec<_> = (0..3).map(|_| p.allocate(100, Instant::now(), NO_WAIT).unwrap()).collect();
-        let p2 = p.clone();
-        let waiter = std::thread::spawn(move || {
-            p2.allocate(200, Instant::now() + Duration::from_secs(10), Duration::from_secs(10))
-        });
-        while !p.has_waiters() {
-            std::thread::yield_now();
-        }
+        let waiter = blocked_waiter(&p, 200, 10);
         let mut held = held.into_iter();
         p.deallocate(held.next().unwrap(), 100);
         assert!(!p.try_charge(50), "a thread waits for memory: a charge that does not wait is refused");
         p.deallocate(held.next().unwrap(), 100);
-        let b = waiter.join().unwrap().unwrap();
+        let (b, _) = waiter.join().unwrap().unwrap();
         assert!(!p.has_waiters());
         p.deallocate(b, 200);
         assert!(p.try_charge(200));
@@ -481,17 +494,9 @@ mod tests {
     fn a_waiter_short_of_the_slack_takes_its_memory_by_looking_again() {
         let p = Arc::new(BufferPool::new(3200, 100));
         let mut held: Vec<_> = (0..32).map(|_| p.allocate(100, Instant::now(), NO_WAIT).unwrap()).collect();
-        let p2 = p.clone();
-        let waiter = std::thread::spawn(move || {
-            let t = Instant::now();
-            p2.allocate(100, Instant::now() + Duration::from_secs(10), Duration::from_secs(10))
-                .map(|_| t.elapsed())
-        });
-        while !p.has_waiters() {
-            std::thread::yield_now();
-        }
+        let waiter = blocked_waiter(&p, 100, 10);
         p.deallocate(held.pop().unwrap(), 100); // no wake-up: 100 bytes free, short of 500
-        let waited = waiter.join().unwrap().unwrap();
+        let (_, waited) = waiter.join().unwrap().unwrap();
         assert!(waited < Duration::from_secs(5), "took its memory after {waited:?}, not at max.block.ms");
         assert_eq!(p.available_memory(), 0);
         assert!(!p.has_waiters());
@@ -514,13 +519,7 @@ mod tests {
     fn the_sender_threads_frees_wake_a_waiter_only_when_it_says_so() {
         let p = Arc::new(BufferPool::new(100, 100));
         let held = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
-        let p2 = p.clone();
-        let h = std::thread::spawn(move || {
-            p2.allocate(100, Instant::now() + Duration::from_secs(30), Duration::from_secs(30))
-        });
-        while !p.has_waiters() {
-            std::thread::yield_now();
-        }
+        let h = blocked_waiter(&p, 100, 30);
         // The deferring thread's free only notes the wake-up...
         p.defer_wakes_on_this_thread();
         p.deallocate(held, 100);
@@ -528,7 +527,7 @@ mod tests {
         // ...which makes it (the waiter would also find the memory on its own within RECHECK).
         p.wake_deferred();
         assert!(!p.wake_due.load(Ordering::Acquire));
-        let buf = h.join().unwrap().expect("the waiter gets the freed buffer");
+        let (buf, _) = h.join().unwrap().expect("the waiter gets the freed buffer");
         assert_eq!(buf.capacity(), 100);
         // A second pool on this thread wakes at once: only the pool named defers.
         let other = BufferPool::new(100, 100);
@@ -542,13 +541,7 @@ mod tests {
     fn close_wakes_waiters() {
         let p = Arc::new(BufferPool::new(100, 100));
         let _held = p.allocate(100, Instant::now(), NO_WAIT).unwrap();
-        let p2 = p.clone();
-        let h = std::thread::spawn(move || {
-            p2.allocate(100, Instant::now() + Duration::from_secs(30), Duration::from_secs(30))
-        });
-        while !p.has_waiters() {
-            std::thread::yield_now();
-        }
+        let h = blocked_waiter(&p, 100, 30);
         p.close();
         assert_eq!(h.join().unwrap().unwrap_err().kind(), ErrorKind::Closed);
     }
