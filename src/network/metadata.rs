@@ -233,6 +233,15 @@ impl Metadata {
         }
     }
 
+    /// `topic` just joined `wanted`: it counts as new unless a broker already answered about
+    /// it (a topic that does not exist, asked for again by every `send` after its
+    /// `max.block.ms` ran out, keeps to the backoff instead of a request per `send`).
+    fn note_wanted(&self, st: &State, topic: &str) {
+        if !st.errors.contains_key(topic) {
+            self.wanted_version.fetch_add(1, Ordering::Release);
+        }
+    }
+
     /// Runs on: sender thread. How many times a topic was first wanted so far; read it before
     /// [`topics_to_request`](Self::topics_to_request), and a later change means a topic is
     /// wanted that the request did not ask for.
@@ -295,7 +304,7 @@ impl Metadata {
             if !asked || !st.wanted.contains(topic) {
                 if !st.wanted.contains(topic) {
                     st.wanted.insert(topic.to_owned());
-                    self.wanted_version.fetch_add(1, Ordering::Release);
+                    self.note_wanted(&st, topic);
                 }
                 st.need_update = true;
                 asked = true;
@@ -334,7 +343,7 @@ impl Metadata {
     pub(crate) fn want(&self, topic: &str) {
         let mut st = self.state.lock();
         if st.wanted.insert(topic.to_owned()) {
-            self.wanted_version.fetch_add(1, Ordering::Release);
+            self.note_wanted(&st, topic);
         }
         st.need_update = true;
     }
@@ -597,6 +606,12 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::UnknownTopicOrPartition);
         assert!(e.to_string().contains("'nope'") && e.to_string().contains("20 ms"), "{e}");
+        // The broker answered about it: asking again is not a new topic (no request at once).
+        assert_eq!(m.wanted_version(), 0);
+        let _ = m.wait_for_topic("nope", None, Instant::now(), Duration::ZERO, || {});
+        assert_eq!(m.wanted_version(), 0);
+        let _ = m.wait_for_topic("other", None, Instant::now(), Duration::ZERO, || {});
+        assert_eq!(m.wanted_version(), 1, "a topic nobody answered about yet is new");
     }
 
     #[test]
