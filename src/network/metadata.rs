@@ -233,10 +233,15 @@ impl Metadata {
         }
     }
 
-    /// `topic` just joined `wanted`: it counts as new unless a broker already answered about
-    /// it (a topic that does not exist, asked for again by every `send` after its
-    /// `max.block.ms` ran out, keeps to the backoff instead of a request per `send`).
-    fn note_wanted(&self, st: &State, topic: &str) {
+    /// Adds `topic` to `wanted`. A topic joining it counts as new (see
+    /// [`wanted_version`](Self::wanted_version)) unless a broker already answered about it: a
+    /// topic that does not exist, asked for again by every `send` after its `max.block.ms` ran
+    /// out, keeps to the backoff instead of a request per `send`.
+    fn add_wanted(&self, st: &mut State, topic: &str) {
+        if st.wanted.contains(topic) {
+            return;
+        }
+        st.wanted.insert(topic.to_owned());
         if !st.errors.contains_key(topic) {
             self.wanted_version.fetch_add(1, Ordering::Release);
         }
@@ -302,10 +307,7 @@ impl Metadata {
                 }
             }
             if !asked || !st.wanted.contains(topic) {
-                if !st.wanted.contains(topic) {
-                    st.wanted.insert(topic.to_owned());
-                    self.note_wanted(&st, topic);
-                }
+                self.add_wanted(&mut st, topic);
                 st.need_update = true;
                 asked = true;
                 wake();
@@ -342,9 +344,7 @@ impl Metadata {
     #[cfg(test)]
     pub(crate) fn want(&self, topic: &str) {
         let mut st = self.state.lock();
-        if st.wanted.insert(topic.to_owned()) {
-            self.note_wanted(&st, topic);
-        }
+        self.add_wanted(&mut st, topic);
         st.need_update = true;
     }
 
