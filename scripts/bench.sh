@@ -2,8 +2,8 @@
 # Side-by-side producer benchmark: kafka-blocking (examples/producer_perf.rs), librdkafka (the
 # rdkafka crate's BaseProducer, benches/peers/rdkafka_perf) and Java's own producer
 # (org.apache.kafka.tools.ProducerPerformance from kafka-tools), with the same settings, runs
-# alternating (each run starting with the next tool), against each broker; prints the median records/s of each and the ratios of medians,
-# and writes every run to a CSV.
+# alternating (each run starting with the next tool), against each broker; prints the median
+# records/s of each and the ratios of medians, and writes every run to a CSV.
 #
 #   scripts/bench.sh [--brokers kafka,mock,tansu] [--runs 5] [--records 1000000] [--only NAME]
 #                    [--csv FILE] [--tools ours,rdkafka,java] [--warmup 2]
@@ -124,15 +124,18 @@ for b in ${brokers//,/ }; do
 done
 mock_control=""
 [[ ,$brokers, == *,mock,* ]] && mock_control=$(wait_line "$work/mock.out" CONTROL)
+create_topic() { # BROKER TOPIC PARTITIONS (the mock creates topics through its control port)
+  if [[ $1 == mock ]]; then
+    "$py" scripts/kafka_check.py create-topic "${bootstrap[$1]}" "$2" "$3" --mock-control "$mock_control" >/dev/null
+  else
+    "$py" scripts/kafka_check.py create-topic "${bootstrap[$1]}" "$2" "$3" >/dev/null
+  fi
+}
 
 if [[ -n $send_cost ]]; then
   b=${brokers%%,*}
   topic=send-cost
-  if [[ $b == mock ]]; then
-    "$py" scripts/kafka_check.py create-topic "${bootstrap[$b]}" "$topic" 8 --mock-control "$mock_control" >/dev/null
-  else
-    "$py" scripts/kafka_check.py create-topic "${bootstrap[$b]}" "$topic" 8 >/dev/null
-  fi
+  create_topic "$b" "$topic" 8
   say "send cost against $b (${bootstrap[$b]})"
   KB_BENCH_BOOTSTRAP=${bootstrap[$b]} KB_BENCH_TOPIC=$topic cargo bench -q --bench send_cost
   exit 0
@@ -159,11 +162,13 @@ run_tool() { # TOOL BROKER TOPIC SIZE PROPS THROUGHPUT -> the final line (all ou
 for b in ${brokers//,/ }; do
   # Warm the broker up (a JVM broker's JIT) with one unmeasured run of each tool.
   warm="bench-warm-up-$RANDOM"
-  if [[ $b == mock ]]; then
-    "$py" scripts/kafka_check.py create-topic "${bootstrap[$b]}" "$warm" 1 --mock-control "$mock_control" >/dev/null
-  else
-    "$py" scripts/kafka_check.py create-topic "${bootstrap[$b]}" "$warm" 1 >/dev/null
-  fi
+  create_topic "$b" "$warm" 1
+  # The tools that run against this broker; Java's 4.4 producer makes no progress against
+  # librdkafka's mock cluster.
+  here=()
+  for tool in ${tools//,/ }; do
+    [[ $tool == java && $b == mock ]] || here+=("$tool")
+  done
   # With --only, warm up with that configuration, so that the broker's JIT warms the paths it
   # uses (decompression, for a codec). Apache Kafka may still need more rounds than the default:
   # in `--only text-lz4` runs with 2 rounds, ours rose from 552k to 906k records/s over the five
@@ -174,8 +179,7 @@ for b in ${brokers//,/ }; do
     [[ -n $only && $name == "$only" ]] && warm_size=$size warm_props=$props
   done
   for _ in $(seq "$warmup"); do
-    for tool in ${tools//,/ }; do
-      [[ $tool == java && $b == mock ]] && continue
+    for tool in "${here[@]}"; do
       n_records=1000000 run_tool "$tool" "$b" "$warm" "$warm_size" "$warm_props" -1 >/dev/null || true
     done
   done
@@ -183,17 +187,7 @@ for b in ${brokers//,/ }; do
     IFS='|' read -r name size props tput <<<"$c"
     [[ -n $only && $name != "$only" ]] && continue
     topic="bench-$name-$RANDOM"
-    if [[ $b == mock ]]; then
-      "$py" scripts/kafka_check.py create-topic "${bootstrap[$b]}" "$topic" 1 --mock-control "$mock_control" >/dev/null
-    else
-      "$py" scripts/kafka_check.py create-topic "${bootstrap[$b]}" "$topic" 1 >/dev/null
-    fi
-    # The tools that run against this broker; Java's 4.4 producer makes no progress against
-    # librdkafka's mock cluster.
-    here=()
-    for tool in ${tools//,/ }; do
-      [[ $tool == java && $b == mock ]] || here+=("$tool")
-    done
+    create_topic "$b" "$topic" 1
     for r in $(seq "$runs"); do
       # Each run starts with the next tool. The first round of a configuration was the slowest
       # for whichever tool went first (kafka-blocking's first run was its slowest of five in 8
